@@ -1,0 +1,86 @@
+//! `#[timed]`.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{Block, Stmt};
+
+use super::{fn_info, hidden, registration, with_error};
+use crate::args::{self, Args};
+use crate::item::{self, Body};
+
+const KEYS: &[&str] = &["name", "help", "buckets", "labels", "track_in_flight", "crate"];
+const DEFAULT_NAME: &str = "cortex_function_duration_seconds";
+
+pub(crate) fn expand(attr: TokenStream, tokens: TokenStream) -> TokenStream {
+    match try_expand(attr, tokens.clone()) {
+        Ok(out) => out,
+        Err(err) => with_error(tokens, &err),
+    }
+}
+
+fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream> {
+    let mut args = Args::parse(attr, "timed", KEYS)?;
+    let mut item = item::parse(tokens, "timed")?;
+    let name = match args.string("name")? {
+        Some(lit) => args::metric_name(&lit, "_seconds")?,
+        None => DEFAULT_NAME.to_owned(),
+    };
+    let help = args.string("help")?;
+    let buckets = args
+        .buckets()?
+        .unwrap_or_else(|| cortex_rules::DEFAULT_BUCKETS.to_vec());
+    let mut reserved: Vec<&str> = cortex_rules::FUNCTION_LABELS.to_vec();
+    reserved.extend(cortex_rules::RESERVED_LABELS);
+    let labels = args.labels(&reserved)?;
+    let track_in_flight = args.flag("track_in_flight")?;
+    let krate = args.krate()?;
+
+    let function = item::function_name(&item);
+    let info = fn_info(&krate, &name, &help, &function, &labels);
+    let slots = buckets.len() + 1;
+    let nanos: Vec<u64> = buckets.iter().map(|&b| cortex_rules::seconds_to_nanos(b)).collect();
+    let bucket_array = hidden("__CORTEX_TIMED_BUCKETS");
+    let site = hidden("__CORTEX_TIMED_SITE");
+    let entry = hidden("__CORTEX_TIMED_ENTRY");
+    let registration = registration(&krate, &entry, quote!(#krate::__private::Site::Timed(&#site)));
+    let statics = quote! {
+        static #bucket_array: [#krate::__private::AtomicU64; #slots] =
+            [const { #krate::__private::AtomicU64::new(0) }; #slots];
+        static #site: #krate::__private::TimedSite = #krate::__private::TimedSite::new(
+            #info,
+            #krate::__private::HistogramCell::from_static(
+                &[#(#buckets),*],
+                &[#(#nanos),*],
+                &#bucket_array,
+            ),
+            #track_in_flight,
+        );
+        #registration
+    };
+    let call = hidden("__cortex_timed");
+    // The guard lives as long as the body: dropped on return, `?`, panic or
+    // (async) cancellation, and times the call in every case.
+    let start = quote!(let #call = #krate::__private::TimedCall::start(&#site););
+
+    match item::body_kind(&item) {
+        Body::Sync | Body::Async => {
+            prepend(&mut item.block, vec![verbatim(statics), verbatim(start)]);
+        }
+        Body::AsyncTrait(index) => {
+            let inner = item::async_trait_block_mut(&mut item.block, index)
+                .ok_or_else(|| syn::Error::new_spanned(&item.sig, "unexpected #[async_trait] body"))?;
+            prepend(inner, vec![verbatim(start)]);
+            prepend(&mut item.block, vec![verbatim(statics)]);
+        }
+    }
+    Ok(quote!(#item))
+}
+
+fn verbatim(tokens: TokenStream) -> Stmt {
+    Stmt::Item(syn::Item::Verbatim(tokens))
+}
+
+fn prepend(block: &mut Block, stmts: Vec<Stmt>) {
+    block.stmts.splice(0..0, stmts);
+}
+

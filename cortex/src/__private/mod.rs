@@ -1,0 +1,14 @@
+//! What the attribute macros expand to. Not a public API: names and
+//! signatures here change without notice.
+
+mod call;
+mod outcome;
+mod site;
+
+pub use call::{CountedCall, TimedCall};
+pub use outcome::{call_once, typed_future, IsResult, NotResult, Outcome};
+pub use site::{register_sites, CountedSite, FnInfo, Site, TimedSite, SITES};
+
+pub use crate::metrics::{CounterCell, GaugeCell, HistogramCell};
+pub use linkme;
+pub use std::sync::atomic::AtomicU64;

@@ -1,0 +1,161 @@
+//! Per-function statics and their link-time registration.
+
+use linkme::distributed_slice;
+
+use super::Outcome;
+use crate::metrics::{
+    Buckets, Counter, CounterCell, Gauge, GaugeCell, Histogram, HistogramCell, Registry,
+};
+
+/// Every annotated function's site, gathered by the linker, so that its
+/// series exist (at zero) before the first call.
+#[distributed_slice]
+pub static SITES: [Site];
+
+/// One entry of [`SITES`].
+#[derive(Debug, Clone, Copy)]
+pub enum Site {
+    /// A `#[counted]` function.
+    Counted(&'static CountedSite),
+    /// A `#[timed]` function.
+    Timed(&'static TimedSite),
+}
+
+/// What a macro knows about the annotated function at compile time.
+#[derive(Debug)]
+pub struct FnInfo {
+    /// Metric name.
+    pub metric: &'static str,
+    /// HELP text.
+    pub help: &'static str,
+    /// Value of the `function` label.
+    pub function: &'static str,
+    /// Value of the `module` label (`module_path!()`).
+    pub module: &'static str,
+    /// Extra constant labels from `labels(...)`.
+    pub labels: &'static [(&'static str, &'static str)],
+}
+
+/// The statics of a `#[counted]` function: one counter per outcome.
+#[derive(Debug)]
+pub struct CountedSite {
+    pub(crate) info: FnInfo,
+    pub(crate) cells: [CounterCell; 4],
+}
+
+impl CountedSite {
+    /// A site at zero.
+    pub const fn new(info: FnInfo) -> Self {
+        CountedSite {
+            info,
+            cells: [
+                CounterCell::new(),
+                CounterCell::new(),
+                CounterCell::new(),
+                CounterCell::new(),
+            ],
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn record(&self, outcome: Outcome) {
+        self.cells[outcome as usize].inc_by(1);
+    }
+}
+
+/// The statics of a `#[timed]` function.
+#[derive(Debug)]
+pub struct TimedSite {
+    pub(crate) info: FnInfo,
+    pub(crate) histogram: HistogramCell,
+    pub(crate) track_in_flight: bool,
+    pub(crate) in_flight: GaugeCell,
+}
+
+impl TimedSite {
+    /// A site at zero.
+    pub const fn new(info: FnInfo, histogram: HistogramCell, track_in_flight: bool) -> Self {
+        TimedSite {
+            info,
+            histogram,
+            track_in_flight,
+            in_flight: GaugeCell::new(),
+        }
+    }
+}
+
+const CALLS_HELP: &str = "Calls of an annotated function, by result.";
+const IN_FLIGHT: &str = "cortex_function_calls_in_flight";
+const IN_FLIGHT_HELP: &str = "Calls of an annotated function now running.";
+
+/// Adds every linked site to `registry`. A site whose metric conflicts with
+/// one registered differently is reported and left out; its function still
+/// runs normally.
+pub fn register_sites(registry: &Registry) {
+    for site in SITES.iter() {
+        if let Err(error) = register(registry, *site) {
+            let info = match site {
+                Site::Counted(s) => &s.info,
+                Site::Timed(s) => &s.info,
+            };
+            tracing::error!(
+                target: "cortex::metrics",
+                metric = info.metric,
+                function = info.function,
+                module = info.module,
+                %error,
+                "annotated function's metric cannot be registered; it will not be exported"
+            );
+        }
+    }
+}
+
+fn register(registry: &Registry, site: Site) -> Result<(), crate::metrics::Error> {
+    match site {
+        Site::Counted(s) => {
+            let help = if s.info.help.is_empty() {
+                CALLS_HELP
+            } else {
+                s.info.help
+            };
+            let family =
+                registry.family::<Counter>(s.info.metric, help, &["function", "module", "result"], ())?;
+            for outcome in Outcome::ALL {
+                family.core().attach(
+                    &[s.info.function, s.info.module, outcome.label()],
+                    s.info.labels,
+                    Counter::from_static(&s.cells[outcome as usize]),
+                );
+            }
+        }
+        Site::Timed(s) => {
+            // Families made here take the default buckets for series added
+            // through the API; each site's series keeps its own bounds.
+            let family = registry.family::<Histogram>(
+                s.info.metric,
+                if s.info.help.is_empty() {
+                    "Wall time of calls of an annotated function, in seconds."
+                } else {
+                    s.info.help
+                },
+                &["function", "module"],
+                Buckets::default(),
+            )?;
+            family.core().attach(
+                &[s.info.function, s.info.module],
+                s.info.labels,
+                Histogram::from_static(&s.histogram),
+            );
+            if s.track_in_flight {
+                let gauges =
+                    registry.family::<Gauge>(IN_FLIGHT, IN_FLIGHT_HELP, &["function", "module"], ())?;
+                gauges.core().attach(
+                    &[s.info.function, s.info.module],
+                    s.info.labels,
+                    Gauge::from_static(&s.in_flight),
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! # Cortex
+//!
+//! Observable, resilient services by annotation. Put an attribute on a
+//! function and its metrics exist, registered at link time, with no
+//! registration code; their configuration is checked by the compiler.
+//!
+//! ```
+//! use cortex::metrics::{global, Format};
+//!
+//! #[derive(Debug)]
+//! struct PaymentError;
+//!
+//! /// Charges a card.
+//! #[cortex::counted]
+//! #[cortex::timed(buckets = [0.01, 0.1, 1.0])]
+//! fn charge(amount_cents: u64) -> Result<u64, PaymentError> {
+//!     if amount_cents == 0 { Err(PaymentError) } else { Ok(amount_cents) }
+//! }
+//!
+//! // Before the first call, the series already exist at zero.
+//! let text = global().encode(Format::PrometheusText);
+//! assert!(text.contains(
+//!     r#"cortex_function_calls_total{function="charge",module="rust_out",result="ok"} 0"#
+//! ));
+//!
+//! charge(500).unwrap();
+//! charge(0).unwrap_err();
+//!
+//! let text = global().encode(Format::PrometheusText);
+//! assert!(text.contains(
+//!     r#"cortex_function_calls_total{function="charge",module="rust_out",result="ok"} 1"#
+//! ));
+//! assert!(text.contains(
+//!     r#"cortex_function_calls_total{function="charge",module="rust_out",result="error"} 1"#
+//! ));
+//! assert!(text.contains(
+//!     r#"cortex_function_duration_seconds_count{function="charge",module="rust_out"} 2"#
+//! ));
+//! ```
+//!
+//! ## What is here
+//! - [`metrics`]: counters, gauges, histograms, label families, the
+//!   [global registry](metrics::global), and the Prometheus text 0.0.4 and
+//!   OpenMetrics 1.0 expositions.
+//! - [`counted`] and [`timed`]: the function attributes.
+//!
+//! ## Cargo features
+//! `http`, `compression`, `actors` and `workers` are on by default; `wasm`
+//! is opt-in because wasmtime is heavy to build; `full` turns on everything.
+//! Each gates one area of the runtime as it lands.
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used)]
+
+// Lets expansions written as `::cortex::...` work inside this crate's own
+// tests and doc examples too.
+#[allow(unused_extern_crates)]
+extern crate self as cortex;
+
+pub mod metrics;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use cortex_macros::{counted, timed};

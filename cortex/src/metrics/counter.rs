@@ -1,0 +1,163 @@
+//! Monotonic counters.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use super::slot::Slot;
+use super::Error;
+
+/// The atomics behind a counter: an integer part (the fast path) and a float
+/// part for fractional increments.
+#[doc(hidden)]
+pub struct CounterCell {
+    int: AtomicU64,
+    float_bits: AtomicU64,
+}
+
+impl CounterCell {
+    /// A counter at zero; `const` so macro call sites can keep it in a `static`.
+    pub const fn new() -> Self {
+        CounterCell {
+            int: AtomicU64::new(0),
+            float_bits: AtomicU64::new(0), // 0.0_f64 has all bits clear
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn inc_by(&self, v: u64) {
+        self.int.fetch_add(v, Relaxed);
+    }
+
+    pub(crate) fn add_f64(&self, v: f64) {
+        let mut old = self.float_bits.load(Relaxed);
+        loop {
+            let new = (f64::from_bits(old) + v).to_bits();
+            match self
+                .float_bits
+                .compare_exchange_weak(old, new, Relaxed, Relaxed)
+            {
+                Ok(_) => return,
+                Err(cur) => old = cur,
+            }
+        }
+    }
+
+    /// The integer and fractional parts, kept apart so the encoder can print
+    /// an integer counter exactly, however large.
+    pub(crate) fn parts(&self) -> (u64, f64) {
+        (
+            self.int.load(Relaxed),
+            f64::from_bits(self.float_bits.load(Relaxed)),
+        )
+    }
+
+    pub(crate) fn get(&self) -> f64 {
+        let (i, f) = self.parts();
+        i as f64 + f
+    }
+}
+
+impl Default for CounterCell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for CounterCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CounterCell")
+            .field("value", &self.get())
+            .finish()
+    }
+}
+
+/// A monotonically increasing counter.
+///
+/// A `Counter` is a cheap handle (`Clone` shares the same value); keep one in
+/// a field or a `static` and the hot path is a single atomic add.
+///
+/// ```
+/// use cortex::metrics::Registry;
+///
+/// let registry = Registry::new();
+/// let jobs = registry.counter("jobs_processed_total", "Jobs processed.")?;
+/// jobs.inc();
+/// jobs.inc_by(4);
+/// jobs.inc_by_f64(0.5)?;
+/// assert_eq!(jobs.get(), 5.5);
+/// // A counter never goes down: a negative increment is refused and changes nothing.
+/// assert!(jobs.inc_by_f64(-1.0).is_err());
+/// assert_eq!(jobs.get(), 5.5);
+/// # Ok::<(), cortex::metrics::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "a counter handle does nothing unless it is incremented"]
+pub struct Counter {
+    cell: Slot<CounterCell>,
+}
+
+impl Counter {
+    /// A counter that belongs to no registry (useful in tests, or to register
+    /// later through a family).
+    pub fn new() -> Self {
+        Counter {
+            cell: Slot::Owned(Arc::new(CounterCell::new())),
+        }
+    }
+
+    pub(crate) fn from_static(cell: &'static CounterCell) -> Self {
+        Counter {
+            cell: Slot::Static(cell),
+        }
+    }
+
+    pub(crate) fn cell(&self) -> &CounterCell {
+        &self.cell
+    }
+
+    pub(crate) fn same(&self, other: &Counter) -> bool {
+        self.cell.same(&other.cell)
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.cell.inc_by(1);
+    }
+
+    /// Adds `v`.
+    #[inline]
+    pub fn inc_by(&self, v: u64) {
+        self.cell.inc_by(v);
+    }
+
+    /// Adds a fractional amount.
+    ///
+    /// # Errors
+    /// [`Error::InvalidIncrement`] if `v` is negative, NaN or infinite; the
+    /// counter is left unchanged.
+    pub fn inc_by_f64(&self, v: f64) -> Result<(), Error> {
+        if v.is_nan() || v.is_infinite() || v < 0.0 {
+            return Err(Error::InvalidIncrement { value: v });
+        }
+        if v.fract() == 0.0 && v < u64::MAX as f64 {
+            // Whole numbers stay on the exact integer path.
+            self.cell.inc_by(v as u64);
+        } else {
+            self.cell.add_f64(v);
+        }
+        Ok(())
+    }
+
+    /// The current value.
+    pub fn get(&self) -> f64 {
+        self.cell.get()
+    }
+}
+
+impl Default for Counter {
+    fn default() -> Self {
+        Self::new()
+    }
+}

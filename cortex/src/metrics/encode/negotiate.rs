@@ -1,0 +1,133 @@
+//! Picking an exposition format from an HTTP `Accept` header.
+
+use super::Format;
+
+/// Picks the exposition format for an HTTP `Accept` header value.
+///
+/// Media ranges are weighed by their `q` parameter (default 1; entries with a
+/// malformed `q` are ignored, `q=0` means "not acceptable"). OpenMetrics is
+/// chosen for `application/openmetrics-text` (version `1.0.0`, `0.0.1` or
+/// none); the text format for `text/plain` (version `0.0.4` or none), `*/*`
+/// and `text/*`. On a tie the text format wins, as it is the one every
+/// scraper reads. With no header, or nothing acceptable, the text format is
+/// the answer, as Prometheus client libraries do.
+///
+/// ```
+/// use cortex::metrics::{negotiate, Format};
+///
+/// // What Prometheus 2.x sends by default.
+/// let prom = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+/// assert_eq!(negotiate(Some(prom)), Format::OpenMetrics);
+/// assert_eq!(negotiate(Some("text/plain;version=0.0.4")), Format::PrometheusText);
+/// assert_eq!(negotiate(None), Format::PrometheusText);
+/// ```
+pub fn negotiate(accept: Option<&str>) -> Format {
+    let Some(accept) = accept else {
+        return Format::PrometheusText;
+    };
+    let mut best_text = 0u16;
+    let mut best_om = 0u16;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim();
+        let mut q = 1000u16;
+        let mut version: Option<&str> = None;
+        let mut valid = true;
+        for param in parts {
+            let Some((k, v)) = param.split_once('=') else {
+                continue;
+            };
+            let k = k.trim();
+            let v = v.trim().trim_matches('"');
+            if k.eq_ignore_ascii_case("q") {
+                match parse_q(v) {
+                    Some(parsed) => q = parsed,
+                    None => valid = false,
+                }
+            } else if k.eq_ignore_ascii_case("version") {
+                version = Some(v);
+            }
+        }
+        if !valid {
+            continue;
+        }
+        if media.eq_ignore_ascii_case("application/openmetrics-text") {
+            if matches!(version, None | Some("1.0.0") | Some("0.0.1")) {
+                best_om = best_om.max(q);
+            }
+        } else if media.eq_ignore_ascii_case("text/plain") {
+            if matches!(version, None | Some("0.0.4")) {
+                best_text = best_text.max(q);
+            }
+        } else if media == "*/*" || media.eq_ignore_ascii_case("text/*") {
+            best_text = best_text.max(q);
+        }
+    }
+    if best_om > best_text {
+        Format::OpenMetrics
+    } else {
+        Format::PrometheusText
+    }
+}
+
+/// Parses an RFC 9110 qvalue (`0`, `0.5`, `1.000`: up to three decimals,
+/// at most 1) into thousandths.
+fn parse_q(v: &str) -> Option<u16> {
+    let (int, frac) = match v.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (v, ""),
+    };
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut thousandths: u16 = 0;
+    for (i, b) in frac.bytes().enumerate() {
+        thousandths += u16::from(b - b'0') * [100, 10, 1][i];
+    }
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q_values() {
+        assert_eq!(parse_q("0"), Some(0));
+        assert_eq!(parse_q("0.5"), Some(500));
+        assert_eq!(parse_q("0.125"), Some(125));
+        assert_eq!(parse_q("1.000"), Some(1000));
+        assert_eq!(parse_q("1.5"), None);
+        assert_eq!(parse_q("0.1234"), None);
+        assert_eq!(parse_q("x"), None);
+    }
+
+    #[test]
+    fn choices() {
+        use Format::*;
+        assert_eq!(negotiate(Some("application/openmetrics-text")), OpenMetrics);
+        assert_eq!(
+            negotiate(Some("application/openmetrics-text;version=2.0.0")),
+            PrometheusText
+        );
+        assert_eq!(
+            negotiate(Some("application/openmetrics-text;q=0.2, text/plain;q=0.9")),
+            PrometheusText
+        );
+        assert_eq!(
+            negotiate(Some("text/plain;q=0, application/openmetrics-text;q=0.1")),
+            OpenMetrics
+        );
+        // A malformed q drops that entry only.
+        assert_eq!(
+            negotiate(Some("text/plain;q=abc, application/openmetrics-text;q=0.3")),
+            OpenMetrics
+        );
+        assert_eq!(negotiate(Some("application/json")), PrometheusText);
+        assert_eq!(negotiate(Some("")), PrometheusText);
+    }
+}

@@ -1,0 +1,330 @@
+//! Label families: one metric name, fixed label names, one series per set of
+//! label values.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use hashbrown::{Equivalent, HashMap};
+use parking_lot::RwLock;
+
+use super::encode::{Encoder, LabelSet, Reading};
+use super::{Buckets, Counter, Error, Gauge, Histogram, MetricType};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Counter {}
+    impl Sealed for super::Gauge {}
+    impl Sealed for super::Histogram {}
+}
+
+/// A metric type that can live in a [`Family`]: [`Counter`], [`Gauge`] or
+/// [`Histogram`]. Sealed.
+pub trait Metric: Clone + fmt::Debug + Send + Sync + 'static + sealed::Sealed {
+    /// What a new series needs (the buckets, for a histogram).
+    #[doc(hidden)]
+    type Options: Clone + PartialEq + fmt::Debug + Send + Sync + 'static;
+    /// The Prometheus type.
+    #[doc(hidden)]
+    const TYPE: MetricType;
+    #[doc(hidden)]
+    fn create(options: &Self::Options) -> Self;
+    #[doc(hidden)]
+    fn reading(&self) -> Reading<'_>;
+    #[doc(hidden)]
+    fn same(&self, other: &Self) -> bool;
+}
+
+impl Metric for Counter {
+    type Options = ();
+    const TYPE: MetricType = MetricType::Counter;
+    fn create(_: &()) -> Self {
+        Counter::new()
+    }
+    fn reading(&self) -> Reading<'_> {
+        Reading::Counter(self.cell())
+    }
+    fn same(&self, other: &Self) -> bool {
+        Counter::same(self, other)
+    }
+}
+
+impl Metric for Gauge {
+    type Options = ();
+    const TYPE: MetricType = MetricType::Gauge;
+    fn create(_: &()) -> Self {
+        Gauge::new()
+    }
+    fn reading(&self) -> Reading<'_> {
+        Reading::Gauge(self.cell())
+    }
+    fn same(&self, other: &Self) -> bool {
+        Gauge::same(self, other)
+    }
+}
+
+impl Metric for Histogram {
+    type Options = Buckets;
+    const TYPE: MetricType = MetricType::Histogram;
+    fn create(buckets: &Buckets) -> Self {
+        Histogram::new(buckets)
+    }
+    fn reading(&self) -> Reading<'_> {
+        Reading::Histogram(self.cell())
+    }
+    fn same(&self, other: &Self) -> bool {
+        Histogram::same(self, other)
+    }
+}
+
+/// Static labels attached to a series by a macro call site (`labels(...)`).
+pub(crate) type ConstLabels = &'static [(&'static str, &'static str)];
+
+/// A series' identity: the values of the family's labels, plus the constant
+/// labels of a macro call site (empty for series made through the API).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SeriesKey {
+    pub(crate) values: Box<[Box<str>]>,
+    pub(crate) extra: ConstLabels,
+}
+
+impl Hash for SeriesKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_values(self.values.iter().map(|v| &**v), state);
+        state.write_usize(self.extra.len());
+        for (k, v) in self.extra {
+            k.hash(state);
+            v.hash(state);
+        }
+    }
+}
+
+// The lookup key of the hot `with_labels` path: borrowed values, no allocation.
+struct Query<'a>(&'a [&'a str]);
+
+impl Hash for Query<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_values(self.0.iter().copied(), state);
+        state.write_usize(0);
+    }
+}
+
+impl Equivalent<SeriesKey> for Query<'_> {
+    fn equivalent(&self, key: &SeriesKey) -> bool {
+        key.extra.is_empty()
+            && key.values.len() == self.0.len()
+            && key.values.iter().zip(self.0).all(|(a, b)| **a == **b)
+    }
+}
+
+fn hash_values<'a, H: Hasher>(values: impl Iterator<Item = &'a str>, state: &mut H) {
+    for v in values {
+        v.hash(state);
+    }
+}
+
+/// One series: the handle users get, plus any further call sites that share
+/// the same identity (two methods both named `new` in one module); the
+/// exposition sums them.
+#[derive(Debug)]
+pub(crate) struct Series<M> {
+    pub(crate) metric: M,
+    pub(crate) merged: Vec<M>,
+}
+
+/// What a family is: its name, help, type and label names.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Descriptor {
+    /// The name as registered (for counters, with `_total`).
+    pub(crate) name: Box<str>,
+    pub(crate) help: Box<str>,
+    pub(crate) kind: MetricType,
+    pub(crate) label_names: Box<[Box<str>]>,
+}
+
+pub(crate) struct FamilyCore<M: Metric> {
+    pub(crate) desc: Descriptor,
+    pub(crate) options: M::Options,
+    series: RwLock<HashMap<SeriesKey, Series<M>>>,
+}
+
+impl<M: Metric> FamilyCore<M> {
+    pub(crate) fn new(desc: Descriptor, options: M::Options) -> Self {
+        FamilyCore {
+            desc,
+            options,
+            series: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Adds a macro call site's static series; a second site with the same
+    /// identity is merged into the first.
+    pub(crate) fn attach(&self, values: &[&str], extra: ConstLabels, metric: M) {
+        let key = SeriesKey {
+            values: values.iter().map(|v| Box::from(*v)).collect(),
+            extra,
+        };
+        let mut map = self.series.write();
+        match map.get_mut(&key) {
+            Some(existing) => {
+                if !existing.metric.same(&metric) && !existing.merged.iter().any(|m| m.same(&metric))
+                {
+                    existing.merged.push(metric);
+                }
+            }
+            None => {
+                map.insert(
+                    key,
+                    Series {
+                        metric,
+                        merged: Vec::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    pub(crate) fn encode(&self, enc: &mut Encoder<'_>) -> fmt::Result {
+        let map = self.series.read();
+        if map.is_empty() {
+            return Ok(());
+        }
+        let mut rows: Vec<(&SeriesKey, &Series<M>)> = map.iter().collect();
+        rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        enc.header(&self.desc)?;
+        let mut readings = Vec::new();
+        for (key, series) in rows {
+            readings.clear();
+            readings.push(series.metric.reading());
+            readings.extend(series.merged.iter().map(Metric::reading));
+            let labels = LabelSet {
+                names: &self.desc.label_names,
+                values: &key.values,
+                extra: key.extra,
+            };
+            enc.series(&self.desc, &labels, &readings)?;
+        }
+        Ok(())
+    }
+}
+
+/// A metric with label names fixed at creation and one series per distinct
+/// set of label values.
+///
+/// Looking a series up costs a hash and a read lock; keep the returned handle
+/// and the hot path does no lookup at all.
+///
+/// ```
+/// use cortex::metrics::Registry;
+///
+/// let registry = Registry::new();
+/// let requests = registry.counter_family(
+///     "http_requests_total",
+///     "HTTP requests.",
+///     &["method", "status"],
+/// )?;
+/// let get_ok = requests.with_labels(&["GET", "200"])?; // keep this handle
+/// get_ok.inc();
+/// requests.with_labels(&["POST", "500"])?.inc();
+/// assert_eq!(requests.with_labels(&["GET", "200"])?.get(), 1.0);
+/// // The number of values must match the label names.
+/// assert!(requests.with_labels(&["GET"]).is_err());
+/// # Ok::<(), cortex::metrics::Error>(())
+/// ```
+pub struct Family<M: Metric> {
+    core: Arc<FamilyCore<M>>,
+}
+
+impl<M: Metric> Family<M> {
+    pub(crate) fn from_core(core: Arc<FamilyCore<M>>) -> Self {
+        Family { core }
+    }
+
+    pub(crate) fn core(&self) -> &Arc<FamilyCore<M>> {
+        &self.core
+    }
+
+    /// The series for these label values (in the order of the label names),
+    /// created at zero on first use.
+    ///
+    /// # Errors
+    /// [`Error::LabelCount`] if the number of values differs from the number
+    /// of label names.
+    #[inline]
+    pub fn with_labels(&self, values: &[&str]) -> Result<M, Error> {
+        let names = &self.core.desc.label_names;
+        if values.len() != names.len() {
+            return Err(Error::LabelCount {
+                name: self.core.desc.name.to_string(),
+                labels: names.join(", "),
+                expected: names.len(),
+                got: values.len(),
+            });
+        }
+        if let Some(series) = self.core.series.read().get(&Query(values)) {
+            return Ok(series.metric.clone());
+        }
+        Ok(self.insert(values))
+    }
+
+    #[cold]
+    fn insert(&self, values: &[&str]) -> M {
+        let mut map = self.core.series.write();
+        let key = SeriesKey {
+            values: values.iter().map(|v| Box::from(*v)).collect(),
+            extra: &[],
+        };
+        map.entry(key)
+            .or_insert_with(|| Series {
+                metric: M::create(&self.core.options),
+                merged: Vec::new(),
+            })
+            .metric
+            .clone()
+    }
+
+    /// Removes the series for these label values; returns whether it existed.
+    /// A handle kept elsewhere keeps working but is no longer exported.
+    pub fn remove(&self, values: &[&str]) -> bool {
+        self.core.series.write().remove(&Query(values)).is_some()
+    }
+
+    /// The metric name.
+    pub fn name(&self) -> &str {
+        &self.core.desc.name
+    }
+
+    /// The label names, in order.
+    pub fn label_names(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.core.desc.label_names.iter().map(|n| &**n)
+    }
+
+    /// How many series the family has.
+    pub fn len(&self) -> usize {
+        self.core.series.read().len()
+    }
+
+    /// Whether the family has no series yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<M: Metric> Clone for Family<M> {
+    fn clone(&self) -> Self {
+        Family {
+            core: Arc::clone(&self.core),
+        }
+    }
+}
+
+impl<M: Metric> fmt::Debug for Family<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Family")
+            .field("name", &self.core.desc.name)
+            .field("type", &self.core.desc.kind)
+            .field("label_names", &self.core.desc.label_names)
+            .field("series", &self.len())
+            .finish()
+    }
+}

@@ -1,0 +1,330 @@
+//! Histograms with fixed bucket bounds.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::slot::Slot;
+use super::Error;
+
+/// The default bucket bounds, in seconds:
+/// `[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]`.
+pub const DEFAULT_BUCKETS: [f64; 11] = cortex_rules::DEFAULT_BUCKETS;
+
+// Past this many nanoseconds the integer sum is moved into the float sum, so
+// it can never wrap (2^62 ns is about 146 years of summed durations).
+const SPILL_NANOS: u64 = 1 << 62;
+
+/// The atomics behind a histogram.
+///
+/// `buckets[i]` counts observations that fell in bucket `i` alone (not
+/// cumulated); the last bucket is `+Inf`. The total count is the sum of the
+/// buckets, so `_count` always equals the `+Inf` bucket in the exposition.
+/// The sum is kept in two parts: whole nanoseconds (the timing fast path, a
+/// single `fetch_add`) and an `f64` for other observations.
+#[doc(hidden)]
+pub struct HistogramCell {
+    bounds: Slot<[f64]>,
+    bounds_nanos: Slot<[u64]>,
+    buckets: Slot<[AtomicU64]>,
+    sum_bits: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl HistogramCell {
+    /// Storage for a macro call site. The macro checked the bounds at compile
+    /// time; `bounds_nanos` holds the same bounds in whole nanoseconds and
+    /// `buckets` has one more slot than `bounds`.
+    pub const fn from_static(
+        bounds: &'static [f64],
+        bounds_nanos: &'static [u64],
+        buckets: &'static [AtomicU64],
+    ) -> Self {
+        HistogramCell {
+            bounds: Slot::Static(bounds),
+            bounds_nanos: Slot::Static(bounds_nanos),
+            buckets: Slot::Static(buckets),
+            sum_bits: AtomicU64::new(0),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn owned(bounds: &[f64]) -> Self {
+        let nanos: Vec<u64> = bounds.iter().map(|&b| seconds_to_nanos(b)).collect();
+        let buckets: Vec<AtomicU64> = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        HistogramCell {
+            bounds: Slot::Owned(Arc::from(bounds)),
+            bounds_nanos: Slot::Owned(Arc::from(nanos)),
+            buckets: Slot::Owned(Arc::from(buckets)),
+            sum_bits: AtomicU64::new(0),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn bounds(&self) -> &[f64] {
+        &self.bounds
+    }
+
+    #[inline]
+    pub(crate) fn observe(&self, v: f64) {
+        if v.is_nan() {
+            return;
+        }
+        let bounds: &[f64] = &self.bounds;
+        let i = bounds.iter().take_while(|&&b| v > b).count();
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.add_sum(v);
+    }
+
+    /// The timing fast path: integers only, no CAS loop.
+    #[inline]
+    pub(crate) fn observe_nanos(&self, ns: u64) {
+        let bounds: &[u64] = &self.bounds_nanos;
+        let i = bounds.iter().take_while(|&&b| ns > b).count();
+        self.buckets[i].fetch_add(1, Relaxed);
+        let before = self.sum_nanos.fetch_add(ns, Relaxed);
+        if before >= SPILL_NANOS {
+            self.spill();
+        }
+    }
+
+    #[cold]
+    fn spill(&self) {
+        let taken = self.sum_nanos.swap(0, Relaxed);
+        self.add_sum(taken as f64 * 1e-9);
+    }
+
+    fn add_sum(&self, v: f64) {
+        let mut old = self.sum_bits.load(Relaxed);
+        loop {
+            let new = (f64::from_bits(old) + v).to_bits();
+            match self
+                .sum_bits
+                .compare_exchange_weak(old, new, Relaxed, Relaxed)
+            {
+                Ok(_) => return,
+                Err(cur) => old = cur,
+            }
+        }
+    }
+
+    /// Reads the buckets into `cumulative` (one entry per bound plus `+Inf`,
+    /// each the count of observations `<=` its bound) and returns the sum.
+    pub(crate) fn snapshot_into(&self, cumulative: &mut Vec<u64>) -> f64 {
+        cumulative.clear();
+        let mut running = 0u64;
+        for b in self.buckets.iter() {
+            running += b.load(Relaxed);
+            cumulative.push(running);
+        }
+        f64::from_bits(self.sum_bits.load(Relaxed)) + self.sum_nanos.load(Relaxed) as f64 * 1e-9
+    }
+}
+
+impl fmt::Debug for HistogramCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut cumulative = Vec::new();
+        let sum = self.snapshot_into(&mut cumulative);
+        f.debug_struct("HistogramCell")
+            .field("bounds", &&*self.bounds)
+            .field("cumulative", &cumulative)
+            .field("sum", &sum)
+            .finish()
+    }
+}
+
+pub(crate) use cortex_rules::seconds_to_nanos;
+
+/// Bucket bounds for a histogram, checked when built.
+///
+/// ```
+/// use cortex::metrics::Buckets;
+///
+/// let b = Buckets::new([0.1, 0.5, 1.0])?;
+/// assert_eq!(b.bounds(), &[0.1, 0.5, 1.0]);
+/// assert!(Buckets::new([1.0, 0.5]).is_err());
+/// let exp = Buckets::exponential(0.001, 2.0, 4)?;
+/// assert_eq!(exp.bounds(), &[0.001, 0.002, 0.004, 0.008]);
+/// # Ok::<(), cortex::metrics::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Buckets(Arc<[f64]>);
+
+impl Buckets {
+    /// Custom bounds: non-empty, finite, non-negative, strictly increasing.
+    /// `+Inf` is added implicitly.
+    ///
+    /// # Errors
+    /// [`Error::InvalidBuckets`] saying which rule a bound broke.
+    pub fn new(bounds: impl Into<Vec<f64>>) -> Result<Self, Error> {
+        let bounds = bounds.into();
+        cortex_rules::check_buckets(&bounds).map_err(Error::InvalidBuckets)?;
+        Ok(Buckets(bounds.into()))
+    }
+
+    /// `count` bounds starting at `start`, each `factor` times the previous.
+    ///
+    /// # Errors
+    /// [`Error::InvalidBuckets`] if the result breaks a rule (for example
+    /// `factor <= 1` or `count == 0`).
+    pub fn exponential(start: f64, factor: f64, count: usize) -> Result<Self, Error> {
+        let mut v = Vec::with_capacity(count);
+        let mut x = start;
+        for _ in 0..count {
+            v.push(x);
+            x *= factor;
+        }
+        Self::new(v)
+    }
+
+    /// `count` bounds starting at `start`, `width` apart.
+    ///
+    /// # Errors
+    /// [`Error::InvalidBuckets`] if the result breaks a rule.
+    pub fn linear(start: f64, width: f64, count: usize) -> Result<Self, Error> {
+        Self::new((0..count).map(|i| start + width * i as f64).collect::<Vec<_>>())
+    }
+
+    /// The bounds, without the implicit `+Inf`.
+    pub fn bounds(&self) -> &[f64] {
+        &self.0
+    }
+}
+
+impl Default for Buckets {
+    /// [`DEFAULT_BUCKETS`].
+    fn default() -> Self {
+        Buckets(Arc::from(&DEFAULT_BUCKETS[..]))
+    }
+}
+
+/// Counts observations in buckets and tracks their sum and count.
+///
+/// ```
+/// use cortex::metrics::{Buckets, Registry};
+/// use std::time::Duration;
+///
+/// let registry = Registry::new();
+/// let latency = registry.histogram(
+///     "request_duration_seconds",
+///     "Request latency.",
+///     Buckets::new([0.1, 1.0])?,
+/// )?;
+/// latency.observe(0.05);
+/// latency.observe_duration(Duration::from_millis(300));
+/// assert_eq!(latency.count(), 2);
+/// assert!((latency.sum() - 0.35).abs() < 1e-9);
+/// # Ok::<(), cortex::metrics::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "a histogram handle does nothing unless it observes"]
+pub struct Histogram {
+    cell: Slot<HistogramCell>,
+}
+
+impl Histogram {
+    /// A histogram that belongs to no registry.
+    pub fn new(buckets: &Buckets) -> Self {
+        Histogram {
+            cell: Slot::Owned(Arc::new(HistogramCell::owned(buckets.bounds()))),
+        }
+    }
+
+    pub(crate) fn from_static(cell: &'static HistogramCell) -> Self {
+        Histogram {
+            cell: Slot::Static(cell),
+        }
+    }
+
+    pub(crate) fn cell(&self) -> &HistogramCell {
+        &self.cell
+    }
+
+    pub(crate) fn same(&self, other: &Histogram) -> bool {
+        self.cell.same(&other.cell)
+    }
+
+    /// Records one observation. NaN is ignored (it would poison the sum).
+    #[inline]
+    pub fn observe(&self, v: f64) {
+        self.cell.observe(v);
+    }
+
+    /// Records a duration in seconds, on an integer-only path.
+    #[inline]
+    pub fn observe_duration(&self, d: Duration) {
+        self.cell
+            .observe_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    /// Number of observations so far.
+    pub fn count(&self) -> u64 {
+        let mut c = Vec::new();
+        self.cell.snapshot_into(&mut c);
+        c.last().copied().unwrap_or(0)
+    }
+
+    /// Sum of observations so far.
+    pub fn sum(&self) -> f64 {
+        let mut c = Vec::new();
+        self.cell.snapshot_into(&mut c)
+    }
+
+    /// The bucket bounds (without `+Inf`).
+    pub fn bounds(&self) -> &[f64] {
+        self.cell.bounds()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_inclusive_upper_bounds() {
+        let h = Histogram::new(&Buckets::new([1.0, 2.0]).unwrap());
+        for v in [0.5, 1.0, 1.5, 2.0, 3.0] {
+            h.observe(v);
+        }
+        let mut c = Vec::new();
+        let sum = h.cell().snapshot_into(&mut c);
+        assert_eq!(c, [2, 4, 5]);
+        assert_eq!(sum, 8.0);
+    }
+
+    #[test]
+    fn nanos_path_agrees_with_seconds_path() {
+        let h = Histogram::new(&Buckets::new([0.001, 0.002]).unwrap());
+        h.observe_duration(Duration::from_micros(1000)); // exactly on the bound
+        h.observe_duration(Duration::from_nanos(1_000_001));
+        h.observe_duration(Duration::from_secs(5));
+        let mut c = Vec::new();
+        let sum = h.cell().snapshot_into(&mut c);
+        assert_eq!(c, [1, 2, 3]);
+        assert!((sum - 5.002000001).abs() < 1e-12);
+    }
+
+    #[test]
+    fn nan_is_ignored_and_sum_survives_spill() {
+        let h = Histogram::new(&Buckets::default());
+        h.observe(f64::NAN);
+        assert_eq!(h.count(), 0);
+        h.cell().sum_nanos.store(SPILL_NANOS, Relaxed);
+        h.observe_duration(Duration::from_secs(1));
+        assert_eq!(h.cell().sum_nanos.load(Relaxed), 0);
+        let expected = SPILL_NANOS as f64 * 1e-9 + 1.0;
+        assert!((h.sum() - expected).abs() / expected < 1e-12);
+    }
+
+    #[test]
+    fn bucket_rules() {
+        assert!(matches!(Buckets::new(Vec::new()), Err(Error::InvalidBuckets(_))));
+        assert!(Buckets::new([0.0, f64::INFINITY]).is_err());
+        assert!(Buckets::exponential(1.0, 1.0, 3).is_err());
+        assert_eq!(
+            Buckets::linear(1.0, 1.0, 3).unwrap().bounds(),
+            &[1.0, 2.0, 3.0]
+        );
+    }
+}

@@ -1,0 +1,379 @@
+//! The registry: every metric family by name, and the exposition of them all.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use parking_lot::RwLock;
+
+use super::encode::{Encoder, Format};
+use super::family::{Descriptor, FamilyCore, Metric};
+use super::{Buckets, Counter, Error, Family, Gauge, Histogram, MetricType};
+
+/// What the registry keeps of a family: a typed handle (to give the same
+/// family back) and an encoder view.
+struct Entry {
+    desc: Descriptor,
+    typed: Arc<dyn Any + Send + Sync>,
+    collect: Arc<dyn Collect>,
+}
+
+trait Collect: Send + Sync {
+    fn encode(&self, enc: &mut Encoder<'_>) -> fmt::Result;
+}
+
+impl<M: Metric> Collect for FamilyCore<M> {
+    fn encode(&self, enc: &mut Encoder<'_>) -> fmt::Result {
+        FamilyCore::encode(self, enc)
+    }
+}
+
+/// A set of metric families, exported together.
+///
+/// Most programs use the [global registry](global), where `#[counted]` and
+/// `#[timed]` register themselves; tests make their own with
+/// [`Registry::new`] so they start empty.
+///
+/// Asking for a metric that exists with the same type, label names (and
+/// buckets) returns the existing one; asking with anything else is an
+/// [`Error::Conflict`].
+///
+/// ```
+/// use cortex::metrics::{Format, Registry};
+///
+/// let registry = Registry::new();
+/// let hits = registry.counter("cache_hits_total", "Cache hits.")?;
+/// hits.inc_by(3);
+/// assert_eq!(
+///     registry.encode(Format::PrometheusText),
+///     "# HELP cache_hits_total Cache hits.\n# TYPE cache_hits_total counter\ncache_hits_total 3\n"
+/// );
+/// assert_eq!(
+///     registry.encode(Format::OpenMetrics),
+///     "# HELP cache_hits Cache hits.\n# TYPE cache_hits counter\ncache_hits_total 3\n# EOF\n"
+/// );
+/// // Same name, same type: the same counter.
+/// assert_eq!(registry.counter("cache_hits_total", "Cache hits.")?.get(), 3.0);
+/// // Same name, other type: an error.
+/// assert!(registry.gauge("cache_hits_total", "").is_err());
+/// # Ok::<(), cortex::metrics::Error>(())
+/// ```
+pub struct Registry {
+    families: RwLock<BTreeMap<Box<str>, Entry>>,
+}
+
+/// The process-wide registry, where annotated functions register
+/// themselves (before their first call) and which `/metrics` serves.
+///
+/// ```
+/// let calls = cortex::metrics::global()
+///     .counter("doc_example_calls_total", "Calls made by this doc example.")?;
+/// calls.inc();
+/// # Ok::<(), cortex::metrics::Error>(())
+/// ```
+pub fn global() -> &'static Registry {
+    static GLOBAL: LazyLock<Registry> = LazyLock::new(|| {
+        let registry = Registry::new();
+        crate::__private::register_sites(&registry);
+        registry
+    });
+    &GLOBAL
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Registry {
+            families: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    /// A counter without labels. The name must end with `_total`.
+    ///
+    /// # Errors
+    /// An invalid name, a missing `_total`, or a [conflict](Error::Conflict).
+    pub fn counter(&self, name: &str, help: &str) -> Result<Counter, Error> {
+        self.counter_family(name, help, &[])?.with_labels(&[])
+    }
+
+    /// A gauge without labels.
+    ///
+    /// # Errors
+    /// An invalid name or a [conflict](Error::Conflict).
+    pub fn gauge(&self, name: &str, help: &str) -> Result<Gauge, Error> {
+        self.gauge_family(name, help, &[])?.with_labels(&[])
+    }
+
+    /// A histogram without labels.
+    ///
+    /// # Errors
+    /// An invalid name or a [conflict](Error::Conflict).
+    pub fn histogram(&self, name: &str, help: &str, buckets: Buckets) -> Result<Histogram, Error> {
+        self.histogram_family(name, help, &[], buckets)?
+            .with_labels(&[])
+    }
+
+    /// A family of counters with these label names. The name must end with
+    /// `_total`.
+    ///
+    /// # Errors
+    /// An invalid metric or label name, a repeated label, a missing `_total`,
+    /// or a [conflict](Error::Conflict).
+    pub fn counter_family(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<Family<Counter>, Error> {
+        self.family(name, help, labels, ())
+    }
+
+    /// A family of gauges with these label names.
+    ///
+    /// # Errors
+    /// An invalid metric or label name, a repeated label, or a
+    /// [conflict](Error::Conflict).
+    pub fn gauge_family(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<Family<Gauge>, Error> {
+        self.family(name, help, labels, ())
+    }
+
+    /// A family of histograms with these label names and buckets.
+    ///
+    /// # Errors
+    /// An invalid metric or label name, a repeated label, the label `le`, or
+    /// a [conflict](Error::Conflict) (including other buckets).
+    pub fn histogram_family(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        buckets: Buckets,
+    ) -> Result<Family<Histogram>, Error> {
+        self.family(name, help, labels, buckets)
+    }
+
+    pub(crate) fn family<M: Metric>(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        options: M::Options,
+    ) -> Result<Family<M>, Error> {
+        check_names(M::TYPE, name, labels)?;
+        let key = family_key(M::TYPE, name);
+        let mut families = self.families.write();
+        if let Some(entry) = families.get(key) {
+            let same_shape = entry.desc.kind == M::TYPE
+                && &*entry.desc.name == name
+                && entry.desc.label_names.iter().map(|n| &**n).eq(labels.iter().copied());
+            if same_shape {
+                if let Ok(core) = Arc::clone(&entry.typed).downcast::<FamilyCore<M>>() {
+                    if core.options == options {
+                        return Ok(Family::from_core(core));
+                    }
+                    return Err(Error::Conflict {
+                        name: name.into(),
+                        existing: format!("{} with options {:?}", describe(&entry.desc), core.options),
+                        requested: format!("the same with options {options:?}"),
+                    });
+                }
+            }
+            return Err(Error::Conflict {
+                name: name.into(),
+                existing: describe(&entry.desc),
+                requested: describe_parts(M::TYPE, name, labels),
+            });
+        }
+        // Different families must not produce the same sample names
+        // (a histogram `x` owns `x_count`, a counter `x_total` owns `x`).
+        let produced = sample_names(M::TYPE, name);
+        for entry in families.values() {
+            let theirs = sample_names(entry.desc.kind, &entry.desc.name);
+            if theirs.iter().any(|n| produced.contains(n)) {
+                return Err(Error::Conflict {
+                    name: name.into(),
+                    existing: describe(&entry.desc),
+                    requested: format!(
+                        "{} (their sample names overlap)",
+                        describe_parts(M::TYPE, name, labels)
+                    ),
+                });
+            }
+        }
+        let desc = Descriptor {
+            name: name.into(),
+            help: help.into(),
+            kind: M::TYPE,
+            label_names: labels.iter().map(|l| Box::from(*l)).collect(),
+        };
+        let core = Arc::new(FamilyCore::<M>::new(desc.clone(), options));
+        families.insert(
+            key.into(),
+            Entry {
+                desc,
+                typed: Arc::clone(&core) as Arc<dyn Any + Send + Sync>,
+                collect: Arc::clone(&core) as Arc<dyn Collect>,
+            },
+        );
+        Ok(Family::from_core(core))
+    }
+
+    /// Every family in the given format, in a stable order (families by
+    /// name, series by label values).
+    pub fn encode(&self, format: Format) -> String {
+        let mut out = String::new();
+        self.encode_into(&mut out, format);
+        out
+    }
+
+    /// Like [`encode`](Registry::encode), appending to `out` (so a buffer
+    /// can be reused between scrapes).
+    pub fn encode_into(&self, out: &mut String, format: Format) {
+        // Collect the families first so the registry lock is not held while
+        // series locks are taken.
+        let families: Vec<Arc<dyn Collect>> = self
+            .families
+            .read()
+            .values()
+            .map(|e| Arc::clone(&e.collect))
+            .collect();
+        let mut enc = Encoder::new(out, format);
+        for family in &families {
+            // Writing into a String cannot fail.
+            let _ = family.encode(&mut enc);
+        }
+        enc.finish();
+    }
+
+    /// Writes every family to any `fmt::Write`.
+    ///
+    /// # Errors
+    /// Whatever the writer returns.
+    pub fn encode_to<W: fmt::Write + ?Sized>(&self, w: &mut W, format: Format) -> fmt::Result {
+        w.write_str(&self.encode(format))
+    }
+
+    /// How many families are registered.
+    pub fn len(&self) -> usize {
+        self.families.read().len()
+    }
+
+    /// Whether no family is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let families = self.families.read();
+        f.debug_struct("Registry")
+            .field("families", &families.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn check_names(kind: MetricType, name: &str, labels: &[&str]) -> Result<(), Error> {
+    cortex_rules::check_metric_name(name)?;
+    if kind == MetricType::Counter {
+        cortex_rules::check_suffix(name, "_total")?;
+    }
+    for (i, label) in labels.iter().enumerate() {
+        cortex_rules::check_label_name(label)?;
+        if labels[..i].contains(label) {
+            return Err(Error::DuplicateLabel {
+                name: name.into(),
+                label: (*label).into(),
+            });
+        }
+        if kind == MetricType::Histogram && *label == "le" {
+            return Err(Error::ReservedLabel {
+                name: name.into(),
+                label: "le".into(),
+                kind,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The registry key: the OpenMetrics family name.
+fn family_key(kind: MetricType, name: &str) -> &str {
+    match kind {
+        MetricType::Counter => name.strip_suffix("_total").unwrap_or(name),
+        _ => name,
+    }
+}
+
+fn sample_names(kind: MetricType, name: &str) -> Vec<String> {
+    match kind {
+        MetricType::Counter => vec![name.to_owned(), family_key(kind, name).to_owned()],
+        MetricType::Gauge => vec![name.to_owned()],
+        MetricType::Histogram => ["", "_bucket", "_sum", "_count"]
+            .iter()
+            .map(|s| format!("{name}{s}"))
+            .collect(),
+    }
+}
+
+fn describe(desc: &Descriptor) -> String {
+    let labels: Vec<&str> = desc.label_names.iter().map(|n| &**n).collect();
+    describe_parts(desc.kind, &desc.name, &labels)
+}
+
+fn describe_parts(kind: MetricType, name: &str, labels: &[&str]) -> String {
+    format!("a {kind} `{name}` with labels [{}]", labels.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicts() {
+        let r = Registry::new();
+        r.counter_family("a_total", "", &["x"]).unwrap();
+        assert!(r.counter_family("a_total", "other help", &["x"]).is_ok());
+        let err = r.counter_family("a_total", "", &["y"]).unwrap_err();
+        assert!(err.to_string().contains("labels [x]"), "{err}");
+        assert!(matches!(r.gauge("a", ""), Err(Error::Conflict { .. })));
+        r.histogram("h", "", Buckets::default()).unwrap();
+        assert!(matches!(r.gauge("h_count", ""), Err(Error::Conflict { .. })));
+        let err = r
+            .histogram("h", "", Buckets::new([1.0]).unwrap())
+            .unwrap_err();
+        assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    }
+
+    #[test]
+    fn name_rules() {
+        let r = Registry::new();
+        assert!(matches!(r.counter("jobs", ""), Err(Error::MissingSuffix(_))));
+        assert!(matches!(r.gauge("1x", ""), Err(Error::InvalidName(_))));
+        assert!(matches!(
+            r.gauge_family("g", "", &["a", "a"]),
+            Err(Error::DuplicateLabel { .. })
+        ));
+        assert!(matches!(
+            r.histogram_family("h", "", &["le"], Buckets::default()),
+            Err(Error::ReservedLabel { .. })
+        ));
+        assert!(matches!(
+            r.gauge_family("g", "", &["__x"]),
+            Err(Error::InvalidName(_))
+        ));
+        assert!(r.is_empty());
+    }
+}
