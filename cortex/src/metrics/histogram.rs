@@ -92,7 +92,7 @@ impl HistogramCell {
     #[cold]
     fn spill(&self) {
         let taken = self.sum_nanos.swap(0, Relaxed);
-        self.add_sum(taken as f64 * 1e-9);
+        self.add_sum(taken as f64 / 1e9);
     }
 
     fn add_sum(&self, v: f64) {
@@ -118,7 +118,7 @@ impl HistogramCell {
             running += b.load(Relaxed);
             cumulative.push(running);
         }
-        f64::from_bits(self.sum_bits.load(Relaxed)) + self.sum_nanos.load(Relaxed) as f64 * 1e-9
+        f64::from_bits(self.sum_bits.load(Relaxed)) + self.sum_nanos.load(Relaxed) as f64 / 1e9
     }
 }
 
@@ -313,7 +313,7 @@ mod tests {
         h.cell().sum_nanos.store(SPILL_NANOS, Relaxed);
         h.observe_duration(Duration::from_secs(1));
         assert_eq!(h.cell().sum_nanos.load(Relaxed), 0);
-        let expected = SPILL_NANOS as f64 * 1e-9 + 1.0;
+        let expected = SPILL_NANOS as f64 / 1e9 + 1.0;
         assert!((h.sum() - expected).abs() / expected < 1e-12);
     }
 

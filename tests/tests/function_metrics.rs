@@ -1,0 +1,321 @@
+//! `#[counted]` and `#[timed]`: what an annotated function records, in the
+//! global registry, for every shape of function and every way a call ends.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
+use std::task::{Context, Waker};
+
+use cortex::metrics::{global, Format};
+
+const MODULE: &str = "function_metrics";
+
+/// The value of the sample whose name and labels are exactly `series`.
+fn sample(series: &str) -> Option<f64> {
+    let text = global().encode(Format::PrometheusText);
+    text.lines().find_map(|line| {
+        let (key, value) = line.rsplit_once(' ')?;
+        (key == series).then(|| value.parse().expect("sample value is a number"))
+    })
+}
+
+fn calls(function: &str, result: &str) -> Option<f64> {
+    sample(&format!(
+        "cortex_function_calls_total{{function=\"{function}\",module=\"{MODULE}\",result=\"{result}\"}}"
+    ))
+}
+
+fn duration_count(function: &str) -> Option<f64> {
+    sample(&format!(
+        "cortex_function_duration_seconds_count{{function=\"{function}\",module=\"{MODULE}\"}}"
+    ))
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+// ---- series exist before the first call ----
+
+#[cortex::counted]
+#[cortex::timed(track_in_flight)]
+fn never_called_before_the_check() -> u32 {
+    1
+}
+
+#[test]
+fn series_exist_at_zero_before_any_call() {
+    for result in ["ok", "error", "panic", "cancelled"] {
+        assert_eq!(
+            calls("never_called_before_the_check", result),
+            Some(0.0),
+            "result={result}"
+        );
+    }
+    assert_eq!(duration_count("never_called_before_the_check"), Some(0.0));
+    assert_eq!(
+        sample(&format!(
+            "cortex_function_calls_in_flight{{function=\"never_called_before_the_check\",module=\"{MODULE}\"}}"
+        )),
+        Some(0.0)
+    );
+    assert_eq!(never_called_before_the_check(), 1);
+    assert_eq!(calls("never_called_before_the_check", "ok"), Some(1.0));
+}
+
+// ---- results ----
+
+#[cortex::counted]
+fn parse_port(s: &str) -> Result<u16, std::num::ParseIntError> {
+    let port = s.parse()?;
+    Ok(port)
+}
+
+#[cortex::counted]
+fn io_alias(fail: bool) -> std::io::Result<()> {
+    if fail {
+        return Err(std::io::Error::other("disk on fire"));
+    }
+    Ok(())
+}
+
+#[test]
+fn ok_and_error_follow_the_result() {
+    parse_port("80").unwrap();
+    parse_port("x").unwrap_err();
+    parse_port("y").unwrap_err();
+    assert_eq!(calls("parse_port", "ok"), Some(1.0));
+    assert_eq!(calls("parse_port", "error"), Some(2.0));
+    // A type alias of `Result` is still a `Result`.
+    io_alias(true).unwrap_err();
+    io_alias(false).unwrap();
+    assert_eq!(calls("io_alias", "error"), Some(1.0));
+    assert_eq!(calls("io_alias", "ok"), Some(1.0));
+}
+
+#[cortex::counted]
+#[cortex::timed]
+fn explodes(n: u32) -> u32 {
+    if n > 1 {
+        panic!("boom");
+    }
+    n
+}
+
+#[test]
+fn a_panic_is_recorded_and_still_unwinds() {
+    let caught = catch_unwind(|| explodes(2));
+    assert!(caught.is_err(), "the panic reaches the caller unchanged");
+    assert_eq!(explodes(1), 1);
+    assert_eq!(calls("explodes", "panic"), Some(1.0));
+    assert_eq!(calls("explodes", "ok"), Some(1.0));
+    assert_eq!(duration_count("explodes"), Some(2.0), "panicking calls are timed too");
+}
+
+#[cortex::counted]
+#[cortex::timed]
+async fn waits_forever() -> Result<(), ()> {
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[test]
+fn a_dropped_future_counts_as_cancelled() {
+    {
+        let mut fut = pin!(waits_forever());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(calls("waits_forever", "cancelled"), Some(1.0));
+    assert_eq!(calls("waits_forever", "ok"), Some(0.0));
+    assert_eq!(duration_count("waits_forever"), Some(1.0));
+
+    // A future dropped before its first poll never started: nothing recorded.
+    drop(waits_forever());
+    assert_eq!(calls("waits_forever", "cancelled"), Some(1.0));
+}
+
+#[cortex::counted]
+async fn async_panics() -> u8 {
+    panic!("async boom")
+}
+
+#[test]
+fn an_async_panic_is_recorded() {
+    let caught = catch_unwind(AssertUnwindSafe(|| block_on(async_panics())));
+    assert!(caught.is_err());
+    assert_eq!(calls("async_panics", "panic"), Some(1.0));
+}
+
+// ---- timing ----
+
+#[cortex::timed(buckets = [0.04, 10])]
+async fn quick_async() {}
+
+#[test]
+fn async_time_runs_from_first_poll() {
+    let fut = quick_async();
+    // Time spent before the first poll is not the call's.
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    block_on(fut);
+    let le = |b: &str| {
+        sample(&format!(
+            "cortex_function_duration_seconds_bucket{{function=\"quick_async\",module=\"{MODULE}\",le=\"{b}\"}}"
+        ))
+    };
+    assert_eq!(le("0.04"), Some(1.0));
+    assert_eq!(le("10"), Some(1.0));
+    assert_eq!(le("+Inf"), Some(1.0));
+}
+
+#[cortex::timed(track_in_flight)]
+fn in_flight_probe() -> Option<f64> {
+    sample(&format!(
+        "cortex_function_calls_in_flight{{function=\"in_flight_probe\",module=\"{MODULE}\"}}"
+    ))
+}
+
+#[test]
+fn in_flight_gauge_counts_running_calls() {
+    assert_eq!(in_flight_probe(), Some(1.0));
+    assert_eq!(
+        sample(&format!(
+            "cortex_function_calls_in_flight{{function=\"in_flight_probe\",module=\"{MODULE}\"}}"
+        )),
+        Some(0.0)
+    );
+}
+
+// ---- options ----
+
+#[cortex::counted(
+    name = "payments_refunds_total",
+    help = "Refunds issued.",
+    labels(team = "payments", tier = "1")
+)]
+#[cortex::timed(
+    name = "payments_refund_seconds",
+    help = "Refund latency.",
+    buckets = [0.5, 1],
+    labels(team = "payments")
+)]
+fn refund() {}
+
+#[test]
+fn options_name_help_labels_and_buckets() {
+    refund();
+    let text = global().encode(Format::PrometheusText);
+    assert!(text.contains("# HELP payments_refunds_total Refunds issued.\n# TYPE payments_refunds_total counter\n"));
+    assert!(text.contains(&format!(
+        "payments_refunds_total{{function=\"refund\",module=\"{MODULE}\",result=\"ok\",team=\"payments\",tier=\"1\"}} 1\n"
+    )));
+    assert!(text.contains("# HELP payments_refund_seconds Refund latency.\n# TYPE payments_refund_seconds histogram\n"));
+    assert!(text.contains(&format!(
+        "payments_refund_seconds_bucket{{function=\"refund\",module=\"{MODULE}\",team=\"payments\",le=\"0.5\"}} 1\n\
+         payments_refund_seconds_bucket{{function=\"refund\",module=\"{MODULE}\",team=\"payments\",le=\"1\"}} 1\n\
+         payments_refund_seconds_bucket{{function=\"refund\",module=\"{MODULE}\",team=\"payments\",le=\"+Inf\"}} 1\n"
+    )));
+}
+
+// ---- function shapes ----
+
+struct Cache {
+    items: Vec<u32>,
+}
+
+impl Cache {
+    #[cortex::counted]
+    fn new() -> Self {
+        Cache { items: Vec::new() }
+    }
+
+    #[cortex::counted]
+    #[cortex::timed]
+    fn items_mut(&mut self) -> &mut Vec<u32> {
+        &mut self.items
+    }
+
+    #[cortex::counted]
+    fn into_items(self) -> Vec<u32> {
+        self.items
+    }
+
+    #[cortex::counted]
+    async fn len_later(&self) -> usize {
+        tokio::task::yield_now().await;
+        self.items.len()
+    }
+}
+
+#[cortex::counted]
+fn describe<T: std::fmt::Debug>(value: T) -> impl std::fmt::Display {
+    format!("{value:?}")
+}
+
+#[async_trait::async_trait]
+trait Store {
+    async fn put(&self, key: &str) -> Result<(), String>;
+}
+
+struct MemStore;
+
+#[async_trait::async_trait]
+impl Store for MemStore {
+    #[cortex::counted]
+    #[cortex::timed]
+    async fn put(&self, key: &str) -> Result<(), String> {
+        tokio::task::yield_now().await;
+        if key.is_empty() {
+            Err("empty key".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn methods_generics_impl_trait_and_async_trait() {
+    let mut cache = Cache::new();
+    cache.items_mut().push(7);
+    assert_eq!(block_on(cache.len_later()), 1);
+    assert_eq!(cache.into_items(), vec![7]);
+    assert_eq!(describe(3).to_string(), "3");
+    assert_eq!(describe("x").to_string(), "\"x\"");
+    for f in ["new", "items_mut", "into_items", "len_later"] {
+        assert_eq!(calls(f, "ok"), Some(1.0), "{f}");
+    }
+    // One series for every instantiation of a generic fn.
+    assert_eq!(calls("describe", "ok"), Some(2.0));
+
+    let store = MemStore;
+    block_on(store.put("k")).unwrap();
+    block_on(store.put("")).unwrap_err();
+    // `#[async_trait]` turns the method into one returning a boxed future;
+    // the call is still counted when that future completes, with its result.
+    assert_eq!(calls("put", "ok"), Some(1.0));
+    assert_eq!(calls("put", "error"), Some(1.0));
+    assert_eq!(duration_count("put"), Some(2.0));
+}
+
+#[cortex::counted(labels(team = "validation"))]
+#[cortex::timed(buckets = [0.001])]
+fn validated() -> Result<(), ()> {
+    Err(())
+}
+
+#[test]
+fn exposition_with_annotated_functions_passes_both_validators() {
+    let _ = validated();
+    let text = global().encode(Format::PrometheusText);
+    if let cortex_tests::Verdict::Refused(why) = cortex_tests::promtool_check_metrics(&text) {
+        panic!("promtool refused:\n{why}\n{text}");
+    }
+    let om = global().encode(Format::OpenMetrics);
+    if let cortex_tests::Verdict::Refused(why) = cortex_tests::openmetrics_parse(&om) {
+        panic!("OpenMetrics parser refused:\n{why}\n{om}");
+    }
+}
