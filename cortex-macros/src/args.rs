@@ -6,7 +6,6 @@ use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, Lit, LitStr, Token};
 
 /// One argument as written.
@@ -48,8 +47,13 @@ pub(crate) struct Args {
 }
 
 impl Args {
-    pub(crate) fn parse(tokens: TokenStream, macro_name: &str, valid: &[&str]) -> syn::Result<Self> {
-        let parsed = syn::parse::Parser::parse2(Punctuated::<Arg, Token![,]>::parse_terminated, tokens)?;
+    pub(crate) fn parse(
+        tokens: TokenStream,
+        macro_name: &str,
+        valid: &[&str],
+    ) -> syn::Result<Self> {
+        let parsed =
+            syn::parse::Parser::parse2(Punctuated::<Arg, Token![,]>::parse_terminated, tokens)?;
         let mut args: Vec<Arg> = Vec::new();
         for arg in parsed {
             let key = arg.key.unraw().to_string();
@@ -230,20 +234,22 @@ impl Args {
             }
         };
         let mut values = Vec::new();
-        let mut spans = Vec::new();
         for elem in &array.elems {
             values.push(number(elem)?);
-            spans.push(elem.span());
         }
         if let Err(e) = cortex_rules::check_buckets(&values) {
-            let span = match &e {
-                cortex_rules::BucketsError::Empty => array.bracket_token.span.join(),
+            // `new_spanned` covers the whole bound, `-0.1` or `f64::NAN`.
+            return Err(match &e {
+                cortex_rules::BucketsError::Empty => {
+                    syn::Error::new(array.bracket_token.span.join(), e.to_string())
+                }
                 cortex_rules::BucketsError::NotFinite { index }
                 | cortex_rules::BucketsError::Negative { index, .. }
                 | cortex_rules::BucketsError::Duplicate { index, .. }
-                | cortex_rules::BucketsError::NotIncreasing { index, .. } => spans[*index],
-            };
-            return Err(syn::Error::new(span, e.to_string()));
+                | cortex_rules::BucketsError::NotIncreasing { index, .. } => {
+                    syn::Error::new_spanned(&array.elems[*index], e.to_string())
+                }
+            });
         }
         Ok(Some(values))
     }
@@ -264,7 +270,13 @@ fn number(expr: &Expr) -> syn::Result<f64> {
         },
         Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => Ok(-number(&u.expr)?),
         // `f64::NAN`, `f64::INFINITY`: report them as the rule they break.
-        Expr::Path(p) => match p.path.segments.last().map(|s| s.ident.to_string()).as_deref() {
+        Expr::Path(p) => match p
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .as_deref()
+        {
             Some("NAN") => Ok(f64::NAN),
             Some("INFINITY") => Ok(f64::INFINITY),
             Some("NEG_INFINITY") => Ok(f64::NEG_INFINITY),
@@ -278,7 +290,9 @@ fn number(expr: &Expr) -> syn::Result<f64> {
 /// metric type needs.
 pub(crate) fn metric_name(lit: &LitStr, suffix: &'static str) -> syn::Result<String> {
     let name = lit.value();
-    cortex_rules::check_metric_name(&name).map_err(|e| syn::Error::new(lit.span(), e.to_string()))?;
-    cortex_rules::check_suffix(&name, suffix).map_err(|e| syn::Error::new(lit.span(), e.to_string()))?;
+    cortex_rules::check_metric_name(&name)
+        .map_err(|e| syn::Error::new(lit.span(), e.to_string()))?;
+    cortex_rules::check_suffix(&name, suffix)
+        .map_err(|e| syn::Error::new(lit.span(), e.to_string()))?;
     Ok(name)
 }

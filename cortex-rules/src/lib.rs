@@ -382,7 +382,14 @@ mod tests {
         assert_eq!(check_label_name("method"), Ok(()));
         let err = check_label_name("a:b").unwrap_err();
         assert!(err.to_string().contains("[a-zA-Z_][a-zA-Z0-9_]*"), "{err}");
-        assert!(matches!(err, NameError::BadChar { at: 1, found: ':', .. }));
+        assert!(matches!(
+            err,
+            NameError::BadChar {
+                at: 1,
+                found: ':',
+                ..
+            }
+        ));
         assert_eq!(
             check_label_name("__x"),
             Err(NameError::ReservedPrefix { name: "__x".into() })

@@ -31,7 +31,9 @@ fn run(program: &str, args: &[&str], input: &str, install_hint: &str) -> Verdict
         Ok(c) => c,
         Err(e) => {
             if std::env::var_os("CI").is_some() {
-                panic!("{program} is required under CI but could not be started ({e}); {install_hint}");
+                panic!(
+                    "{program} is required under CI but could not be started ({e}); {install_hint}"
+                );
             }
             eprintln!("skipping the {program} check: {e}; {install_hint}");
             return Verdict::Unavailable;

@@ -113,7 +113,11 @@ fn a_panic_is_recorded_and_still_unwinds() {
     assert_eq!(explodes(1), 1);
     assert_eq!(calls("explodes", "panic"), Some(1.0));
     assert_eq!(calls("explodes", "ok"), Some(1.0));
-    assert_eq!(duration_count("explodes"), Some(2.0), "panicking calls are timed too");
+    assert_eq!(
+        duration_count("explodes"),
+        Some(2.0),
+        "panicking calls are timed too"
+    );
 }
 
 #[cortex::counted]
@@ -209,7 +213,9 @@ fn refund() {}
 fn options_name_help_labels_and_buckets() {
     refund();
     let text = global().encode(Format::PrometheusText);
-    assert!(text.contains("# HELP payments_refunds_total Refunds issued.\n# TYPE payments_refunds_total counter\n"));
+    assert!(text.contains(
+        "# HELP payments_refunds_total Refunds issued.\n# TYPE payments_refunds_total counter\n"
+    ));
     assert!(text.contains(&format!(
         "payments_refunds_total{{function=\"refund\",module=\"{MODULE}\",result=\"ok\",team=\"payments\",tier=\"1\"}} 1\n"
     )));

@@ -104,14 +104,19 @@ fn default_buckets_are_the_prometheus_ones() {
     h.observe(0.003);
     let text = r.encode(Format::PrometheusText);
     assert!(text.starts_with("# TYPE op_seconds histogram\nop_seconds_bucket{le=\"0.005\"} 1\n"));
-    assert!(text.contains("op_seconds_bucket{le=\"+Inf\"} 1\nop_seconds_sum 0.003\nop_seconds_count 1\n"));
+    assert!(text
+        .contains("op_seconds_bucket{le=\"+Inf\"} 1\nop_seconds_sum 0.003\nop_seconds_count 1\n"));
 }
 
 #[test]
 fn escaping_of_label_values_and_help() {
     let r = Registry::new();
     let c = r
-        .counter_family("odd_total", "Back\\slash, \"quotes\"\nand newline.", &["path"])
+        .counter_family(
+            "odd_total",
+            "Back\\slash, \"quotes\"\nand newline.",
+            &["path"],
+        )
         .unwrap();
     c.with_labels(&["C:\\dir \"x\"\nnext"]).unwrap().inc();
     assert_eq!(
@@ -155,7 +160,10 @@ fn registry_returns_the_existing_family_or_a_conflict() {
 
     let other_labels = r.counter_family("hits_total", "", &["method"]).unwrap_err();
     assert!(matches!(other_labels, Error::Conflict { .. }));
-    assert!(other_labels.to_string().contains("labels [route]"), "{other_labels}");
+    assert!(
+        other_labels.to_string().contains("labels [route]"),
+        "{other_labels}"
+    );
     let other_type = r.gauge_family("hits_total", "", &["route"]).unwrap_err();
     assert!(other_type.to_string().contains("counter"), "{other_type}");
     let h = r.histogram("lat_seconds", "", Buckets::default()).unwrap();
@@ -165,17 +173,29 @@ fn registry_returns_the_existing_family_or_a_conflict() {
         Err(Error::Conflict { .. })
     ));
     // A gauge cannot take a sample name a histogram writes.
-    assert!(matches!(r.gauge("lat_seconds_count", ""), Err(Error::Conflict { .. })));
+    assert!(matches!(
+        r.gauge("lat_seconds_count", ""),
+        Err(Error::Conflict { .. })
+    ));
 }
 
 #[test]
 fn bad_names_say_which_rule_they_broke() {
     let r = Registry::new();
     let err = r.gauge("http-requests", "").unwrap_err().to_string();
-    assert!(err.contains('-') && err.contains("[a-zA-Z_:][a-zA-Z0-9_:]*"), "{err}");
+    assert!(
+        err.contains('-') && err.contains("[a-zA-Z_:][a-zA-Z0-9_:]*"),
+        "{err}"
+    );
     let err = r.gauge_family("g", "", &["a:b"]).unwrap_err().to_string();
-    assert!(err.contains("label") && err.contains("[a-zA-Z_][a-zA-Z0-9_]*"), "{err}");
-    let err = r.gauge_family("g", "", &["__meta"]).unwrap_err().to_string();
+    assert!(
+        err.contains("label") && err.contains("[a-zA-Z_][a-zA-Z0-9_]*"),
+        "{err}"
+    );
+    let err = r
+        .gauge_family("g", "", &["__meta"])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("reserved"), "{err}");
     let err = r.counter("requests", "").unwrap_err().to_string();
     assert!(err.contains("_total"), "{err}");
@@ -198,8 +218,18 @@ fn counter_refuses_bad_float_increments_and_keeps_its_value() {
 
 #[test]
 fn bad_buckets_are_refused() {
-    for bad in [vec![], vec![1.0, 1.0], vec![2.0, 1.0], vec![f64::NAN], vec![-1.0], vec![1.0, f64::INFINITY]] {
-        assert!(matches!(Buckets::new(bad.clone()), Err(Error::InvalidBuckets(_))), "{bad:?}");
+    for bad in [
+        vec![],
+        vec![1.0, 1.0],
+        vec![2.0, 1.0],
+        vec![f64::NAN],
+        vec![-1.0],
+        vec![1.0, f64::INFINITY],
+    ] {
+        assert!(
+            matches!(Buckets::new(bad.clone()), Err(Error::InvalidBuckets(_))),
+            "{bad:?}"
+        );
     }
 }
 
@@ -248,7 +278,10 @@ fn concurrent_increments_lose_nothing() {
     }
     let total = THREADS as u64 * PER_THREAD;
     assert_eq!(fam.with_labels(&["all"]).unwrap().get(), (total / 2) as f64);
-    assert_eq!(fam.with_labels(&["even"]).unwrap().get(), (total / 4) as f64);
+    assert_eq!(
+        fam.with_labels(&["even"]).unwrap().get(),
+        (total / 4) as f64
+    );
     assert_eq!(fam.with_labels(&["odd"]).unwrap().get(), (total / 4) as f64);
     assert_eq!(hist.count(), total);
     assert_eq!(gauge.get(), total as f64);
@@ -259,7 +292,10 @@ fn accept_header_negotiation() {
     let prometheus_default = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     assert_eq!(negotiate(Some(prometheus_default)), Format::OpenMetrics);
     // Prometheus with `scrape_protocols: [PrometheusText0.0.4]`.
-    assert_eq!(negotiate(Some("text/plain;version=0.0.4;q=1,*/*;q=0.1")), Format::PrometheusText);
+    assert_eq!(
+        negotiate(Some("text/plain;version=0.0.4;q=1,*/*;q=0.1")),
+        Format::PrometheusText
+    );
     assert_eq!(negotiate(Some("*/*")), Format::PrometheusText);
     assert_eq!(negotiate(None), Format::PrometheusText);
 }
@@ -267,14 +303,28 @@ fn accept_header_negotiation() {
 fn busy_registry() -> Registry {
     let r = Registry::new();
     let c = r
-        .counter_family("api_requests_total", "Requests with \"odd\" help\\text.", &["method", "path"])
+        .counter_family(
+            "api_requests_total",
+            "Requests with \"odd\" help\\text.",
+            &["method", "path"],
+        )
         .unwrap();
     c.with_labels(&["GET", "/a\"b\\c\nd"]).unwrap().inc_by(7);
-    c.with_labels(&["POST", "/"]).unwrap().inc_by_f64(2.5).unwrap();
+    c.with_labels(&["POST", "/"])
+        .unwrap()
+        .inc_by_f64(2.5)
+        .unwrap();
     r.gauge("queue_depth", "Depth.").unwrap().set(-3.25);
-    r.gauge("huge_value", "A very large value.").unwrap().set(1e21);
+    r.gauge("huge_value", "A very large value.")
+        .unwrap()
+        .set(1e21);
     let h = r
-        .histogram_family("api_latency_seconds", "Latency.", &["method"], Buckets::default())
+        .histogram_family(
+            "api_latency_seconds",
+            "Latency.",
+            &["method"],
+            Buckets::default(),
+        )
         .unwrap();
     for (i, m) in ["GET", "PUT"].iter().enumerate() {
         let s = h.with_labels(&[m]).unwrap();
@@ -302,5 +352,8 @@ fn validators_really_refuse_broken_text() {
     // Guards the two tests above against a validator that accepts anything.
     let broken = "# TYPE x counter\nx_total{a=\"1\" 1\n";
     assert!(!matches!(promtool_check_metrics(broken), Verdict::Accepted));
-    assert!(!matches!(openmetrics_parse("x 1\n"), Verdict::Accepted), "missing # EOF must be refused");
+    assert!(
+        !matches!(openmetrics_parse("x 1\n"), Verdict::Accepted),
+        "missing # EOF must be refused"
+    );
 }

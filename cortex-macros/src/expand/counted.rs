@@ -35,7 +35,11 @@ fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream
     let info = fn_info(&krate, &name, &help, &function, &labels);
     let site = hidden("__CORTEX_COUNTED_SITE");
     let entry = hidden("__CORTEX_COUNTED_ENTRY");
-    let registration = registration(&krate, &entry, quote!(#krate::__private::Site::Counted(&#site)));
+    let registration = registration(
+        &krate,
+        &entry,
+        quote!(#krate::__private::Site::Counted(&#site)),
+    );
     let statics = quote! {
         static #site: #krate::__private::CountedSite = #krate::__private::CountedSite::new(#info);
         #registration
@@ -53,11 +57,12 @@ fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream
     match item::body_kind(&item) {
         Body::Sync => {
             let block = &item.block;
+            let output = item::nameable_output(&item).unwrap_or_else(|| quote!(_));
             item.block = parse_quote!({
                 #statics
                 let #call = #krate::__private::CountedCall::start(&#site);
                 #[allow(clippy::redundant_closure_call, unused_mut)]
-                let #out = #krate::__private::call_once(move || #block);
+                let #out = #krate::__private::call_once::<#output, _>(move || #block);
                 #finish
                 #out
             });
@@ -74,8 +79,9 @@ fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream
             });
         }
         Body::AsyncTrait(index) => {
-            let inner = item::async_trait_block_mut(&mut item.block, index)
-                .ok_or_else(|| syn::Error::new_spanned(&item.sig, "unexpected #[async_trait] body"))?;
+            let inner = item::async_trait_block_mut(&mut item.block, index).ok_or_else(|| {
+                syn::Error::new_spanned(&item.sig, "unexpected #[async_trait] body")
+            })?;
             let block = inner.clone();
             *inner = parse_quote!({
                 let #call = #krate::__private::CountedCall::start(&#site);
@@ -83,7 +89,9 @@ fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream
                 #finish
                 #out
             });
-            item.block.stmts.insert(0, syn::Stmt::Item(syn::Item::Verbatim(statics)));
+            item.block
+                .stmts
+                .insert(0, syn::Stmt::Item(syn::Item::Verbatim(statics)));
         }
     }
     Ok(quote!(#item))

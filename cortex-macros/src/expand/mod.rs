@@ -27,10 +27,7 @@ pub(crate) fn fn_info(
     function: &str,
     labels: &[(String, LitStr)],
 ) -> TokenStream {
-    let help = help
-        .as_ref()
-        .map(LitStr::value)
-        .unwrap_or_default();
+    let help = help.as_ref().map(LitStr::value).unwrap_or_default();
     let label_pairs = labels.iter().map(|(k, v)| quote!((#k, #v)));
     quote! {
         #krate::__private::FnInfo {

@@ -8,7 +8,14 @@ use super::{fn_info, hidden, registration, with_error};
 use crate::args::{self, Args};
 use crate::item::{self, Body};
 
-const KEYS: &[&str] = &["name", "help", "buckets", "labels", "track_in_flight", "crate"];
+const KEYS: &[&str] = &[
+    "name",
+    "help",
+    "buckets",
+    "labels",
+    "track_in_flight",
+    "crate",
+];
 const DEFAULT_NAME: &str = "cortex_function_duration_seconds";
 
 pub(crate) fn expand(attr: TokenStream, tokens: TokenStream) -> TokenStream {
@@ -38,11 +45,18 @@ fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream
     let function = item::function_name(&item);
     let info = fn_info(&krate, &name, &help, &function, &labels);
     let slots = buckets.len() + 1;
-    let nanos: Vec<u64> = buckets.iter().map(|&b| cortex_rules::seconds_to_nanos(b)).collect();
+    let nanos: Vec<u64> = buckets
+        .iter()
+        .map(|&b| cortex_rules::seconds_to_nanos(b))
+        .collect();
     let bucket_array = hidden("__CORTEX_TIMED_BUCKETS");
     let site = hidden("__CORTEX_TIMED_SITE");
     let entry = hidden("__CORTEX_TIMED_ENTRY");
-    let registration = registration(&krate, &entry, quote!(#krate::__private::Site::Timed(&#site)));
+    let registration = registration(
+        &krate,
+        &entry,
+        quote!(#krate::__private::Site::Timed(&#site)),
+    );
     let statics = quote! {
         static #bucket_array: [#krate::__private::AtomicU64; #slots] =
             [const { #krate::__private::AtomicU64::new(0) }; #slots];
@@ -67,8 +81,9 @@ fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream
             prepend(&mut item.block, vec![verbatim(statics), verbatim(start)]);
         }
         Body::AsyncTrait(index) => {
-            let inner = item::async_trait_block_mut(&mut item.block, index)
-                .ok_or_else(|| syn::Error::new_spanned(&item.sig, "unexpected #[async_trait] body"))?;
+            let inner = item::async_trait_block_mut(&mut item.block, index).ok_or_else(|| {
+                syn::Error::new_spanned(&item.sig, "unexpected #[async_trait] body")
+            })?;
             prepend(inner, vec![verbatim(start)]);
             prepend(&mut item.block, vec![verbatim(statics)]);
         }
@@ -83,4 +98,3 @@ fn verbatim(tokens: TokenStream) -> Stmt {
 fn prepend(block: &mut Block, stmts: Vec<Stmt>) {
     block.stmts.splice(0..0, stmts);
 }
-

@@ -79,8 +79,9 @@ pub fn typed_future<T, F: Future<Output = T>>(f: F) -> F {
 
 /// Calls a closure once. Passing the body through an `FnOnce` bound makes
 /// the closure `FnOnce`, so a body may return a reborrow of a captured
-/// `&mut self` (`&mut self.field`), as the function itself could.
+/// `&mut self` (`&mut self.field`), as the function itself could; naming `R`
+/// gives the body the function's declared return type for inference.
 #[inline(always)]
-pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
+pub fn call_once<R, F: FnOnce() -> R>(f: F) -> R {
     f()
 }

@@ -118,8 +118,12 @@ fn register(registry: &Registry, site: Site) -> Result<(), crate::metrics::Error
             } else {
                 s.info.help
             };
-            let family =
-                registry.family::<Counter>(s.info.metric, help, &["function", "module", "result"], ())?;
+            let family = registry.family::<Counter>(
+                s.info.metric,
+                help,
+                &["function", "module", "result"],
+                (),
+            )?;
             for outcome in Outcome::ALL {
                 family.core().attach(
                     &[s.info.function, s.info.module, outcome.label()],
@@ -147,8 +151,12 @@ fn register(registry: &Registry, site: Site) -> Result<(), crate::metrics::Error
                 Histogram::from_static(&s.histogram),
             );
             if s.track_in_flight {
-                let gauges =
-                    registry.family::<Gauge>(IN_FLIGHT, IN_FLIGHT_HELP, &["function", "module"], ())?;
+                let gauges = registry.family::<Gauge>(
+                    IN_FLIGHT,
+                    IN_FLIGHT_HELP,
+                    &["function", "module"],
+                    (),
+                )?;
                 gauges.core().attach(
                     &[s.info.function, s.info.module],
                     s.info.labels,

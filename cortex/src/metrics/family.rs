@@ -167,7 +167,8 @@ impl<M: Metric> FamilyCore<M> {
         let mut map = self.series.write();
         match map.get_mut(&key) {
             Some(existing) => {
-                if !existing.metric.same(&metric) && !existing.merged.iter().any(|m| m.same(&metric))
+                if !existing.metric.same(&metric)
+                    && !existing.merged.iter().any(|m| m.same(&metric))
                 {
                     existing.merged.push(metric);
                 }

@@ -183,7 +183,11 @@ impl Buckets {
     /// # Errors
     /// [`Error::InvalidBuckets`] if the result breaks a rule.
     pub fn linear(start: f64, width: f64, count: usize) -> Result<Self, Error> {
-        Self::new((0..count).map(|i| start + width * i as f64).collect::<Vec<_>>())
+        Self::new(
+            (0..count)
+                .map(|i| start + width * i as f64)
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// The bounds, without the implicit `+Inf`.
@@ -319,7 +323,10 @@ mod tests {
 
     #[test]
     fn bucket_rules() {
-        assert!(matches!(Buckets::new(Vec::new()), Err(Error::InvalidBuckets(_))));
+        assert!(matches!(
+            Buckets::new(Vec::new()),
+            Err(Error::InvalidBuckets(_))
+        ));
         assert!(Buckets::new([0.0, f64::INFINITY]).is_err());
         assert!(Buckets::exponential(1.0, 1.0, 3).is_err());
         assert_eq!(

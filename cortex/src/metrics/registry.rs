@@ -171,7 +171,12 @@ impl Registry {
         if let Some(entry) = families.get(key) {
             let same_shape = entry.desc.kind == M::TYPE
                 && &*entry.desc.name == name
-                && entry.desc.label_names.iter().map(|n| &**n).eq(labels.iter().copied());
+                && entry
+                    .desc
+                    .label_names
+                    .iter()
+                    .map(|n| &**n)
+                    .eq(labels.iter().copied());
             if same_shape {
                 if let Ok(core) = Arc::clone(&entry.typed).downcast::<FamilyCore<M>>() {
                     if core.options == options {
@@ -179,7 +184,11 @@ impl Registry {
                     }
                     return Err(Error::Conflict {
                         name: name.into(),
-                        existing: format!("{} with options {:?}", describe(&entry.desc), core.options),
+                        existing: format!(
+                            "{} with options {:?}",
+                            describe(&entry.desc),
+                            core.options
+                        ),
                         requested: format!("the same with options {options:?}"),
                     });
                 }
@@ -350,7 +359,10 @@ mod tests {
         assert!(err.to_string().contains("labels [x]"), "{err}");
         assert!(matches!(r.gauge("a", ""), Err(Error::Conflict { .. })));
         r.histogram("h", "", Buckets::default()).unwrap();
-        assert!(matches!(r.gauge("h_count", ""), Err(Error::Conflict { .. })));
+        assert!(matches!(
+            r.gauge("h_count", ""),
+            Err(Error::Conflict { .. })
+        ));
         let err = r
             .histogram("h", "", Buckets::new([1.0]).unwrap())
             .unwrap_err();
@@ -360,7 +372,10 @@ mod tests {
     #[test]
     fn name_rules() {
         let r = Registry::new();
-        assert!(matches!(r.counter("jobs", ""), Err(Error::MissingSuffix(_))));
+        assert!(matches!(
+            r.counter("jobs", ""),
+            Err(Error::MissingSuffix(_))
+        ));
         assert!(matches!(r.gauge("1x", ""), Err(Error::InvalidName(_))));
         assert!(matches!(
             r.gauge_family("g", "", &["a", "a"]),

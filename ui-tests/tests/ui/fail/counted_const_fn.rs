@@ -1,0 +1,6 @@
+#[cortex::counted]
+const fn f() -> u32 {
+    1
+}
+
+fn main() {}

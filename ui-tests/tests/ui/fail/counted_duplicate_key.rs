@@ -1,0 +1,4 @@
+#[cortex::counted(help = "a", help = "b")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::counted(help = 42)]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::counted(labels(team = "a", team = "b"))]
+fn f() {}
+
+fn main() {}

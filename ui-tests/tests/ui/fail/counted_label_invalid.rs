@@ -1,0 +1,4 @@
+#[cortex::counted(labels(__team = "a"))]
+fn f() {}
+
+fn main() {}

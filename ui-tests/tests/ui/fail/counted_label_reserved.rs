@@ -1,0 +1,4 @@
+#[cortex::counted(labels(result = "a"))]
+fn f() {}
+
+fn main() {}

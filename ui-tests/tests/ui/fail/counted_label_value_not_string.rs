@@ -1,0 +1,4 @@
+#[cortex::counted(labels(team = 1))]
+fn f() {}
+
+fn main() {}

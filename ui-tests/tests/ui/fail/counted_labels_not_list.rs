@@ -1,0 +1,4 @@
+#[cortex::counted(labels = "team")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::counted(name = "my-calls_total")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::counted(name = calls_total)]
+fn f() {}
+
+fn main() {}

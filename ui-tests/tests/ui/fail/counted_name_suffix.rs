@@ -1,0 +1,4 @@
+#[cortex::counted(name = "my_calls")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::counted]
+struct S;
+
+fn main() {}

@@ -1,0 +1,6 @@
+trait T {
+    #[cortex::counted]
+    fn f(&self);
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::counted(nme = "calls_total")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::timed(buckets = [0.1, 0.5, 0.5])]
+fn f() {}
+
+fn main() {}

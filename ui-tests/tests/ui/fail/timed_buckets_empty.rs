@@ -1,0 +1,4 @@
+#[cortex::timed(buckets = [])]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::timed(buckets = [f64::NAN])]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::timed(buckets = [0.1, f64::INFINITY])]
+fn f() {}
+
+fn main() {}

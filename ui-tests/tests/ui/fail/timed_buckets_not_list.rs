@@ -1,0 +1,4 @@
+#[cortex::timed(buckets = 0.1)]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::timed]
+const fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::timed(crate = 5)]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::timed(track_in_flight, track_in_flight)]
+fn f() {}
+
+fn main() {}

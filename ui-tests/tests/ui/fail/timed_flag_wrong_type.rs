@@ -1,0 +1,4 @@
+#[cortex::timed(track_in_flight = "yes")]
+fn f() {}
+
+fn main() {}

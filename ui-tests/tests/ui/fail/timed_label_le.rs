@@ -1,0 +1,4 @@
+#[cortex::timed(labels(le = "1"))]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::timed(name = "9latency_seconds")]
+fn f() {}
+
+fn main() {}

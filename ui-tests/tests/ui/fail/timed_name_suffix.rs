@@ -1,0 +1,4 @@
+#[cortex::timed(name = "latency")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::timed(bucket = [1.0])]
+fn f() {}
+
+fn main() {}
