@@ -325,3 +325,65 @@ fn exposition_with_annotated_functions_passes_both_validators() {
         panic!("OpenMetrics parser refused:\n{why}\n{om}");
     }
 }
+
+// ---- stacking: either order, fused or not, records the same ----
+
+#[cortex::timed(buckets = [1])]
+#[cortex::counted]
+fn timed_first(fail: bool) -> Result<(), ()> {
+    if fail {
+        Err(())
+    } else {
+        Ok(())
+    }
+}
+
+mod imported {
+    use cortex::{counted, timed};
+
+    // Imported names are not fused (a bare `#[timed]` could be another
+    // crate's); the two wrappers nest and record the same series.
+    #[counted]
+    #[timed(buckets = [1])]
+    pub(super) fn nested(fail: bool) -> Result<(), ()> {
+        if fail {
+            Err(())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn stacked_attributes_agree_in_any_order() {
+    for f in [timed_first as fn(bool) -> Result<(), ()>, imported::nested] {
+        f(false).unwrap();
+        f(true).unwrap_err();
+        f(false).unwrap();
+    }
+    let module_of = |f: &str| {
+        if f == "nested" {
+            format!("{MODULE}::imported")
+        } else {
+            MODULE.to_owned()
+        }
+    };
+    for f in ["timed_first", "nested"] {
+        let m = module_of(f);
+        let series = |result: &str| {
+            sample(&format!(
+                "cortex_function_calls_total{{function=\"{f}\",module=\"{m}\",result=\"{result}\"}}"
+            ))
+        };
+        assert_eq!(series("ok"), Some(2.0), "{f}");
+        assert_eq!(series("error"), Some(1.0), "{f}");
+        assert_eq!(series("panic"), Some(0.0), "{f}");
+        assert_eq!(
+            sample(&format!(
+                "cortex_function_duration_seconds_bucket{{function=\"{f}\",module=\"{m}\",le=\"+Inf\"}}"
+            )),
+            Some(3.0),
+            "{f}"
+        );
+    }
+}

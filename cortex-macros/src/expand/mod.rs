@@ -1,11 +1,101 @@
 //! Code generation, one file per macro; this file holds what they share.
 
 pub(crate) mod counted;
+mod fused;
 pub(crate) mod timed;
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::{Ident, LitStr};
+use syn::{parse_quote, Ident, ItemFn, LitStr, Meta};
+
+use crate::item::{self, Body};
+
+/// Label names a user's `labels(...)` may not use.
+pub(crate) fn reserved_labels() -> Vec<&'static str> {
+    let mut reserved = cortex_rules::FUNCTION_LABELS.to_vec();
+    reserved.extend(cortex_rules::RESERVED_LABELS);
+    reserved
+}
+
+/// Removes a sibling `#[cortex::<name>]` (or `#[::cortex::<name>]`) attribute
+/// from the function and returns its arguments, so two attributes can be
+/// expanded as one. Only these spellings are recognised: a bare `#[timed]`
+/// may belong to another crate, and is left alone (it still works, unfused).
+pub(crate) fn take_sibling(item: &mut ItemFn, name: &str) -> Option<TokenStream> {
+    let pos = item.attrs.iter().position(|attr| {
+        let path = attr.path();
+        path.segments.len() == 2
+            && path.segments[0].ident == "cortex"
+            && path.segments[1].ident == name
+    })?;
+    let attr = item.attrs.remove(pos);
+    Some(match attr.meta {
+        Meta::List(list) => list.tokens,
+        // `#[cortex::timed]` has no arguments; `= value` forms are not ours
+        // and are parsed as empty so the error points at nothing misleading.
+        _ => TokenStream::new(),
+    })
+}
+
+/// Wraps the body so the call's return value is seen: `start` makes a guard
+/// with `finish(Outcome)`, and a guard dropped unfinished means the call
+/// unwound or was cancelled.
+pub(crate) fn wrap_observing_result(
+    item: &mut ItemFn,
+    krate: &TokenStream,
+    statics: TokenStream,
+    start: TokenStream,
+) -> syn::Result<()> {
+    let call = hidden("__cortex_call");
+    let out = hidden("__cortex_out");
+    let finish = quote! {
+        {
+            #[allow(unused_imports)]
+            use #krate::__private::{IsResult as _, NotResult as _};
+            #call.finish((&#out).__cortex_outcome());
+        }
+    };
+    let output = item::nameable_output(item).unwrap_or_else(|| quote!(_));
+    match item::body_kind(item) {
+        Body::Sync => {
+            let block = &item.block;
+            item.block = parse_quote!({
+                #statics
+                let #call = #start;
+                #[allow(clippy::redundant_closure_call, unused_mut)]
+                let #out = #krate::__private::call_once::<#output, _>(move || #block);
+                #finish
+                #out
+            });
+        }
+        Body::Async => {
+            let block = &item.block;
+            item.block = parse_quote!({
+                #statics
+                let #call = #start;
+                let #out = #krate::__private::typed_future::<#output, _>(async move #block).await;
+                #finish
+                #out
+            });
+        }
+        Body::AsyncTrait(index) => {
+            let inner = item::async_trait_block_mut(&mut item.block, index).ok_or_else(|| {
+                syn::Error::new_spanned(&item.sig, "unexpected #[async_trait] body")
+            })?;
+            let block = inner.clone();
+            *inner = parse_quote!({
+                let #call = #start;
+                let #out = async move #block.await;
+                #finish
+                #out
+            });
+            item.block
+                .stmts
+                .insert(0, syn::Stmt::Item(syn::Item::Verbatim(statics)));
+        }
+    }
+    Ok(())
+}
 
 /// On a bad attribute: the user's item unchanged, plus the error, so only
 /// that one error shows and the IDE still sees the function.

@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use super::site::{CountedSite, TimedSite};
+use super::site::{CountedSite, FusedSite, TimedSite};
 use super::Outcome;
 
 /// Counts one call of a `#[counted]` function. If it is dropped without
@@ -78,6 +78,59 @@ impl Drop for TimedCall {
         self.site.histogram.observe_nanos(nanos);
         if self.site.track_in_flight {
             self.site.in_flight.add(-1.0);
+        }
+    }
+}
+
+/// Counts and times one call of a function with both `#[counted]` and
+/// `#[timed]`: the outcome picks the histogram lane.
+#[derive(Debug)]
+pub struct FusedCall {
+    site: &'static FusedSite,
+    clock: &'static quanta::Clock,
+    start: u64,
+    outcome: Option<Outcome>,
+}
+
+impl FusedCall {
+    /// Starts counting and timing a call.
+    #[inline(always)]
+    pub fn start(site: &'static FusedSite) -> Self {
+        if site.timed.track_in_flight {
+            site.timed.in_flight.add(1.0);
+        }
+        let clock: &'static quanta::Clock = &CLOCK;
+        FusedCall {
+            site,
+            clock,
+            start: clock.raw(),
+            outcome: None,
+        }
+    }
+
+    /// The call returned with this outcome.
+    #[inline(always)]
+    pub fn finish(mut self, outcome: Outcome) {
+        self.outcome = Some(outcome);
+    }
+}
+
+impl Drop for FusedCall {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let end = self.clock.raw();
+        let nanos = self.clock.delta_as_nanos(self.start, end);
+        let outcome = match self.outcome {
+            Some(o) => o,
+            None if std::thread::panicking() => Outcome::Panic,
+            None => Outcome::Cancelled,
+        };
+        let timed = &self.site.timed;
+        timed
+            .histogram
+            .observe_nanos_in_lane(outcome as usize, nanos);
+        if timed.track_in_flight {
+            timed.in_flight.add(-1.0);
         }
     }
 }

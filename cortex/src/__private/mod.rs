@@ -5,9 +5,9 @@ mod call;
 mod outcome;
 mod site;
 
-pub use call::{CountedCall, TimedCall};
+pub use call::{CountedCall, FusedCall, TimedCall};
 pub use outcome::{call_once, typed_future, IsResult, NotResult, Outcome};
-pub use site::{register_sites, CountedSite, FnInfo, Site, TimedSite, SITES};
+pub use site::{register_sites, CountedSite, FnInfo, FusedSite, Site, TimedSite, SITES};
 
 pub use crate::metrics::{CounterCell, GaugeCell, HistogramCell};
 pub use linkme;

@@ -19,6 +19,8 @@ pub enum Site {
     Counted(&'static CountedSite),
     /// A `#[timed]` function.
     Timed(&'static TimedSite),
+    /// A function with both `#[counted]` and `#[timed]`.
+    Fused(&'static FusedSite),
 }
 
 /// What a macro knows about the annotated function at compile time.
@@ -84,6 +86,23 @@ impl TimedSite {
     }
 }
 
+/// The statics of a function with both `#[counted]` and `#[timed]`: one
+/// histogram with a lane per outcome, so each call costs a single bucket
+/// increment (plus the sum) for both metrics.
+#[derive(Debug)]
+pub struct FusedSite {
+    pub(crate) counted: FnInfo,
+    pub(crate) timed: TimedSite,
+}
+
+impl FusedSite {
+    /// A site at zero; `timed`'s histogram must have one lane per
+    /// [`Outcome`].
+    pub const fn new(counted: FnInfo, timed: TimedSite) -> Self {
+        FusedSite { counted, timed }
+    }
+}
+
 const CALLS_HELP: &str = "Calls of an annotated function, by result.";
 const IN_FLIGHT: &str = "cortex_function_calls_in_flight";
 const IN_FLIGHT_HELP: &str = "Calls of an annotated function now running.";
@@ -97,6 +116,7 @@ pub fn register_sites(registry: &Registry) {
             let info = match site {
                 Site::Counted(s) => &s.info,
                 Site::Timed(s) => &s.info,
+                Site::Fused(s) => &s.counted,
             };
             tracing::error!(
                 target: "cortex::metrics",
@@ -113,17 +133,7 @@ pub fn register_sites(registry: &Registry) {
 fn register(registry: &Registry, site: Site) -> Result<(), crate::metrics::Error> {
     match site {
         Site::Counted(s) => {
-            let help = if s.info.help.is_empty() {
-                CALLS_HELP
-            } else {
-                s.info.help
-            };
-            let family = registry.family::<Counter>(
-                s.info.metric,
-                help,
-                &["function", "module", "result"],
-                (),
-            )?;
+            let family = calls_family(registry, &s.info)?;
             for outcome in Outcome::ALL {
                 family.core().attach(
                     &[s.info.function, s.info.module, outcome.label()],
@@ -131,39 +141,62 @@ fn register(registry: &Registry, site: Site) -> Result<(), crate::metrics::Error
                     Counter::from_static(&s.cells[outcome as usize]),
                 );
             }
+            Ok(())
         }
-        Site::Timed(s) => {
-            // Families made here take the default buckets for series added
-            // through the API; each site's series keeps its own bounds.
-            let family = registry.family::<Histogram>(
-                s.info.metric,
-                if s.info.help.is_empty() {
-                    "Wall time of calls of an annotated function, in seconds."
-                } else {
-                    s.info.help
-                },
-                &["function", "module"],
-                Buckets::default(),
-            )?;
-            family.core().attach(
-                &[s.info.function, s.info.module],
-                s.info.labels,
-                Histogram::from_static(&s.histogram),
-            );
-            if s.track_in_flight {
-                let gauges = registry.family::<Gauge>(
-                    IN_FLIGHT,
-                    IN_FLIGHT_HELP,
-                    &["function", "module"],
-                    (),
-                )?;
-                gauges.core().attach(
-                    &[s.info.function, s.info.module],
-                    s.info.labels,
-                    Gauge::from_static(&s.in_flight),
+        Site::Timed(s) => register_timed(registry, s),
+        Site::Fused(s) => {
+            let family = calls_family(registry, &s.counted)?;
+            for outcome in Outcome::ALL {
+                family.core().attach_lane(
+                    &[s.counted.function, s.counted.module, outcome.label()],
+                    s.counted.labels,
+                    &s.timed.histogram,
+                    outcome as usize,
                 );
             }
+            register_timed(registry, &s.timed)
         }
+    }
+}
+
+fn calls_family(
+    registry: &Registry,
+    info: &FnInfo,
+) -> Result<crate::metrics::Family<Counter>, crate::metrics::Error> {
+    let help = if info.help.is_empty() {
+        CALLS_HELP
+    } else {
+        info.help
+    };
+    registry.family::<Counter>(info.metric, help, &["function", "module", "result"], ())
+}
+
+fn register_timed(registry: &Registry, s: &'static TimedSite) -> Result<(), crate::metrics::Error> {
+    // Families made here take the default buckets for series added through
+    // the API; each site's series keeps its own bounds.
+    let family = registry.family::<Histogram>(
+        s.info.metric,
+        if s.info.help.is_empty() {
+            "Wall time of calls of an annotated function, in seconds."
+        } else {
+            s.info.help
+        },
+        &["function", "module"],
+        Buckets::default(),
+    )?;
+    family.core().attach(
+        &[s.info.function, s.info.module],
+        s.info.labels,
+        Histogram::from_static(&s.histogram),
+    );
+    if s.track_in_flight {
+        let gauges =
+            registry.family::<Gauge>(IN_FLIGHT, IN_FLIGHT_HELP, &["function", "module"], ())?;
+        gauges.core().attach(
+            &[s.info.function, s.info.module],
+            s.info.labels,
+            Gauge::from_static(&s.in_flight),
+        );
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use hashbrown::{Equivalent, HashMap};
 use parking_lot::RwLock;
 
 use super::encode::{Encoder, LabelSet, Reading};
-use super::{Buckets, Counter, Error, Gauge, Histogram, MetricType};
+use super::{Buckets, Counter, Error, Gauge, Histogram, HistogramCell, MetricType};
 
 mod sealed {
     pub trait Sealed {}
@@ -117,6 +117,13 @@ impl Equivalent<SeriesKey> for Query<'_> {
     }
 }
 
+fn series_key(values: &[&str], extra: ConstLabels) -> SeriesKey {
+    SeriesKey {
+        values: values.iter().map(|v| Box::from(*v)).collect(),
+        extra,
+    }
+}
+
 fn hash_values<'a, H: Hasher>(values: impl Iterator<Item = &'a str>, state: &mut H) {
     for v in values {
         v.hash(state);
@@ -124,12 +131,25 @@ fn hash_values<'a, H: Hasher>(values: impl Iterator<Item = &'a str>, state: &mut
 }
 
 /// One series: the handle users get, plus any further call sites that share
-/// the same identity (two methods both named `new` in one module); the
-/// exposition sums them.
+/// the same identity (two methods both named `new` in one module), plus
+/// histogram lanes that count for it (a `#[counted] #[timed]` function
+/// counts its outcomes in its latency histogram's lanes). The exposition
+/// sums them all.
 #[derive(Debug)]
 pub(crate) struct Series<M> {
-    pub(crate) metric: M,
+    pub(crate) metric: Option<M>,
     pub(crate) merged: Vec<M>,
+    pub(crate) lanes: Vec<(&'static HistogramCell, usize)>,
+}
+
+impl<M> Series<M> {
+    fn empty() -> Self {
+        Series {
+            metric: None,
+            merged: Vec::new(),
+            lanes: Vec::new(),
+        }
+    }
 }
 
 /// What a family is: its name, help, type and label names.
@@ -160,28 +180,43 @@ impl<M: Metric> FamilyCore<M> {
     /// Adds a macro call site's static series; a second site with the same
     /// identity is merged into the first.
     pub(crate) fn attach(&self, values: &[&str], extra: ConstLabels, metric: M) {
-        let key = SeriesKey {
-            values: values.iter().map(|v| Box::from(*v)).collect(),
-            extra,
-        };
         let mut map = self.series.write();
-        match map.get_mut(&key) {
-            Some(existing) => {
-                if !existing.metric.same(&metric)
-                    && !existing.merged.iter().any(|m| m.same(&metric))
-                {
-                    existing.merged.push(metric);
-                }
-            }
-            None => {
-                map.insert(
-                    key,
-                    Series {
-                        metric,
-                        merged: Vec::new(),
-                    },
-                );
-            }
+        let series = map
+            .entry(series_key(values, extra))
+            .or_insert_with(Series::empty);
+        let known = series
+            .metric
+            .iter()
+            .chain(&series.merged)
+            .any(|m| m.same(&metric));
+        if known {
+            return;
+        }
+        if series.metric.is_none() {
+            series.metric = Some(metric);
+        } else {
+            series.merged.push(metric);
+        }
+    }
+
+    /// Adds a histogram lane whose observation count is this series' value.
+    pub(crate) fn attach_lane(
+        &self,
+        values: &[&str],
+        extra: ConstLabels,
+        histogram: &'static HistogramCell,
+        lane: usize,
+    ) {
+        let mut map = self.series.write();
+        let series = map
+            .entry(series_key(values, extra))
+            .or_insert_with(Series::empty);
+        let known = series
+            .lanes
+            .iter()
+            .any(|(h, l)| std::ptr::eq(*h, histogram) && *l == lane);
+        if !known {
+            series.lanes.push((histogram, lane));
         }
     }
 
@@ -196,8 +231,9 @@ impl<M: Metric> FamilyCore<M> {
         let mut readings = Vec::new();
         for (key, series) in rows {
             readings.clear();
-            readings.push(series.metric.reading());
+            readings.extend(series.metric.iter().map(Metric::reading));
             readings.extend(series.merged.iter().map(Metric::reading));
+            readings.extend(series.lanes.iter().map(|&(h, l)| Reading::Lane(h, l)));
             let labels = LabelSet {
                 names: &self.desc.label_names,
                 values: &key.values,
@@ -262,8 +298,12 @@ impl<M: Metric> Family<M> {
                 got: values.len(),
             });
         }
-        if let Some(series) = self.core.series.read().get(&Query(values)) {
-            return Ok(series.metric.clone());
+        if let Some(Series {
+            metric: Some(metric),
+            ..
+        }) = self.core.series.read().get(&Query(values))
+        {
+            return Ok(metric.clone());
         }
         Ok(self.insert(values))
     }
@@ -271,16 +311,12 @@ impl<M: Metric> Family<M> {
     #[cold]
     fn insert(&self, values: &[&str]) -> M {
         let mut map = self.core.series.write();
-        let key = SeriesKey {
-            values: values.iter().map(|v| Box::from(*v)).collect(),
-            extra: &[],
-        };
-        map.entry(key)
-            .or_insert_with(|| Series {
-                metric: M::create(&self.core.options),
-                merged: Vec::new(),
-            })
+        let series = map
+            .entry(series_key(values, &[]))
+            .or_insert_with(Series::empty);
+        series
             .metric
+            .get_or_insert_with(|| M::create(&self.core.options))
             .clone()
     }
 

@@ -19,7 +19,11 @@ const SPILL_NANOS: u64 = 1 << 62;
 /// The atomics behind a histogram.
 ///
 /// `buckets[i]` counts observations that fell in bucket `i` alone (not
-/// cumulated); the last bucket is `+Inf`. The total count is the sum of the
+/// cumulated); the last bucket is `+Inf`. A histogram may have several
+/// *lanes*, each a full set of buckets: a function with both `#[counted]`
+/// and `#[timed]` keeps one lane per call outcome, so a single atomic add
+/// records both the outcome count and the latency bucket. The exposition
+/// sums the lanes. The total count is the sum of the
 /// buckets, so `_count` always equals the `+Inf` bucket in the exposition.
 /// The sum is kept in two parts: whole nanoseconds (the timing fast path, a
 /// single `fetch_add`) and an `f64` for other observations.
@@ -28,6 +32,7 @@ pub struct HistogramCell {
     bounds: Slot<[f64]>,
     bounds_nanos: Slot<[u64]>,
     buckets: Slot<[AtomicU64]>,
+    lanes: usize,
     sum_bits: AtomicU64,
     sum_nanos: AtomicU64,
 }
@@ -41,10 +46,24 @@ impl HistogramCell {
         bounds_nanos: &'static [u64],
         buckets: &'static [AtomicU64],
     ) -> Self {
+        Self::from_static_lanes(bounds, bounds_nanos, buckets, 1)
+    }
+
+    /// Like [`from_static`](Self::from_static) with `lanes` sets of buckets;
+    /// `buckets` has `lanes * (bounds.len() + 1)` slots.
+    pub const fn from_static_lanes(
+        bounds: &'static [f64],
+        bounds_nanos: &'static [u64],
+        buckets: &'static [AtomicU64],
+        lanes: usize,
+    ) -> Self {
+        assert!(buckets.len() == lanes * (bounds.len() + 1));
+        assert!(bounds_nanos.len() == bounds.len());
         HistogramCell {
             bounds: Slot::Static(bounds),
             bounds_nanos: Slot::Static(bounds_nanos),
             buckets: Slot::Static(buckets),
+            lanes,
             sum_bits: AtomicU64::new(0),
             sum_nanos: AtomicU64::new(0),
         }
@@ -57,6 +76,7 @@ impl HistogramCell {
             bounds: Slot::Owned(Arc::from(bounds)),
             bounds_nanos: Slot::Owned(Arc::from(nanos)),
             buckets: Slot::Owned(Arc::from(buckets)),
+            lanes: 1,
             sum_bits: AtomicU64::new(0),
             sum_nanos: AtomicU64::new(0),
         }
@@ -64,6 +84,15 @@ impl HistogramCell {
 
     pub(crate) fn bounds(&self) -> &[f64] {
         &self.bounds
+    }
+
+    /// How many observations lane `lane` holds.
+    pub(crate) fn lane_count(&self, lane: usize) -> u64 {
+        let width = self.bounds.len() + 1;
+        self.buckets[lane * width..(lane + 1) * width]
+            .iter()
+            .map(|b| b.load(Relaxed))
+            .sum()
     }
 
     #[inline]
@@ -80,9 +109,15 @@ impl HistogramCell {
     /// The timing fast path: integers only, no CAS loop.
     #[inline]
     pub(crate) fn observe_nanos(&self, ns: u64) {
+        self.observe_nanos_in_lane(0, ns);
+    }
+
+    /// Records a duration in lane `lane` (below the lane count).
+    #[inline]
+    pub(crate) fn observe_nanos_in_lane(&self, lane: usize, ns: u64) {
         let bounds: &[u64] = &self.bounds_nanos;
         let i = bounds.iter().take_while(|&&b| ns > b).count();
-        self.buckets[i].fetch_add(1, Relaxed);
+        self.buckets[lane * (bounds.len() + 1) + i].fetch_add(1, Relaxed);
         let before = self.sum_nanos.fetch_add(ns, Relaxed);
         if before >= SPILL_NANOS {
             self.spill();
@@ -113,9 +148,12 @@ impl HistogramCell {
     /// each the count of observations `<=` its bound) and returns the sum.
     pub(crate) fn snapshot_into(&self, cumulative: &mut Vec<u64>) -> f64 {
         cumulative.clear();
+        let width = self.bounds.len() + 1;
         let mut running = 0u64;
-        for b in self.buckets.iter() {
-            running += b.load(Relaxed);
+        for i in 0..width {
+            for lane in 0..self.lanes {
+                running += self.buckets[lane * width + i].load(Relaxed);
+            }
             cumulative.push(running);
         }
         f64::from_bits(self.sum_bits.load(Relaxed)) + self.sum_nanos.load(Relaxed) as f64 / 1e9

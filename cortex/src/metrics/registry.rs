@@ -358,7 +358,7 @@ mod tests {
         let err = r.counter_family("a_total", "", &["y"]).unwrap_err();
         assert!(err.to_string().contains("labels [x]"), "{err}");
         assert!(matches!(r.gauge("a", ""), Err(Error::Conflict { .. })));
-        r.histogram("h", "", Buckets::default()).unwrap();
+        let _h = r.histogram("h", "", Buckets::default()).unwrap();
         assert!(matches!(
             r.gauge("h_count", ""),
             Err(Error::Conflict { .. })

@@ -17,6 +17,8 @@ use crate::metrics::MetricType;
 #[allow(unreachable_pub, missing_docs)]
 pub enum Reading<'a> {
     Counter(&'a CounterCell),
+    /// A counter whose value is the observation count of a histogram lane.
+    Lane(&'a HistogramCell, usize),
     Gauge(&'a GaugeCell),
     Histogram(&'a HistogramCell),
 }
@@ -87,14 +89,19 @@ impl<'a> Encoder<'a> {
         labels: &LabelSet<'_>,
         readings: &[Reading<'_>],
     ) -> fmt::Result {
-        match readings.first() {
-            Some(Reading::Counter(_)) => {
+        match (desc.kind, readings.first()) {
+            (_, None) => {}
+            (MetricType::Counter, Some(_)) => {
                 let (mut int, mut float) = (0u64, 0.0f64);
                 for r in readings {
-                    if let Reading::Counter(c) = r {
-                        let (i, f) = c.parts();
-                        int = int.wrapping_add(i);
-                        float += f;
+                    match r {
+                        Reading::Counter(c) => {
+                            let (i, f) = c.parts();
+                            int = int.wrapping_add(i);
+                            float += f;
+                        }
+                        Reading::Lane(h, lane) => int = int.wrapping_add(h.lane_count(*lane)),
+                        _ => {}
                     }
                 }
                 self.sample(&desc.name, "", labels, None);
@@ -105,7 +112,7 @@ impl<'a> Encoder<'a> {
                 }
                 self.out.push('\n');
             }
-            Some(Reading::Gauge(_)) => {
+            (MetricType::Gauge, Some(_)) => {
                 let value: f64 = readings
                     .iter()
                     .map(|r| match r {
@@ -117,7 +124,7 @@ impl<'a> Encoder<'a> {
                 push_f64(self.out, value);
                 self.out.push('\n');
             }
-            Some(Reading::Histogram(first)) => {
+            (MetricType::Histogram, Some(Reading::Histogram(first))) => {
                 let bounds = first.bounds();
                 let mut sum = first.snapshot_into(&mut self.cumulative);
                 for r in &readings[1..] {
@@ -150,7 +157,7 @@ impl<'a> Encoder<'a> {
                 self.out.push('\n');
                 self.cumulative = cumulative;
             }
-            None => {}
+            (MetricType::Histogram, Some(_)) => {}
         }
         Ok(())
     }
