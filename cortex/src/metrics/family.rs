@@ -6,7 +6,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use hashbrown::{Equivalent, HashMap};
-use parking_lot::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use parking_lot::{Mutex, RwLock};
 
 use super::encode::{Encoder, LabelSet, Reading};
 use super::{Buckets, Counter, Error, Gauge, Histogram, HistogramCell, MetricType};
@@ -82,7 +84,7 @@ pub(crate) type ConstLabels = &'static [(&'static str, &'static str)];
 
 /// A series' identity: the values of the family's labels, plus the constant
 /// labels of a macro call site (empty for series made through the API).
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct SeriesKey {
     pub(crate) values: Box<[Box<str>]>,
     pub(crate) extra: ConstLabels,
@@ -135,7 +137,7 @@ fn hash_values<'a, H: Hasher>(values: impl Iterator<Item = &'a str>, state: &mut
 /// histogram lanes that count for it (a `#[counted] #[timed]` function
 /// counts its outcomes in its latency histogram's lanes). The exposition
 /// sums them all.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Series<M> {
     pub(crate) metric: Option<M>,
     pub(crate) merged: Vec<M>,
@@ -166,6 +168,16 @@ pub(crate) struct FamilyCore<M: Metric> {
     pub(crate) desc: Descriptor,
     pub(crate) options: M::Options,
     series: RwLock<HashMap<SeriesKey, Series<M>>>,
+    /// Bumped (under the write lock) whenever a series is added or changed.
+    generation: AtomicU64,
+    /// The series in exposition order, rebuilt only after a change, so a
+    /// scrape of an unchanged family sorts nothing.
+    ordered: Mutex<Ordered<M>>,
+}
+
+struct Ordered<M> {
+    generation: u64,
+    rows: Vec<(SeriesKey, Series<M>)>,
 }
 
 impl<M: Metric> FamilyCore<M> {
@@ -174,6 +186,12 @@ impl<M: Metric> FamilyCore<M> {
             desc,
             options,
             series: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            ordered: Mutex::new(Ordered {
+                // Differs from `generation`, so the first scrape builds it.
+                generation: u64::MAX,
+                rows: Vec::new(),
+            }),
         }
     }
 
@@ -197,6 +215,11 @@ impl<M: Metric> FamilyCore<M> {
         } else {
             series.merged.push(metric);
         }
+        self.changed();
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Relaxed);
     }
 
     /// Adds a histogram lane whose observation count is this series' value.
@@ -217,19 +240,26 @@ impl<M: Metric> FamilyCore<M> {
             .any(|(h, l)| std::ptr::eq(*h, histogram) && *l == lane);
         if !known {
             series.lanes.push((histogram, lane));
+            self.changed();
         }
     }
 
     pub(crate) fn encode(&self, enc: &mut Encoder<'_>) -> fmt::Result {
-        let map = self.series.read();
-        if map.is_empty() {
+        let mut ordered = self.ordered.lock();
+        let current = self.generation.load(Relaxed);
+        if ordered.generation != current {
+            let map = self.series.read();
+            // Read again under the lock: no writer can change it now.
+            ordered.generation = self.generation.load(Relaxed);
+            ordered.rows = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            ordered.rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        }
+        if ordered.rows.is_empty() {
             return Ok(());
         }
-        let mut rows: Vec<(&SeriesKey, &Series<M>)> = map.iter().collect();
-        rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
         enc.header(&self.desc)?;
         let mut readings = Vec::new();
-        for (key, series) in rows {
+        for (key, series) in &ordered.rows {
             readings.clear();
             readings.extend(series.metric.iter().map(Metric::reading));
             readings.extend(series.merged.iter().map(Metric::reading));
@@ -314,16 +344,24 @@ impl<M: Metric> Family<M> {
         let series = map
             .entry(series_key(values, &[]))
             .or_insert_with(Series::empty);
-        series
-            .metric
-            .get_or_insert_with(|| M::create(&self.core.options))
-            .clone()
+        if let Some(metric) = &series.metric {
+            return metric.clone();
+        }
+        let metric = M::create(&self.core.options);
+        series.metric = Some(metric.clone());
+        self.core.changed();
+        metric
     }
 
     /// Removes the series for these label values; returns whether it existed.
     /// A handle kept elsewhere keeps working but is no longer exported.
     pub fn remove(&self, values: &[&str]) -> bool {
-        self.core.series.write().remove(&Query(values)).is_some()
+        let mut map = self.core.series.write();
+        let removed = map.remove(&Query(values)).is_some();
+        if removed {
+            self.core.changed();
+        }
+        removed
     }
 
     /// The metric name.
