@@ -161,7 +161,10 @@ fn annotated_calls(c: &mut Criterion) {
         b.iter(|| counted_timed(black_box(7)))
     });
     g.bench_function("autometrics", |b| b.iter(|| autometrics_fn(black_box(7))));
+    // The floor for any timing: `#[timed]` reads the clock twice per call.
     g.bench_function("std_instant_now", |b| b.iter(std::time::Instant::now));
+    let clock = quanta::Clock::new();
+    g.bench_function("tsc_read", |b| b.iter(|| black_box(clock.raw())));
     g.finish();
 }
 

@@ -364,7 +364,10 @@ fn exposition_follows_new_and_removed_series() {
     let r = Registry::new();
     let f = r.gauge_family("level", "Level.", &["k"]).unwrap();
     f.with_labels(&["b"]).unwrap().set(1.0);
-    assert_eq!(r.encode(Format::PrometheusText), "# HELP level Level.\n# TYPE level gauge\nlevel{k=\"b\"} 1\n");
+    assert_eq!(
+        r.encode(Format::PrometheusText),
+        "# HELP level Level.\n# TYPE level gauge\nlevel{k=\"b\"} 1\n"
+    );
     f.with_labels(&["a"]).unwrap().set(2.0);
     assert_eq!(
         r.encode(Format::PrometheusText),
@@ -373,7 +376,10 @@ fn exposition_follows_new_and_removed_series() {
     assert!(f.remove(&["b"]));
     assert!(!f.remove(&["b"]));
     f.with_labels(&["a"]).unwrap().set(3.0);
-    assert_eq!(r.encode(Format::PrometheusText), "# HELP level Level.\n# TYPE level gauge\nlevel{k=\"a\"} 3\n");
+    assert_eq!(
+        r.encode(Format::PrometheusText),
+        "# HELP level Level.\n# TYPE level gauge\nlevel{k=\"a\"} 3\n"
+    );
     assert!(f.remove(&["a"]));
     assert_eq!(r.encode(Format::PrometheusText), "");
 }
