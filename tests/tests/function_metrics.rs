@@ -387,3 +387,35 @@ fn stacked_attributes_agree_in_any_order() {
         );
     }
 }
+
+#[cortex::counted]
+#[cortex::timed]
+fn hammered(i: u64) -> Result<u64, u64> {
+    if i % 4 == 0 {
+        Err(i)
+    } else {
+        Ok(i)
+    }
+}
+
+#[test]
+fn concurrent_calls_lose_nothing() {
+    const THREADS: u64 = 8;
+    const CALLS: u64 = 20_000;
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            std::thread::spawn(|| {
+                for i in 0..CALLS {
+                    let _ = hammered(i);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let total = (THREADS * CALLS) as f64;
+    assert_eq!(calls("hammered", "error"), Some(total / 4.0));
+    assert_eq!(calls("hammered", "ok"), Some(total * 3.0 / 4.0));
+    assert_eq!(duration_count("hammered"), Some(total));
+}

@@ -48,8 +48,10 @@ pub(crate) fn expand(attr: TokenStream, tokens: TokenStream) -> TokenStream {
 fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream> {
     let counted = Counted::parse(attr)?;
     let mut item = item::parse(tokens, "counted")?;
+    super::refuse_repeat(&item, "counted")?;
     // `#[cortex::counted] #[cortex::timed]`: one fused expansion.
     if let Some(timed_args) = take_sibling(&mut item, "timed") {
+        super::refuse_repeat(&item, "timed")?;
         let timed = super::timed::Timed::parse(timed_args)?;
         return super::fused::generate(&counted, &timed, item);
     }

@@ -17,6 +17,25 @@ pub(crate) fn reserved_labels() -> Vec<&'static str> {
     reserved
 }
 
+/// Refuses a second copy of the same attribute: it would count every call
+/// twice.
+pub(crate) fn refuse_repeat(item: &ItemFn, name: &str) -> syn::Result<()> {
+    match item.attrs.iter().find(|attr| {
+        let path = attr.path();
+        path.segments.last().is_some_and(|s| s.ident == name)
+            && (path.segments.len() == 1
+                || path.segments[path.segments.len() - 2].ident == "cortex")
+    }) {
+        Some(attr) => Err(syn::Error::new_spanned(
+            attr,
+            format!(
+                "#[{name}] is applied twice to this function; every call would be recorded twice"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Removes a sibling `#[cortex::<name>]` (or `#[::cortex::<name>]`) attribute
 /// from the function and returns its arguments, so two attributes can be
 /// expanded as one. Only these spellings are recognised: a bare `#[timed]`

@@ -85,8 +85,10 @@ pub(crate) fn expand(attr: TokenStream, tokens: TokenStream) -> TokenStream {
 fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream> {
     let timed = Timed::parse(attr)?;
     let mut item = item::parse(tokens, "timed")?;
+    super::refuse_repeat(&item, "timed")?;
     // `#[cortex::timed] #[cortex::counted]`: one fused expansion.
     if let Some(counted_args) = take_sibling(&mut item, "counted") {
+        super::refuse_repeat(&item, "counted")?;
         let counted = super::counted::Counted::parse(counted_args)?;
         return super::fused::generate(&counted, &timed, item);
     }

@@ -1,0 +1,5 @@
+#[cortex::counted]
+#[cortex::counted(name = "other_total")]
+fn f() {}
+
+fn main() {}

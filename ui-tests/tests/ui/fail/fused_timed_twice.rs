@@ -1,0 +1,6 @@
+#[cortex::counted]
+#[cortex::timed]
+#[cortex::timed(buckets = [1])]
+fn f() {}
+
+fn main() {}

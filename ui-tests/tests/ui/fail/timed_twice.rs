@@ -1,0 +1,6 @@
+#[cortex::timed]
+#[cortex::counted]
+#[cortex::timed(buckets = [1])]
+fn f() {}
+
+fn main() {}
