@@ -30,17 +30,7 @@ impl CounterCell {
     }
 
     pub(crate) fn add_f64(&self, v: f64) {
-        let mut old = self.float_bits.load(Relaxed);
-        loop {
-            let new = (f64::from_bits(old) + v).to_bits();
-            match self
-                .float_bits
-                .compare_exchange_weak(old, new, Relaxed, Relaxed)
-            {
-                Ok(_) => return,
-                Err(cur) => old = cur,
-            }
-        }
+        super::atomic_f64::add(&self.float_bits, v);
     }
 
     /// The integer and fractional parts, kept apart so the encoder can print
@@ -48,7 +38,7 @@ impl CounterCell {
     pub(crate) fn parts(&self) -> (u64, f64) {
         (
             self.int.load(Relaxed),
-            f64::from_bits(self.float_bits.load(Relaxed)),
+            super::atomic_f64::load(&self.float_bits),
         )
     }
 

@@ -27,18 +27,11 @@ impl GaugeCell {
 
     #[inline]
     pub(crate) fn add(&self, v: f64) {
-        let mut old = self.bits.load(Relaxed);
-        loop {
-            let new = (f64::from_bits(old) + v).to_bits();
-            match self.bits.compare_exchange_weak(old, new, Relaxed, Relaxed) {
-                Ok(_) => return,
-                Err(cur) => old = cur,
-            }
-        }
+        super::atomic_f64::add(&self.bits, v);
     }
 
     pub(crate) fn get(&self) -> f64 {
-        f64::from_bits(self.bits.load(Relaxed))
+        super::atomic_f64::load(&self.bits)
     }
 }
 

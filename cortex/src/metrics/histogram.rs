@@ -131,17 +131,7 @@ impl HistogramCell {
     }
 
     fn add_sum(&self, v: f64) {
-        let mut old = self.sum_bits.load(Relaxed);
-        loop {
-            let new = (f64::from_bits(old) + v).to_bits();
-            match self
-                .sum_bits
-                .compare_exchange_weak(old, new, Relaxed, Relaxed)
-            {
-                Ok(_) => return,
-                Err(cur) => old = cur,
-            }
-        }
+        super::atomic_f64::add(&self.sum_bits, v);
     }
 
     /// Reads the buckets into `cumulative` (one entry per bound plus `+Inf`,
@@ -156,7 +146,7 @@ impl HistogramCell {
             }
             cumulative.push(running);
         }
-        f64::from_bits(self.sum_bits.load(Relaxed)) + self.sum_nanos.load(Relaxed) as f64 / 1e9
+        super::atomic_f64::load(&self.sum_bits) + self.sum_nanos.load(Relaxed) as f64 / 1e9
     }
 }
 

@@ -30,6 +30,7 @@
 //! # Ok::<(), cortex::metrics::Error>(())
 //! ```
 
+mod atomic_f64;
 mod counter;
 mod encode;
 mod error;
