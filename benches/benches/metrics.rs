@@ -107,6 +107,16 @@ fn labelled_lookup(c: &mut Criterion) {
         })
     });
     let mut i = 0usize;
+    g.bench_function("cortex_with", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let m = methods[i % 4];
+            let s = statuses[i % 5];
+            fam.with(black_box(&[m, s]), cortex::metrics::Counter::inc)
+                .unwrap();
+        })
+    });
+    let mut i = 0usize;
     g.bench_function("prometheus", |b| {
         b.iter(|| {
             i = i.wrapping_add(1);

@@ -265,7 +265,7 @@ fn concurrent_increments_lose_nothing() {
                     if i % 2 == 0 {
                         fam.with_labels(&[kind]).unwrap().inc();
                     } else {
-                        fam.with_labels(&["all"]).unwrap().inc_by(1);
+                        fam.with(&["all"], |c| c.inc_by(1)).unwrap();
                     }
                     hist.observe(0.001);
                     gauge.inc();
@@ -382,4 +382,9 @@ fn exposition_follows_new_and_removed_series() {
     );
     assert!(f.remove(&["a"]));
     assert_eq!(r.encode(Format::PrometheusText), "");
+    // A removed series comes back at zero, through either lookup.
+    assert_eq!(f.with_labels(&["a"]).unwrap().get(), 0.0);
+    f.with(&["a"], |g| g.set(4.0)).unwrap();
+    assert_eq!(f.with_labels(&["a"]).unwrap().get(), 4.0);
+    assert_eq!(r.encode(Format::PrometheusText), "# HELP level Level.\n# TYPE level gauge\nlevel{k=\"a\"} 4\n");
 }

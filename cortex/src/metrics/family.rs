@@ -93,7 +93,8 @@ pub(crate) struct SeriesKey {
 impl Hash for SeriesKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
         hash_values(self.values.iter().map(|v| &**v), state);
-        state.write_usize(self.extra.len());
+        // Series made through the API have no constant labels; leaving them
+        // out of the hash keeps it equal to the lookup's `Query` hash.
         for (k, v) in self.extra {
             k.hash(state);
             v.hash(state);
@@ -107,7 +108,6 @@ struct Query<'a>(&'a [&'a str]);
 impl Hash for Query<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         hash_values(self.0.iter().copied(), state);
-        state.write_usize(0);
     }
 }
 
@@ -168,6 +168,9 @@ pub(crate) struct FamilyCore<M: Metric> {
     pub(crate) desc: Descriptor,
     pub(crate) options: M::Options,
     series: RwLock<HashMap<SeriesKey, Series<M>>>,
+    /// The handles `with_labels` returns, in a lock-free map so a lookup
+    /// takes no lock; kept in step with `series` under its write lock.
+    index: papaya::HashMap<SeriesKey, M, hashbrown::DefaultHashBuilder>,
     /// Bumped (under the write lock) whenever a series is added or changed.
     generation: AtomicU64,
     /// The series in exposition order, rebuilt only after a change, so a
@@ -186,6 +189,7 @@ impl<M: Metric> FamilyCore<M> {
             desc,
             options,
             series: RwLock::new(HashMap::new()),
+            index: papaya::HashMap::with_hasher(hashbrown::DefaultHashBuilder::default()),
             generation: AtomicU64::new(0),
             ordered: Mutex::new(Ordered {
                 // Differs from `generation`, so the first scrape builds it.
@@ -319,23 +323,52 @@ impl<M: Metric> Family<M> {
     /// of label names.
     #[inline]
     pub fn with_labels(&self, values: &[&str]) -> Result<M, Error> {
-        let names = &self.core.desc.label_names;
-        if values.len() != names.len() {
-            return Err(Error::LabelCount {
-                name: self.core.desc.name.to_string(),
-                labels: names.join(", "),
-                expected: names.len(),
-                got: values.len(),
-            });
-        }
-        if let Some(Series {
-            metric: Some(metric),
-            ..
-        }) = self.core.series.read().get(&Query(values))
-        {
+        self.check_count(values)?;
+        if let Some(metric) = self.core.index.pin().get(&Query(values)) {
             return Ok(metric.clone());
         }
         Ok(self.insert(values))
+    }
+
+    /// Runs `f` on the series for these label values (created at zero on
+    /// first use) without cloning its handle: the cheapest way to update a
+    /// series whose handle you did not keep.
+    ///
+    /// ```
+    /// use cortex::metrics::{Counter, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let requests = registry.counter_family("requests_total", "Requests.", &["method"])?;
+    /// requests.with(&["GET"], Counter::inc)?;
+    /// requests.with(&["GET"], |c| c.inc_by(2))?;
+    /// assert_eq!(requests.with(&["GET"], Counter::get)?, 3.0);
+    /// # Ok::<(), cortex::metrics::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::LabelCount`] if the number of values differs from the number
+    /// of label names.
+    #[inline]
+    pub fn with<R>(&self, values: &[&str], f: impl FnOnce(&M) -> R) -> Result<R, Error> {
+        self.check_count(values)?;
+        if let Some(metric) = self.core.index.pin().get(&Query(values)) {
+            return Ok(f(metric));
+        }
+        Ok(f(&self.insert(values)))
+    }
+
+    #[inline]
+    fn check_count(&self, values: &[&str]) -> Result<(), Error> {
+        let names = &self.core.desc.label_names;
+        if values.len() == names.len() {
+            return Ok(());
+        }
+        Err(Error::LabelCount {
+            name: self.core.desc.name.to_string(),
+            labels: names.join(", "),
+            expected: names.len(),
+            got: values.len(),
+        })
     }
 
     #[cold]
@@ -344,12 +377,19 @@ impl<M: Metric> Family<M> {
         let series = map
             .entry(series_key(values, &[]))
             .or_insert_with(Series::empty);
-        if let Some(metric) = &series.metric {
-            return metric.clone();
-        }
-        let metric = M::create(&self.core.options);
-        series.metric = Some(metric.clone());
-        self.core.changed();
+        let metric = match &series.metric {
+            Some(metric) => metric.clone(),
+            None => {
+                let metric = M::create(&self.core.options);
+                series.metric = Some(metric.clone());
+                self.core.changed();
+                metric
+            }
+        };
+        self.core
+            .index
+            .pin()
+            .insert(series_key(values, &[]), metric.clone());
         metric
     }
 
@@ -358,6 +398,7 @@ impl<M: Metric> Family<M> {
     pub fn remove(&self, values: &[&str]) -> bool {
         let mut map = self.core.series.write();
         let removed = map.remove(&Query(values)).is_some();
+        self.core.index.pin().remove(&Query(values));
         if removed {
             self.core.changed();
         }
