@@ -386,5 +386,8 @@ fn exposition_follows_new_and_removed_series() {
     assert_eq!(f.with_labels(&["a"]).unwrap().get(), 0.0);
     f.with(&["a"], |g| g.set(4.0)).unwrap();
     assert_eq!(f.with_labels(&["a"]).unwrap().get(), 4.0);
-    assert_eq!(r.encode(Format::PrometheusText), "# HELP level Level.\n# TYPE level gauge\nlevel{k=\"a\"} 4\n");
+    assert_eq!(
+        r.encode(Format::PrometheusText),
+        "# HELP level Level.\n# TYPE level gauge\nlevel{k=\"a\"} 4\n"
+    );
 }

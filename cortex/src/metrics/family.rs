@@ -282,8 +282,8 @@ impl<M: Metric> FamilyCore<M> {
 /// A metric with label names fixed at creation and one series per distinct
 /// set of label values.
 ///
-/// Looking a series up costs a hash and a read lock; keep the returned handle
-/// and the hot path does no lookup at all.
+/// Looking a series up costs a hash and a lock-free read; keep the returned handle
+/// (or use [`Family::with`]) and the hot path does no lookup at all.
 ///
 /// ```
 /// use cortex::metrics::Registry;
