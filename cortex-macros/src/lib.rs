@@ -73,3 +73,48 @@ pub fn counted(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::timed::expand(args.into(), item.into()).into()
 }
+
+/// Registers a function as a health check, found by `/health` with no other
+/// code (the linker gathers every check before `main` runs).
+///
+/// The function takes no parameters and returns
+/// [`cortex::health::Health`](../cortex/health/struct.Health.html), `bool`
+/// (`true` is UP) or `Result<(), E: Display>` (`Err` is DOWN with the message).
+/// Async functions run on the async runtime; sync ones on its blocking pool.
+///
+/// Options (all optional):
+/// - `name = "..."`: the component name (default: the function's name).
+/// - `group = "liveness" | "readiness" | "both"` (default `"both"`).
+/// - `critical = bool` (default `true`): a failing non-critical check makes
+///   the service DEGRADED, not DOWN.
+/// - `timeout = "1s"`: how long it may run before it counts as DOWN
+///   (default `"5s"`; units `ns`, `us`, `ms`, `s`, `m`, `h`).
+/// - `crate = path`: where `cortex` is, if it is re-exported.
+///
+/// ```
+/// use cortex::health::Health;
+///
+/// #[cortex::health_check(group = "readiness", timeout = "500ms")]
+/// async fn database() -> Health {
+///     Health::up().with_detail("pool", 8)
+/// }
+///
+/// #[cortex::health_check(critical = false)]
+/// fn disk_writable() -> Result<(), std::io::Error> {
+///     Ok(())
+/// }
+/// # fn main() {
+/// #     let names = cortex::health::global().names();
+/// #     assert!(names.contains(&"database".to_string()));
+/// #     assert!(names.contains(&"disk_writable".to_string()));
+/// # }
+/// ```
+///
+/// ```compile_fail
+/// #[cortex::health_check(group = "startup")] // error: unknown group
+/// async fn database() -> bool { true }
+/// ```
+#[proc_macro_attribute]
+pub fn health_check(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::health_check::expand(args.into(), item.into()).into()
+}

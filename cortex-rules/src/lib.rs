@@ -349,6 +349,109 @@ impl fmt::Display for SuffixError {
 
 impl std::error::Error for SuffixError {}
 
+/// Why a duration string was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurationError {
+    /// The string is empty.
+    Empty,
+    /// No number before the unit.
+    NoNumber {
+        /// The whole string.
+        input: String,
+    },
+    /// The unit is missing or unknown.
+    BadUnit {
+        /// The whole string.
+        input: String,
+        /// The unit as written (empty if missing).
+        unit: String,
+    },
+    /// The value does not fit.
+    TooLarge {
+        /// The whole string.
+        input: String,
+    },
+    /// The duration is zero where a positive one is needed.
+    Zero {
+        /// The whole string.
+        input: String,
+    },
+}
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const FORM: &str = "a whole number and a unit, like \"250ms\", \"2s\", \"1m\" or \"1h\"";
+        match self {
+            DurationError::Empty => write!(f, "duration is empty; write {FORM}"),
+            DurationError::NoNumber { input } => {
+                write!(f, "duration \"{input}\" has no number; write {FORM}")
+            }
+            DurationError::BadUnit { input, unit } if unit.is_empty() => {
+                write!(f, "duration \"{input}\" has no unit; write {FORM}")
+            }
+            DurationError::BadUnit { input, unit } => write!(
+                f,
+                "duration \"{input}\" has unknown unit `{unit}`; the units are ns, us, ms, s, m, h"
+            ),
+            DurationError::TooLarge { input } => write!(f, "duration \"{input}\" is too large"),
+            DurationError::Zero { input } => {
+                write!(f, "duration \"{input}\" is zero; it must be positive")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DurationError {}
+
+/// Parses a positive duration written as a whole number and a unit
+/// (`ns`, `us`, `ms`, `s`, `m`, `h`), returning nanoseconds.
+///
+/// ```
+/// assert_eq!(cortex_rules::parse_duration("250ms"), Ok(250_000_000));
+/// assert_eq!(cortex_rules::parse_duration("2s"), Ok(2_000_000_000));
+/// assert!(cortex_rules::parse_duration("2 parsecs").is_err());
+/// assert!(cortex_rules::parse_duration("0s").is_err());
+/// ```
+pub fn parse_duration(input: &str) -> Result<u64, DurationError> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Err(DurationError::Empty);
+    }
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(DurationError::NoNumber {
+            input: input.into(),
+        });
+    }
+    let (number, unit) = s.split_at(digits);
+    let unit = unit.trim();
+    let scale: u64 = match unit {
+        "ns" => 1,
+        "us" | "\u{b5}s" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => {
+            return Err(DurationError::BadUnit {
+                input: input.into(),
+                unit: unit.into(),
+            })
+        }
+    };
+    let too_large = || DurationError::TooLarge {
+        input: input.into(),
+    };
+    let n: u64 = number.parse().map_err(|_| too_large())?;
+    let nanos = n.checked_mul(scale).ok_or_else(too_large)?;
+    if nanos == 0 {
+        return Err(DurationError::Zero {
+            input: input.into(),
+        });
+    }
+    Ok(nanos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,6 +498,18 @@ mod tests {
             Err(NameError::ReservedPrefix { name: "__x".into() })
         );
         assert!(check_label_name("").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h"), Ok(3_600_000_000_000));
+        assert_eq!(parse_duration("15 m"), Ok(900_000_000_000));
+        assert_eq!(parse_duration("7us"), Ok(7_000));
+        assert!(matches!(parse_duration("1.5s"), Err(DurationError::BadUnit { .. })));
+        assert!(matches!(parse_duration("s"), Err(DurationError::NoNumber { .. })));
+        assert!(matches!(parse_duration("10"), Err(DurationError::BadUnit { .. })));
+        assert!(matches!(parse_duration("99999999999999h"), Err(DurationError::TooLarge { .. })));
+        assert_eq!(parse_duration(""), Err(DurationError::Empty));
     }
 
     #[test]

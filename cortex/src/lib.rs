@@ -56,9 +56,10 @@
 #[allow(unused_extern_crates)]
 extern crate self as cortex;
 
+pub mod health;
 pub mod metrics;
 
 #[doc(hidden)]
 pub mod __private;
 
-pub use cortex_macros::{counted, timed};
+pub use cortex_macros::{counted, health_check, timed};

@@ -2,6 +2,7 @@
 
 pub(crate) mod counted;
 mod fused;
+pub(crate) mod health_check;
 pub(crate) mod timed;
 
 use proc_macro2::{Span, TokenStream};
@@ -151,9 +152,26 @@ pub(crate) fn fn_info(
 
 /// The linker entry that makes the site's series exist before the first call.
 pub(crate) fn registration(krate: &TokenStream, entry: &Ident, site: TokenStream) -> TokenStream {
+    registration_in(
+        krate,
+        quote!(#krate::__private::SITES),
+        entry,
+        quote!(#krate::__private::Site),
+        site,
+    )
+}
+
+/// An entry in one of the runtime's link-time slices.
+pub(crate) fn registration_in(
+    krate: &TokenStream,
+    slice: TokenStream,
+    entry: &Ident,
+    ty: TokenStream,
+    value: TokenStream,
+) -> TokenStream {
     quote! {
-        #[#krate::__private::linkme::distributed_slice(#krate::__private::SITES)]
+        #[#krate::__private::linkme::distributed_slice(#slice)]
         #[linkme(crate = #krate::__private::linkme)]
-        static #entry: #krate::__private::Site = #site;
+        static #entry: #ty = #value;
     }
 }

@@ -2,6 +2,7 @@
 //! signatures here change without notice.
 
 mod call;
+mod health;
 mod outcome;
 mod site;
 
@@ -9,6 +10,11 @@ pub use call::{CountedCall, FusedCall, TimedCall};
 pub use outcome::{call_once, typed_future, IsResult, NotResult, Outcome};
 pub use site::{register_sites, CountedSite, FnInfo, FusedSite, Site, TimedSite, SITES};
 
+pub use health::{
+    health_async, health_blocking, register_health_checks, BoxedHealth, HealthEntry, HEALTH_CHECKS,
+};
+
+pub use crate::health::Group;
 pub use crate::metrics::{CounterCell, GaugeCell, HistogramCell};
 pub use linkme;
 pub use std::sync::atomic::AtomicU64;

@@ -1,0 +1,67 @@
+//! What `#[health_check]` expands to.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use linkme::distributed_slice;
+
+use crate::health::{CheckOptions, Group, Health, HealthRegistry, IntoHealth};
+
+/// A boxed, running health check.
+pub type BoxedHealth = Pin<Box<dyn Future<Output = Health> + Send + 'static>>;
+
+/// One `#[health_check]` function, gathered by the linker.
+#[derive(Debug)]
+pub struct HealthEntry {
+    /// Check name.
+    pub name: &'static str,
+    /// Probe group.
+    pub group: Group,
+    /// Whether a failure takes the service down.
+    pub critical: bool,
+    /// Timeout in nanoseconds (checked at compile time).
+    pub timeout_nanos: u64,
+    /// Starts the check.
+    pub run: fn() -> BoxedHealth,
+}
+
+/// Every `#[health_check]` function of the program.
+#[distributed_slice]
+pub static HEALTH_CHECKS: [HealthEntry];
+
+/// Adds every linked `#[health_check]` to `registry`.
+pub fn register_health_checks(registry: &HealthRegistry) {
+    for entry in HEALTH_CHECKS.iter() {
+        let options = CheckOptions::default()
+            .group(entry.group)
+            .critical(entry.critical)
+            .timeout(Duration::from_nanos(entry.timeout_nanos));
+        registry.register_boxed(entry.name, options, entry.run);
+    }
+}
+
+/// Runs an async check function.
+pub fn health_async<T, F>(future: F) -> BoxedHealth
+where
+    T: IntoHealth,
+    F: Future<Output = T> + Send + 'static,
+{
+    Box::pin(async move { future.await.into_health() })
+}
+
+/// Runs a sync check function on the blocking pool, so it cannot stall the
+/// async workers. A panic in it propagates to the check's task, where the
+/// registry reports it as DOWN.
+pub fn health_blocking<T>(check: fn() -> T) -> BoxedHealth
+where
+    T: IntoHealth + Send + 'static,
+{
+    Box::pin(async move {
+        match tokio::task::spawn_blocking(check).await {
+            Ok(value) => value.into_health(),
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => Health::down().with_detail("error", "cancelled"),
+        }
+    })
+}

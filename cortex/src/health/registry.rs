@@ -1,0 +1,505 @@
+//! The health registry: checks by name, run in parallel under timeouts,
+//! cached if asked, and reported as JSON.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+
+use super::{checks, Group, Health, Status, DEFAULT_TIMEOUT};
+
+type BoxedCheck = Pin<Box<dyn Future<Output = Health> + Send + 'static>>;
+type RunFn = Arc<dyn Fn() -> BoxedCheck + Send + Sync>;
+
+/// How a check is run and counted.
+///
+/// ```
+/// use cortex::health::{CheckOptions, Group};
+/// use std::time::Duration;
+///
+/// let options = CheckOptions::default()
+///     .group(Group::Readiness)
+///     .critical(false)
+///     .timeout(Duration::from_millis(500));
+/// assert!(!options.is_critical());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckOptions {
+    group: Group,
+    critical: bool,
+    timeout: Duration,
+}
+
+impl Default for CheckOptions {
+    /// Both probes, critical, a 5 s timeout.
+    fn default() -> Self {
+        CheckOptions {
+            group: Group::Both,
+            critical: true,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl CheckOptions {
+    /// Which probe the check answers.
+    pub fn group(mut self, group: Group) -> Self {
+        self.group = group;
+        self
+    }
+
+    /// Whether a failure takes the service DOWN (critical) or only makes it
+    /// DEGRADED.
+    pub fn critical(mut self, critical: bool) -> Self {
+        self.critical = critical;
+        self
+    }
+
+    /// How long the check may run before it reports DOWN.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Whether the check is critical.
+    pub fn is_critical(&self) -> bool {
+        self.critical
+    }
+
+    /// The probe group.
+    pub fn probe_group(&self) -> Group {
+        self.group
+    }
+
+    /// The timeout.
+    pub fn time_limit(&self) -> Duration {
+        self.timeout
+    }
+}
+
+struct Check {
+    name: String,
+    options: CheckOptions,
+    run: RunFn,
+    // Held while the check runs, so a probe storm runs it once and the other
+    // probes read the cached result.
+    cache: tokio::sync::Mutex<Option<(Instant, Component)>>,
+}
+
+/// One check's result in a [`Report`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    name: String,
+    health: Health,
+    critical: bool,
+    duration: Duration,
+}
+
+impl Component {
+    /// The check's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What it found.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Whether it is critical.
+    pub fn is_critical(&self) -> bool {
+        self.critical
+    }
+
+    /// How long it took.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+}
+
+/// The result of running the checks: an overall status and one component
+/// per check, by name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    status: Status,
+    components: Vec<Component>,
+}
+
+impl Report {
+    /// The overall status: the worst of the critical checks; a non-critical
+    /// check that is DEGRADED or DOWN makes it at least DEGRADED. `UNKNOWN`
+    /// results do not count. With no checks at all, UP.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// 503 when DOWN, else 200.
+    pub fn http_status(&self) -> u16 {
+        self.status.http_status()
+    }
+
+    /// The components, sorted by name.
+    pub fn components(&self) -> &[Component] {
+        &self.components
+    }
+
+    /// The component with this name.
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+
+    /// The report as Actuator-style JSON:
+    /// `{"status":"UP","components":{"db":{"status":"UP","details":{..},"durationMs":1.25}}}`.
+    /// Without `details`, each component shows its status and duration only.
+    pub fn to_json(&self, details: bool) -> String {
+        let mut components = serde_json::Map::new();
+        for c in &self.components {
+            let mut obj = serde_json::Map::new();
+            obj.insert("status".into(), c.health.status().as_str().into());
+            if details && !c.health.details().is_empty() {
+                obj.insert(
+                    "details".into(),
+                    serde_json::Value::Object(c.health.details().clone()),
+                );
+            }
+            let ms = (c.duration.as_secs_f64() * 1e6).round() / 1e3;
+            obj.insert("durationMs".into(), ms.into());
+            if !c.critical {
+                obj.insert("critical".into(), false.into());
+            }
+            components.insert(c.name.clone(), serde_json::Value::Object(obj));
+        }
+        let mut root = serde_json::Map::new();
+        root.insert("status".into(), self.status.as_str().into());
+        root.insert("components".into(), serde_json::Value::Object(components));
+        serde_json::Value::Object(root).to_string()
+    }
+}
+
+/// Who may see check details in the JSON report (they can leak internals:
+/// host names, versions, error messages).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum ShowDetails {
+    /// Never: statuses and durations only.
+    Never,
+    /// Always (the default; fine on an internal admin port).
+    #[default]
+    Always,
+    /// Only to requests with `Authorization: Bearer <token>`.
+    WhenAuthorized(String),
+}
+
+impl ShowDetails {
+    /// Whether a request with this `Authorization` header value sees details.
+    ///
+    /// ```
+    /// use cortex::health::ShowDetails;
+    /// let policy = ShowDetails::WhenAuthorized("s3cret".into());
+    /// assert!(policy.allows(Some("Bearer s3cret")));
+    /// assert!(!policy.allows(Some("Bearer wrong")));
+    /// assert!(!policy.allows(None));
+    /// ```
+    pub fn allows(&self, authorization: Option<&str>) -> bool {
+        match self {
+            ShowDetails::Never => false,
+            ShowDetails::Always => true,
+            ShowDetails::WhenAuthorized(token) => authorization
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), token.as_bytes())),
+        }
+    }
+}
+
+impl fmt::Debug for ShowDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShowDetails::Never => f.write_str("Never"),
+            ShowDetails::Always => f.write_str("Always"),
+            // Never print the token.
+            ShowDetails::WhenAuthorized(_) => f.write_str("WhenAuthorized(..)"),
+        }
+    }
+}
+
+// Compares without an early exit, so the time taken does not reveal how much
+// of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A health check as a type, for checks that hold state (a connection pool,
+/// a client).
+///
+/// ```
+/// use cortex::health::{CheckOptions, Health, HealthCheck, HealthRegistry};
+///
+/// struct Queue { depth: usize }
+///
+/// impl HealthCheck for Queue {
+///     async fn check(&self) -> Health {
+///         if self.depth < 1000 { Health::up() } else { Health::degraded() }
+///             .with_detail("depth", self.depth)
+///     }
+/// }
+///
+/// let registry = HealthRegistry::new();
+/// registry.register_check("queue", CheckOptions::default(), Queue { depth: 3 });
+/// assert_eq!(registry.names(), ["queue"]);
+/// ```
+pub trait HealthCheck: Send + Sync + 'static {
+    /// Runs the check.
+    fn check(&self) -> impl Future<Output = Health> + Send;
+}
+
+/// A set of named health checks.
+pub struct HealthRegistry {
+    checks: RwLock<Vec<Arc<Check>>>,
+    cache_for: RwLock<Duration>,
+}
+
+impl HealthRegistry {
+    /// An empty registry (no default checks).
+    pub fn new() -> Self {
+        HealthRegistry {
+            checks: RwLock::new(Vec::new()),
+            cache_for: RwLock::new(Duration::ZERO),
+        }
+    }
+
+    /// Adds a check, replacing any check with the same name.
+    pub fn register<F, Fut>(&self, name: impl Into<String>, options: CheckOptions, check: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Health> + Send + 'static,
+    {
+        let run: RunFn = Arc::new(move || Box::pin(check()) as BoxedCheck);
+        self.insert(name.into(), options, run);
+    }
+
+    /// Adds a [`HealthCheck`] value, replacing any check with the same name.
+    pub fn register_check<C: HealthCheck>(&self, name: impl Into<String>, options: CheckOptions, check: C) {
+        let check = Arc::new(check);
+        let run: RunFn = Arc::new(move || {
+            let check = Arc::clone(&check);
+            Box::pin(async move { check.check().await }) as BoxedCheck
+        });
+        self.insert(name.into(), options, run);
+    }
+
+    pub(crate) fn register_boxed(
+        &self,
+        name: &str,
+        options: CheckOptions,
+        run: fn() -> BoxedCheck,
+    ) {
+        self.insert(name.into(), options, Arc::new(run));
+    }
+
+    fn insert(&self, name: String, options: CheckOptions, run: RunFn) {
+        let mut checks = self.checks.write();
+        checks.retain(|c| c.name != name);
+        checks.push(Arc::new(Check {
+            name,
+            options,
+            run,
+            cache: tokio::sync::Mutex::new(None),
+        }));
+        checks.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+
+    /// Removes a check; returns whether it existed.
+    pub fn remove(&self, name: &str) -> bool {
+        let mut checks = self.checks.write();
+        let before = checks.len();
+        checks.retain(|c| c.name != name);
+        checks.len() != before
+    }
+
+    /// The check names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.checks.read().iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// Keeps each check's result for `ttl` (zero, the default, runs checks
+    /// on every request), so a probe storm does not hammer a database.
+    pub fn cache_results_for(&self, ttl: Duration) {
+        *self.cache_for.write() = ttl;
+    }
+
+    /// Runs the checks of one probe group (`None`: all) in parallel, each
+    /// under its own timeout, and aggregates them. A check that times out or
+    /// panics reports DOWN with the reason; the others are not affected.
+    ///
+    /// Must be called inside a Tokio runtime.
+    pub async fn check(&self, probe: Option<Group>) -> Report {
+        let selected: Vec<Arc<Check>> = self
+            .checks
+            .read()
+            .iter()
+            .filter(|c| probe.is_none_or(|p| c.options.group.includes(p)))
+            .cloned()
+            .collect();
+        let ttl = *self.cache_for.read();
+        let tasks: Vec<_> = selected
+            .into_iter()
+            .map(|check| tokio::spawn(run_cached(check, ttl)))
+            .collect();
+        let mut components = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            // `run_cached` contains panics itself; a join error here means the
+            // runtime is shutting down.
+            if let Ok(component) = task.await {
+                components.push(component);
+            }
+        }
+        Report {
+            status: aggregate(&components),
+            components,
+        }
+    }
+}
+
+impl Default for HealthRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for HealthRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HealthRegistry")
+            .field("checks", &self.names())
+            .field("cache_for", &*self.cache_for.read())
+            .finish()
+    }
+}
+
+async fn run_cached(check: Arc<Check>, ttl: Duration) -> Component {
+    if ttl.is_zero() {
+        return run_one(&check).await;
+    }
+    let mut cache = check.cache.lock().await;
+    if let Some((at, component)) = &*cache {
+        if at.elapsed() < ttl {
+            return component.clone();
+        }
+    }
+    let component = run_one(&check).await;
+    *cache = Some((Instant::now(), component.clone()));
+    component
+}
+
+async fn run_one(check: &Check) -> Component {
+    let started = Instant::now();
+    let limit = check.options.timeout;
+    // Its own task, so a panic is caught as a join error and a timeout can
+    // abort it.
+    let mut task = tokio::spawn((check.run)());
+    let health = match tokio::time::timeout(limit, &mut task).await {
+        Ok(Ok(health)) => health,
+        Ok(Err(join)) => {
+            let message = panic_message(join);
+            tracing::warn!(target: "cortex::health", check = %check.name, %message, "health check panicked");
+            Health::down().with_detail("error", format!("panicked: {message}"))
+        }
+        Err(_) => {
+            task.abort();
+            tracing::warn!(target: "cortex::health", check = %check.name, ?limit, "health check timed out");
+            Health::down().with_detail("error", format!("timed out after {limit:?}"))
+        }
+    };
+    Component {
+        name: check.name.clone(),
+        health,
+        critical: check.options.critical,
+        duration: started.elapsed(),
+    }
+}
+
+fn panic_message(err: tokio::task::JoinError) -> String {
+    if !err.is_panic() {
+        return "cancelled".into();
+    }
+    let payload = err.into_panic();
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic payload".into()
+    }
+}
+
+fn aggregate(components: &[Component]) -> Status {
+    let mut status = Status::Up;
+    for c in components {
+        let s = c.health.status();
+        let effect = match (c.critical, s) {
+            (_, Status::Unknown | Status::Up) => Status::Up,
+            (true, s) => s,
+            (false, _) => Status::Degraded,
+        };
+        status = status.max(effect);
+    }
+    status
+}
+
+/// The process-wide health registry that `/health` serves: every
+/// `#[health_check]` function, plus the default `memory` and `uptime`
+/// checks (remove them with [`HealthRegistry::remove`]).
+pub fn global() -> &'static HealthRegistry {
+    static GLOBAL: LazyLock<HealthRegistry> = LazyLock::new(|| {
+        let registry = HealthRegistry::new();
+        checks::started();
+        registry.register("memory", CheckOptions::default(), || async {
+            checks::memory(None)
+        });
+        registry.register(
+            "uptime",
+            CheckOptions::default().group(Group::Liveness),
+            || async { checks::uptime() },
+        );
+        crate::__private::register_health_checks(&registry);
+        registry
+    });
+    &GLOBAL
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn component(status: Status, critical: bool) -> Component {
+        Component {
+            name: "x".into(),
+            health: Health::new(status),
+            critical,
+            duration: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn aggregation() {
+        use Status::*;
+        assert_eq!(aggregate(&[]), Up);
+        assert_eq!(aggregate(&[component(Up, true), component(Unknown, true)]), Up);
+        assert_eq!(aggregate(&[component(Up, true), component(Down, false)]), Degraded);
+        assert_eq!(aggregate(&[component(Degraded, true)]), Degraded);
+        assert_eq!(aggregate(&[component(Down, true), component(Degraded, false)]), Down);
+    }
+
+    #[test]
+    fn details_policy_and_debug_hides_token() {
+        let p = ShowDetails::WhenAuthorized("t".into());
+        assert!(p.allows(Some("Bearer t")));
+        assert!(!p.allows(Some("Basic t")));
+        assert!(!format!("{p:?}").contains('t') || format!("{p:?}") == "WhenAuthorized(..)");
+        assert!(!ShowDetails::Never.allows(Some("Bearer t")));
+    }
+}
