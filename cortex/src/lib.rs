@@ -57,6 +57,8 @@
 extern crate self as cortex;
 
 pub mod health;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod metrics;
 
 #[doc(hidden)]

@@ -1,0 +1,179 @@
+//! The admin endpoints: `/metrics`, `/health`, `/health/live`, `/health/ready`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+
+use super::handler::{json, text, Request, Response, SharedHandler};
+use super::{Error, Server};
+use crate::health::{Group, HealthRegistry, ShowDetails};
+use crate::metrics::{negotiate, Registry};
+
+/// The admin endpoints, to mount on a [`Server`] or to use as a hyper or
+/// tower service in another server (axum, plain hyper).
+///
+/// - `GET /metrics`: every metric, as Prometheus text 0.0.4 or OpenMetrics
+///   1.0, chosen from the `Accept` header, with the matching `Content-Type`.
+/// - `GET /health`: every check; `/health/live` and `/health/ready`: the
+///   liveness and readiness groups. 200 when UP or DEGRADED, 503 when DOWN;
+///   Actuator-style JSON.
+///
+/// ```
+/// use cortex::health::ShowDetails;
+/// use cortex::http::Admin;
+///
+/// // Details only for callers presenting the token.
+/// let admin = Admin::new().show_details(ShowDetails::WhenAuthorized("s3cret".into()));
+/// # let _ = admin;
+/// ```
+///
+/// As a tower service in axum (`Router::route_service`), see
+/// `examples/examples/observability.rs`.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    metrics: &'static Registry,
+    health: &'static HealthRegistry,
+    show_details: ShowDetails,
+}
+
+/// The paths the admin endpoints answer.
+pub(crate) const PATHS: [(&str, Option<Group>); 3] = [
+    ("/health", None),
+    ("/health/live", Some(Group::Liveness)),
+    ("/health/ready", Some(Group::Readiness)),
+];
+
+impl Default for Admin {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Admin {
+    /// The endpoints over the global metrics and health registries, with
+    /// details shown.
+    pub fn new() -> Self {
+        Admin {
+            metrics: crate::metrics::global(),
+            health: crate::health::global(),
+            show_details: ShowDetails::Always,
+        }
+    }
+
+    /// The endpoints over other registries (tests use their own).
+    pub fn with_registries(metrics: &'static Registry, health: &'static HealthRegistry) -> Self {
+        Admin {
+            metrics,
+            health,
+            show_details: ShowDetails::Always,
+        }
+    }
+
+    /// Who sees check details in `/health` responses.
+    pub fn show_details(mut self, policy: ShowDetails) -> Self {
+        self.show_details = policy;
+        self
+    }
+
+    /// Adds the four `GET` routes to `server`.
+    ///
+    /// # Errors
+    /// If the server already routes one of these paths.
+    pub fn mount(self, server: Server) -> Result<Server, Error> {
+        let admin = Arc::new(self);
+        let metrics_admin = Arc::clone(&admin);
+        let metrics: SharedHandler = Arc::new(move |req: Request| {
+            let admin = Arc::clone(&metrics_admin);
+            async move { admin.metrics_response(req.headers()) }
+        });
+        let mut server = server.route_shared(Method::GET, "/metrics", metrics)?;
+        for (path, probe) in PATHS {
+            let admin = Arc::clone(&admin);
+            let handler: SharedHandler = Arc::new(move |req: Request| {
+                let admin = Arc::clone(&admin);
+                async move { admin.health_response(probe, req.headers()).await }
+            });
+            server = server.route_shared(Method::GET, path, handler)?;
+        }
+        Ok(server)
+    }
+
+    /// The `/metrics` response for a request with these headers.
+    pub fn metrics_response(&self, headers: &HeaderMap) -> Response {
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+        let format = negotiate(accept);
+        let mut r = text(StatusCode::OK, self.metrics.encode(format));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        );
+        r
+    }
+
+    /// The response of a health endpoint (`probe` `None` is `/health`).
+    pub async fn health_response(&self, probe: Option<Group>, headers: &HeaderMap) -> Response {
+        let report = self.health.check(probe).await;
+        let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let details = self.show_details.allows(authorization);
+        let status = StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::OK);
+        let mut r = json(status, report.to_json(details));
+        // Probes must see the current state, never a cached one.
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    }
+
+    async fn respond(self, method: Method, path: String, headers: HeaderMap) -> Response {
+        let known = path == "/metrics" || PATHS.iter().any(|(p, _)| *p == path);
+        if !known {
+            return text(StatusCode::NOT_FOUND, "not found\n");
+        }
+        if method != Method::GET && method != Method::HEAD {
+            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return r;
+        }
+        if path == "/metrics" {
+            return self.metrics_response(&headers);
+        }
+        let probe = PATHS.iter().find(|(p, _)| *p == path).and_then(|(_, g)| *g);
+        self.health_response(probe, &headers).await
+    }
+}
+
+/// The future of the admin service.
+pub type AdminFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<B> tower_service::Service<http::Request<B>> for Admin {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = AdminFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> AdminFuture {
+        let admin = self.clone();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let headers = req.headers().clone();
+        Box::pin(async move { Ok(admin.respond(method, path, headers).await) })
+    }
+}
+
+impl<B> hyper::service::Service<http::Request<B>> for Admin {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = AdminFuture;
+
+    fn call(&self, req: http::Request<B>) -> AdminFuture {
+        let mut admin = self.clone();
+        tower_service::Service::call(&mut admin, req)
+    }
+}
