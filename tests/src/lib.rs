@@ -86,3 +86,113 @@ print(len(families))\n";
         "install it with `pip install prometheus_client`",
     )
 }
+
+/// A minimal HTTP/1.1 client over a raw socket, so tests can also send what
+/// a well-behaved client never would.
+pub mod raw {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// A parsed response.
+    #[derive(Debug)]
+    pub struct Response {
+        /// Status code.
+        pub status: u16,
+        /// Headers, names lower-cased, in order.
+        pub headers: Vec<(String, String)>,
+        /// Body (de-chunked).
+        pub body: String,
+    }
+
+    impl Response {
+        /// The first header with this (lower-case) name.
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        }
+
+        /// How many headers have this name.
+        pub fn header_count(&self, name: &str) -> usize {
+            self.headers.iter().filter(|(n, _)| n == name).count()
+        }
+    }
+
+    /// Sends `request` verbatim and reads the response until the server
+    /// closes the connection (send `Connection: close`). Gives up after 10 s.
+    pub async fn exchange(addr: SocketAddr, request: &[u8]) -> Response {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(request).await.expect("write request");
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
+            .await
+            .expect("response within 10 s")
+            .expect("read response");
+        parse(&buf)
+    }
+
+    /// `GET path` with extra header lines (each `Name: value`).
+    pub async fn get(addr: SocketAddr, path: &str, headers: &[&str]) -> Response {
+        request(addr, "GET", path, headers, "").await
+    }
+
+    /// Any method, with a body.
+    pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&str], body: &str) -> Response {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+        for h in headers {
+            req.push_str(h);
+            req.push_str("\r\n");
+        }
+        if !body.is_empty() {
+            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        exchange(addr, req.as_bytes()).await
+    }
+
+    /// Parses a response; panics on a malformed one (the server is wrong).
+    pub fn parse(raw: &[u8]) -> Response {
+        let text = String::from_utf8_lossy(raw);
+        let (head, rest) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no end of head in {text:?}"));
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().expect("status line");
+        let status: u16 = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+        let body = if chunked { dechunk(rest) } else { rest.to_owned() };
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn dechunk(mut s: &str) -> String {
+        let mut out = String::new();
+        while let Some((size, rest)) = s.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&rest[..n]);
+            s = &rest[n + 2..];
+        }
+        out
+    }
+}

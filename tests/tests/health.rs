@@ -1,0 +1,72 @@
+//! `#[health_check]` functions and the default checks, through the global
+//! registry and `cortex::http::serve`.
+
+use std::time::Duration;
+
+use cortex::health::{global, Health, Status};
+use cortex_tests::raw;
+
+#[cortex::health_check(group = "readiness")]
+async fn database() -> Health {
+    Health::up().with_detail("pool", 8)
+}
+
+#[cortex::health_check(name = "disk", critical = false, timeout = "2s")]
+fn disk_writable() -> Result<(), std::io::Error> {
+    Err(std::io::Error::other("read-only file system"))
+}
+
+#[cortex::health_check(group = "liveness", timeout = "100ms")]
+async fn event_loop() -> bool {
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    true
+}
+
+#[cortex::health_check(group = "liveness")]
+fn sync_panics() -> bool {
+    panic!("sync check bug")
+}
+
+#[test]
+fn annotated_checks_and_defaults_are_registered() {
+    let names = global().names();
+    for expected in ["database", "disk", "event_loop", "memory", "sync_panics", "uptime"] {
+        assert!(names.contains(&expected.to_string()), "{expected} missing from {names:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_over_http_with_every_check() {
+    let server = cortex::http::serve("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr();
+
+    let all = raw::get(addr, "/health", &[]).await;
+    let body: serde_json::Value = serde_json::from_str(&all.body).unwrap();
+    // A liveness check times out and one panics: DOWN, 503.
+    assert_eq!(all.status, 503, "{body}");
+    assert_eq!(body["components"]["database"]["details"]["pool"], 8);
+    assert_eq!(body["components"]["disk"]["status"], "DOWN");
+    assert_eq!(body["components"]["disk"]["details"]["error"], "read-only file system");
+    assert_eq!(body["components"]["event_loop"]["details"]["error"], "timed out after 100ms");
+    assert_eq!(body["components"]["sync_panics"]["details"]["error"], "panicked: sync check bug");
+    assert!(body["components"]["memory"]["details"]["resident_bytes"].as_u64().unwrap() > 0);
+    assert!(body["components"]["uptime"]["details"]["start_time_seconds"].as_u64().unwrap() > 1_700_000_000);
+
+    // Readiness: the database (UP), the non-critical disk (DOWN: so
+    // DEGRADED) and memory.
+    let ready = raw::get(addr, "/health/ready", &[]).await;
+    let body: serde_json::Value = serde_json::from_str(&ready.body).unwrap();
+    assert_eq!(ready.status, 200, "{body}");
+    assert_eq!(body["status"], "DEGRADED");
+    assert!(body["components"].get("event_loop").is_none());
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[test]
+fn default_checks() {
+    let memory = cortex::health::checks::memory(Some(u64::MAX));
+    assert_eq!(memory.status(), Status::Up);
+    assert!(memory.details()["resident_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(cortex::health::checks::memory(Some(1024)).status(), Status::Degraded);
+    assert_eq!(cortex::health::checks::uptime().status(), Status::Up);
+}
