@@ -505,10 +505,22 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(3_600_000_000_000));
         assert_eq!(parse_duration("15 m"), Ok(900_000_000_000));
         assert_eq!(parse_duration("7us"), Ok(7_000));
-        assert!(matches!(parse_duration("1.5s"), Err(DurationError::BadUnit { .. })));
-        assert!(matches!(parse_duration("s"), Err(DurationError::NoNumber { .. })));
-        assert!(matches!(parse_duration("10"), Err(DurationError::BadUnit { .. })));
-        assert!(matches!(parse_duration("99999999999999h"), Err(DurationError::TooLarge { .. })));
+        assert!(matches!(
+            parse_duration("1.5s"),
+            Err(DurationError::BadUnit { .. })
+        ));
+        assert!(matches!(
+            parse_duration("s"),
+            Err(DurationError::NoNumber { .. })
+        ));
+        assert!(matches!(
+            parse_duration("10"),
+            Err(DurationError::BadUnit { .. })
+        ));
+        assert!(matches!(
+            parse_duration("99999999999999h"),
+            Err(DurationError::TooLarge { .. })
+        ));
         assert_eq!(parse_duration(""), Err(DurationError::Empty));
     }
 

@@ -141,7 +141,13 @@ pub mod raw {
     }
 
     /// Any method, with a body.
-    pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&str], body: &str) -> Response {
+    pub async fn request(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: &str,
+    ) -> Response {
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
         for h in headers {
             req.push_str(h);
@@ -175,7 +181,11 @@ pub mod raw {
         let chunked = headers
             .iter()
             .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
-        let body = if chunked { dechunk(rest) } else { rest.to_owned() };
+        let body = if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_owned()
+        };
         Response {
             status,
             headers,

@@ -30,8 +30,18 @@ fn sync_panics() -> bool {
 #[test]
 fn annotated_checks_and_defaults_are_registered() {
     let names = global().names();
-    for expected in ["database", "disk", "event_loop", "memory", "sync_panics", "uptime"] {
-        assert!(names.contains(&expected.to_string()), "{expected} missing from {names:?}");
+    for expected in [
+        "database",
+        "disk",
+        "event_loop",
+        "memory",
+        "sync_panics",
+        "uptime",
+    ] {
+        assert!(
+            names.contains(&expected.to_string()),
+            "{expected} missing from {names:?}"
+        );
     }
 }
 
@@ -46,11 +56,30 @@ async fn served_over_http_with_every_check() {
     assert_eq!(all.status, 503, "{body}");
     assert_eq!(body["components"]["database"]["details"]["pool"], 8);
     assert_eq!(body["components"]["disk"]["status"], "DOWN");
-    assert_eq!(body["components"]["disk"]["details"]["error"], "read-only file system");
-    assert_eq!(body["components"]["event_loop"]["details"]["error"], "timed out after 100ms");
-    assert_eq!(body["components"]["sync_panics"]["details"]["error"], "panicked: sync check bug");
-    assert!(body["components"]["memory"]["details"]["resident_bytes"].as_u64().unwrap() > 0);
-    assert!(body["components"]["uptime"]["details"]["start_time_seconds"].as_u64().unwrap() > 1_700_000_000);
+    assert_eq!(
+        body["components"]["disk"]["details"]["error"],
+        "read-only file system"
+    );
+    assert_eq!(
+        body["components"]["event_loop"]["details"]["error"],
+        "timed out after 100ms"
+    );
+    assert_eq!(
+        body["components"]["sync_panics"]["details"]["error"],
+        "panicked: sync check bug"
+    );
+    assert!(
+        body["components"]["memory"]["details"]["resident_bytes"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        body["components"]["uptime"]["details"]["start_time_seconds"]
+            .as_u64()
+            .unwrap()
+            > 1_700_000_000
+    );
 
     // Readiness: the database (UP), the non-critical disk (DOWN: so
     // DEGRADED) and memory.
@@ -67,6 +96,9 @@ fn default_checks() {
     let memory = cortex::health::checks::memory(Some(u64::MAX));
     assert_eq!(memory.status(), Status::Up);
     assert!(memory.details()["resident_bytes"].as_u64().unwrap() > 0);
-    assert_eq!(cortex::health::checks::memory(Some(1024)).status(), Status::Degraded);
+    assert_eq!(
+        cortex::health::checks::memory(Some(1024)).status(),
+        Status::Degraded
+    );
     assert_eq!(cortex::health::checks::uptime().status(), Status::Up);
 }

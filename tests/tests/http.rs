@@ -25,7 +25,10 @@ fn metric_value(text: &str, series: &str) -> Option<f64> {
 #[tokio::test]
 async fn metrics_endpoint_negotiates_format_and_content_type() {
     let registry = leak(Registry::new());
-    registry.counter("http_test_hits_total", "Hits.").unwrap().inc_by(3);
+    registry
+        .counter("http_test_hits_total", "Hits.")
+        .unwrap()
+        .inc_by(3);
     let admin = Admin::with_registries(registry, leak(HealthRegistry::new()));
     let server = admin
         .mount(Server::new().metrics_registry(registry))
@@ -37,8 +40,15 @@ async fn metrics_endpoint_negotiates_format_and_content_type() {
 
     let text = raw::get(addr, "/metrics", &[]).await;
     assert_eq!(text.status, 200);
-    assert_eq!(text.header("content-type"), Some(Format::PrometheusText.content_type()));
-    assert!(text.body.contains("http_test_hits_total 3\n"), "{}", text.body);
+    assert_eq!(
+        text.header("content-type"),
+        Some(Format::PrometheusText.content_type())
+    );
+    assert!(
+        text.body.contains("http_test_hits_total 3\n"),
+        "{}",
+        text.body
+    );
 
     let om = raw::get(
         addr,
@@ -46,8 +56,16 @@ async fn metrics_endpoint_negotiates_format_and_content_type() {
         &["Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"],
     )
     .await;
-    assert_eq!(om.header("content-type"), Some(Format::OpenMetrics.content_type()));
-    assert!(om.body.contains("# TYPE http_test_hits counter\nhttp_test_hits_total 3\n"), "{}", om.body);
+    assert_eq!(
+        om.header("content-type"),
+        Some(Format::OpenMetrics.content_type())
+    );
+    assert!(
+        om.body
+            .contains("# TYPE http_test_hits counter\nhttp_test_hits_total 3\n"),
+        "{}",
+        om.body
+    );
     assert!(om.body.ends_with("# EOF\n"));
     server.shutdown(Duration::from_secs(1)).await;
 }
@@ -87,14 +105,20 @@ async fn health_status_codes_follow_up_degraded_down() {
     state.store(1, Ordering::SeqCst);
     let degraded = raw::get(addr, "/health", &[]).await;
     assert_eq!(degraded.status, 200);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&degraded.body).unwrap()["status"], "DEGRADED");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&degraded.body).unwrap()["status"],
+        "DEGRADED"
+    );
 
     state.store(2, Ordering::SeqCst);
     let down = raw::get(addr, "/health", &[]).await;
     assert_eq!(down.status, 503);
     let body: serde_json::Value = serde_json::from_str(&down.body).unwrap();
     assert_eq!(body["status"], "DOWN");
-    assert_eq!(body["components"]["db"]["details"]["error"], "connection refused");
+    assert_eq!(
+        body["components"]["db"]["details"]["error"],
+        "connection refused"
+    );
     server.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -121,11 +145,17 @@ async fn hanging_and_panicking_checks_are_contained() {
         .unwrap();
     let started = Instant::now();
     let r = raw::get(server.local_addr(), "/health", &[]).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "the hanging check must not hang the probe");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the hanging check must not hang the probe"
+    );
     assert_eq!(r.status, 503);
     let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(body["components"]["hangs"]["status"], "DOWN");
-    assert_eq!(body["components"]["hangs"]["details"]["error"], "timed out after 200ms");
+    assert_eq!(
+        body["components"]["hangs"]["details"]["error"],
+        "timed out after 200ms"
+    );
     assert_eq!(body["components"]["panics"]["status"], "DOWN");
     assert_eq!(
         body["components"]["panics"]["details"]["error"],
@@ -138,12 +168,16 @@ async fn hanging_and_panicking_checks_are_contained() {
 #[tokio::test]
 async fn groups_details_policy_and_non_critical_checks() {
     let health = leak(HealthRegistry::new());
-    health.register("live_only", CheckOptions::default().group(Group::Liveness), || async {
-        Health::up().with_detail("secret_host", "db-7.internal")
-    });
+    health.register(
+        "live_only",
+        CheckOptions::default().group(Group::Liveness),
+        || async { Health::up().with_detail("secret_host", "db-7.internal") },
+    );
     health.register(
         "cache",
-        CheckOptions::default().group(Group::Readiness).critical(false),
+        CheckOptions::default()
+            .group(Group::Readiness)
+            .critical(false),
         || async { Health::down() },
     );
     let server = Admin::with_registries(leak(Registry::new()), health)
@@ -155,22 +189,40 @@ async fn groups_details_policy_and_non_critical_checks() {
         .unwrap();
     let addr = server.local_addr();
 
-    let live: serde_json::Value = serde_json::from_str(&raw::get(addr, "/health/live", &[]).await.body).unwrap();
+    let live: serde_json::Value =
+        serde_json::from_str(&raw::get(addr, "/health/live", &[]).await.body).unwrap();
     assert_eq!(live["status"], "UP");
     assert!(live["components"].get("cache").is_none());
-    assert!(live["components"]["live_only"].get("details").is_none(), "hidden without the token");
+    assert!(
+        live["components"]["live_only"].get("details").is_none(),
+        "hidden without the token"
+    );
 
     let ready = raw::get(addr, "/health/ready", &[]).await;
-    assert_eq!(ready.status, 200, "a failing non-critical check degrades, it does not fail the probe");
+    assert_eq!(
+        ready.status, 200,
+        "a failing non-critical check degrades, it does not fail the probe"
+    );
     let ready: serde_json::Value = serde_json::from_str(&ready.body).unwrap();
     assert_eq!(ready["status"], "DEGRADED");
     assert!(ready["components"].get("live_only").is_none());
 
-    let authorized: serde_json::Value =
-        serde_json::from_str(&raw::get(addr, "/health", &["Authorization: Bearer t0ken"]).await.body).unwrap();
-    assert_eq!(authorized["components"]["live_only"]["details"]["secret_host"], "db-7.internal");
-    let wrong: serde_json::Value =
-        serde_json::from_str(&raw::get(addr, "/health", &["Authorization: Bearer nope"]).await.body).unwrap();
+    let authorized: serde_json::Value = serde_json::from_str(
+        &raw::get(addr, "/health", &["Authorization: Bearer t0ken"])
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(
+        authorized["components"]["live_only"]["details"]["secret_host"],
+        "db-7.internal"
+    );
+    let wrong: serde_json::Value = serde_json::from_str(
+        &raw::get(addr, "/health", &["Authorization: Bearer nope"])
+            .await
+            .body,
+    )
+    .unwrap();
     assert!(wrong["components"]["live_only"].get("details").is_none());
     server.shutdown(Duration::from_secs(1)).await;
 }
@@ -186,7 +238,10 @@ async fn results_can_be_cached_against_probe_storms() {
     });
     health.cache_results_for(Duration::from_secs(60));
     for _ in 0..5 {
-        assert_eq!(health.check(None).await.status(), cortex::health::Status::Up);
+        assert_eq!(
+            health.check(None).await.status(),
+            cortex::health::Status::Up
+        );
     }
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
@@ -278,7 +333,9 @@ async fn a_client_trickling_headers_is_cut_off() {
         ..Limits::default()
     })
     .await;
-    let mut stream = tokio::net::TcpStream::connect(server.local_addr()).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
     let started = Instant::now();
     let head = b"GET /orders/1 HTTP/1.1\r\nHost: slow\r\nX-Padding: aaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let mut cut_off = false;
@@ -298,7 +355,11 @@ async fn a_client_trickling_headers_is_cut_off() {
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
     let closed = cut_off || matches!(read, Ok(Ok(_)) | Ok(Err(_)));
     assert!(closed, "the connection was not closed");
-    assert!(!String::from_utf8_lossy(&rest).contains("200 OK"), "{}", String::from_utf8_lossy(&rest));
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("200 OK"),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
     assert!(started.elapsed() < Duration::from_secs(6));
     server.shutdown(Duration::from_secs(1)).await;
 }
@@ -311,7 +372,10 @@ async fn graceful_shutdown_lets_in_flight_requests_finish() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let report = server.shutdown(Duration::from_secs(5)).await;
     let response = in_flight.await.unwrap();
-    assert_eq!((response.status, response.body.as_str()), (200, "finally\n"));
+    assert_eq!(
+        (response.status, response.body.as_str()),
+        (200, "finally\n")
+    );
     assert_eq!(report.aborted_connections, 0);
     assert_eq!(report.open_connections, 1);
     // Stopped accepting.
@@ -324,7 +388,9 @@ async fn shutdown_closes_what_misses_the_deadline() {
     let addr = server.local_addr();
     let in_flight = tokio::spawn(async move {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET /very-slow HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+        s.write_all(b"GET /very-slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = Vec::new();
         let _ = s.read_to_end(&mut buf).await;
         buf
@@ -334,23 +400,45 @@ async fn shutdown_closes_what_misses_the_deadline() {
     let report = server.shutdown(Duration::from_millis(200)).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(report.aborted_connections, 1);
-    assert!(in_flight.await.unwrap().is_empty(), "the aborted request got no response");
+    assert!(
+        in_flight.await.unwrap().is_empty(),
+        "the aborted request got no response"
+    );
 }
 
 #[tokio::test]
 async fn request_metrics_use_the_route_template() {
     let server = Server::new()
-        .route(Method::GET, "/metrics-test/items/{id}", |_req: Request| async { "item\n" })
+        .route(
+            Method::GET,
+            "/metrics-test/items/{id}",
+            |_req: Request| async { "item\n" },
+        )
         .unwrap()
         .bind("127.0.0.1:0")
         .await
         .unwrap();
     let addr = server.local_addr();
     for id in ["1", "2", "3"] {
-        assert_eq!(raw::get(addr, &format!("/metrics-test/items/{id}"), &[]).await.status, 200);
+        assert_eq!(
+            raw::get(addr, &format!("/metrics-test/items/{id}"), &[])
+                .await
+                .status,
+            200
+        );
     }
-    assert_eq!(raw::request(addr, "POST", "/metrics-test/items/9", &[], "").await.status, 405);
-    assert_eq!(raw::request(addr, "BREW", "/metrics-test/pot", &[], "").await.status, 404);
+    assert_eq!(
+        raw::request(addr, "POST", "/metrics-test/items/9", &[], "")
+            .await
+            .status,
+        405
+    );
+    assert_eq!(
+        raw::request(addr, "BREW", "/metrics-test/pot", &[], "")
+            .await
+            .status,
+        404
+    );
     let text = global().encode(Format::PrometheusText);
     assert_eq!(
         metric_value(
@@ -367,11 +455,17 @@ async fn request_metrics_use_the_route_template() {
         Some(1.0)
     );
     assert!(
-        metric_value(&text, "cortex_http_requests_total{method=\"OTHER\",route=\"unmatched\",status=\"404\"}")
-            .is_some_and(|v| v >= 1.0),
+        metric_value(
+            &text,
+            "cortex_http_requests_total{method=\"OTHER\",route=\"unmatched\",status=\"404\"}"
+        )
+        .is_some_and(|v| v >= 1.0),
         "unknown methods and paths share one series"
     );
-    assert!(!text.contains("/metrics-test/items/1\""), "raw paths never become labels");
+    assert!(
+        !text.contains("/metrics-test/items/1\""),
+        "raw paths never become labels"
+    );
     assert_eq!(
         metric_value(
             &text,
@@ -385,7 +479,9 @@ async fn request_metrics_use_the_route_template() {
 #[tokio::test]
 async fn http2_requests_are_served() {
     let server = api_server(Limits::default()).await;
-    let stream = tokio::net::TcpStream::connect(server.local_addr()).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
     let (mut sender, conn) = hyper_client::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
         hyper_util::rt::TokioIo::new(stream),
@@ -411,13 +507,19 @@ async fn bad_routes_and_busy_ports_are_clear_errors() {
     let err = Server::new()
         .route(Method::GET, "orders", |_r: Request| async { "" })
         .unwrap_err();
-    assert_eq!(err.to_string(), "bad route `orders`: a route must start with `/`");
+    assert_eq!(
+        err.to_string(),
+        "bad route `orders`: a route must start with `/`"
+    );
     let err = Server::new()
         .route(Method::GET, "/metrics", |_r: Request| async { "" })
         .unwrap()
         .with_admin()
         .unwrap_err();
-    assert!(err.to_string().contains("GET /metrics is registered twice"), "{err}");
+    assert!(
+        err.to_string().contains("GET /metrics is registered twice"),
+        "{err}"
+    );
     let first = Server::new().bind("127.0.0.1:0").await.unwrap();
     let err = Server::new().bind(first.local_addr()).await.unwrap_err();
     assert!(err.to_string().starts_with("cannot listen on"), "{err}");

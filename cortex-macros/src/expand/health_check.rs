@@ -28,7 +28,10 @@ fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream
         Some(lit) => {
             let value = lit.value();
             if value.trim().is_empty() {
-                return Err(syn::Error::new(lit.span(), "a health check name must not be empty"));
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "a health check name must not be empty",
+                ));
             }
             value
         }
@@ -83,10 +86,28 @@ fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream
         "readiness" => quote!(Readiness),
         _ => quote!(Both),
     };
+    // The conversion's argument carries the return type's span, so a type
+    // that is not a health result is reported on that type.
+    let span = match &item.sig.output {
+        syn::ReturnType::Type(_, ty) => syn::spanned::Spanned::span(&**ty),
+        syn::ReturnType::Default => proc_macro2::Span::call_site(),
+    };
+    let value = syn::Ident::new("__cortex_value", span);
     let run_body = if item.sig.asyncness.is_some() {
-        quote!(#krate::__private::health_async(async { #fn_name().await }))
+        quote! {
+            #krate::__private::health_async(async {
+                let #value = #fn_name().await;
+                #krate::__private::to_health(#value)
+            })
+        }
     } else {
-        quote!(#krate::__private::health_blocking(#fn_name))
+        quote! {
+            fn check() -> #krate::health::Health {
+                let #value = #fn_name();
+                #krate::__private::to_health(#value)
+            }
+            #krate::__private::health_blocking(check)
+        }
     };
     let run = hidden("__cortex_health_run");
     let entry = hidden("__CORTEX_HEALTH_ENTRY");

@@ -41,13 +41,17 @@ pub fn register_health_checks(registry: &HealthRegistry) {
     }
 }
 
+/// Converts what a check function returned.
+pub fn to_health<T: IntoHealth>(value: T) -> Health {
+    value.into_health()
+}
+
 /// Runs an async check function.
-pub fn health_async<T, F>(future: F) -> BoxedHealth
+pub fn health_async<F>(future: F) -> BoxedHealth
 where
-    T: IntoHealth,
-    F: Future<Output = T> + Send + 'static,
+    F: Future<Output = Health> + Send + 'static,
 {
-    Box::pin(async move { future.await.into_health() })
+    Box::pin(future)
 }
 
 /// Runs a sync check function on the blocking pool, so it cannot stall the

@@ -11,7 +11,8 @@ pub use outcome::{call_once, typed_future, IsResult, NotResult, Outcome};
 pub use site::{register_sites, CountedSite, FnInfo, FusedSite, Site, TimedSite, SITES};
 
 pub use health::{
-    health_async, health_blocking, register_health_checks, BoxedHealth, HealthEntry, HEALTH_CHECKS,
+    health_async, health_blocking, register_health_checks, to_health, BoxedHealth, HealthEntry,
+    HEALTH_CHECKS,
 };
 
 pub use crate::health::Group;

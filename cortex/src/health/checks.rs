@@ -28,7 +28,7 @@ pub fn cgroup_limit_bytes() -> Option<u64> {
     let v1 = || std::fs::read_to_string("/sys/fs/cgroup/memory/memory.limit_in_bytes").ok();
     let text = v2.or_else(v1)?;
     let limit: u64 = text.trim().parse().ok()?; // "max" means no limit
-    // cgroup v1 reports "no limit" as a huge page-aligned number.
+                                                // cgroup v1 reports "no limit" as a huge page-aligned number.
     (limit < (1 << 60)).then_some(limit)
 }
 
@@ -55,7 +55,8 @@ pub fn memory(limit: Option<u64>) -> Health {
             } else {
                 Health::up()
             };
-            h.with_detail("limit_bytes", limit).with_detail("ratio", (ratio * 1000.0).round() / 1000.0)
+            h.with_detail("limit_bytes", limit)
+                .with_detail("ratio", (ratio * 1000.0).round() / 1000.0)
         }
         _ => Health::up().with_detail("limit_bytes", serde_json::Value::Null),
     };

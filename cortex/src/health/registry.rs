@@ -283,7 +283,12 @@ impl HealthRegistry {
     }
 
     /// Adds a [`HealthCheck`] value, replacing any check with the same name.
-    pub fn register_check<C: HealthCheck>(&self, name: impl Into<String>, options: CheckOptions, check: C) {
+    pub fn register_check<C: HealthCheck>(
+        &self,
+        name: impl Into<String>,
+        options: CheckOptions,
+        check: C,
+    ) {
         let check = Arc::new(check);
         let run: RunFn = Arc::new(move || {
             let check = Arc::clone(&check);
@@ -488,10 +493,19 @@ mod tests {
     fn aggregation() {
         use Status::*;
         assert_eq!(aggregate(&[]), Up);
-        assert_eq!(aggregate(&[component(Up, true), component(Unknown, true)]), Up);
-        assert_eq!(aggregate(&[component(Up, true), component(Down, false)]), Degraded);
+        assert_eq!(
+            aggregate(&[component(Up, true), component(Unknown, true)]),
+            Up
+        );
+        assert_eq!(
+            aggregate(&[component(Up, true), component(Down, false)]),
+            Degraded
+        );
         assert_eq!(aggregate(&[component(Degraded, true)]), Degraded);
-        assert_eq!(aggregate(&[component(Down, true), component(Degraded, false)]), Down);
+        assert_eq!(
+            aggregate(&[component(Down, true), component(Degraded, false)]),
+            Down
+        );
     }
 
     #[test]

@@ -117,7 +117,9 @@ impl Admin {
     /// The response of a health endpoint (`probe` `None` is `/health`).
     pub async fn health_response(&self, probe: Option<Group>, headers: &HeaderMap) -> Response {
         let report = self.health.check(probe).await;
-        let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         let details = self.show_details.allows(authorization);
         let status = StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::OK);
         let mut r = json(status, report.to_json(details));

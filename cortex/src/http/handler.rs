@@ -108,8 +108,10 @@ pub fn json(status: StatusCode, body: impl Into<Body>) -> Response {
 fn with_type(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response {
     let mut r = http::Response::new(body.into());
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
     r
 }
 
@@ -138,7 +140,11 @@ pub(crate) type SharedHandler = Arc<dyn Handler>;
 
 /// Runs a handler, turning a panic (while creating or polling its future)
 /// into a 500 response; the connection and the server carry on.
-pub(crate) async fn call_guarded(handler: &SharedHandler, request: Request, route: &str) -> Response {
+pub(crate) async fn call_guarded(
+    handler: &SharedHandler,
+    request: Request,
+    route: &str,
+) -> Response {
     let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(request))) {
         Ok(fut) => fut,
         Err(payload) => return panicked(route, payload),

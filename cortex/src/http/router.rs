@@ -24,7 +24,10 @@ impl fmt::Debug for Route {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Route")
             .field("template", &self.template)
-            .field("methods", &self.methods.iter().map(|(m, _)| m).collect::<Vec<_>>())
+            .field(
+                "methods",
+                &self.methods.iter().map(|(m, _)| m).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -37,7 +40,10 @@ pub(crate) enum Match<'a> {
         params: HashMap<String, String>,
     },
     /// The path matches a route that does not take this method.
-    MethodNotAllowed { route: &'a Route, allow: String },
+    MethodNotAllowed {
+        route: &'a Route,
+        allow: String,
+    },
     NotFound,
 }
 
@@ -85,7 +91,12 @@ fn parse_template(template: &str) -> Result<Vec<Segment>, Error> {
 }
 
 impl Router {
-    pub(crate) fn add(&mut self, method: Method, template: &str, handler: SharedHandler) -> Result<(), Error> {
+    pub(crate) fn add(
+        &mut self,
+        method: Method,
+        template: &str,
+        handler: SharedHandler,
+    ) -> Result<(), Error> {
         let segments = parse_template(template)?;
         // Two templates that differ only in parameter names would be ambiguous.
         let shape = |segs: &[Segment]| -> Vec<Option<String>> {
@@ -96,7 +107,11 @@ impl Router {
                 })
                 .collect()
         };
-        if let Some(route) = self.routes.iter_mut().find(|r| shape(&r.segments) == shape(&segments)) {
+        if let Some(route) = self
+            .routes
+            .iter_mut()
+            .find(|r| shape(&r.segments) == shape(&segments))
+        {
             if route.template != template {
                 return Err(Error::BadRoute {
                     template: template.to_owned(),
@@ -152,7 +167,8 @@ impl Router {
                     params,
                 },
                 None => {
-                    let mut allow: Vec<&str> = route.methods.iter().map(|(m, _)| m.as_str()).collect();
+                    let mut allow: Vec<&str> =
+                        route.methods.iter().map(|(m, _)| m.as_str()).collect();
                     if allow.contains(&"GET") && !allow.contains(&"HEAD") {
                         allow.push("HEAD");
                     }
@@ -219,11 +235,26 @@ mod tests {
         r.add(Method::GET, "/orders/{id}", h()).unwrap();
         r.add(Method::GET, "/orders/new", h()).unwrap();
         r.add(Method::DELETE, "/orders/{id}", h()).unwrap();
-        assert!(matches!(r.add(Method::GET, "/orders/{id}", h()), Err(Error::DuplicateRoute { .. })));
-        assert!(matches!(r.add(Method::GET, "/orders/{other}", h()), Err(Error::BadRoute { .. })));
-        assert!(matches!(r.add(Method::GET, "orders", h()), Err(Error::BadRoute { .. })));
-        assert!(matches!(r.add(Method::GET, "/a/{x}{y}", h()), Err(Error::BadRoute { .. })));
-        assert!(matches!(r.add(Method::GET, "/a/{1x}", h()), Err(Error::BadRoute { .. })));
+        assert!(matches!(
+            r.add(Method::GET, "/orders/{id}", h()),
+            Err(Error::DuplicateRoute { .. })
+        ));
+        assert!(matches!(
+            r.add(Method::GET, "/orders/{other}", h()),
+            Err(Error::BadRoute { .. })
+        ));
+        assert!(matches!(
+            r.add(Method::GET, "orders", h()),
+            Err(Error::BadRoute { .. })
+        ));
+        assert!(matches!(
+            r.add(Method::GET, "/a/{x}{y}", h()),
+            Err(Error::BadRoute { .. })
+        ));
+        assert!(matches!(
+            r.add(Method::GET, "/a/{1x}", h()),
+            Err(Error::BadRoute { .. })
+        ));
         match r.find(&Method::GET, "/orders/new") {
             Match::Found { route, .. } => assert_eq!(route.template, "/orders/new"),
             _ => panic!("literal route"),

@@ -105,12 +105,22 @@ impl Server {
     /// # Errors
     /// A malformed template, one that matches the same paths as another
     /// (`/a/{x}` and `/a/{y}`), or the same method and template twice.
-    pub fn route(mut self, method: Method, template: &str, handler: impl Handler) -> Result<Self, Error> {
+    pub fn route(
+        mut self,
+        method: Method,
+        template: &str,
+        handler: impl Handler,
+    ) -> Result<Self, Error> {
         self.router.add(method, template, Arc::new(handler))?;
         Ok(self)
     }
 
-    pub(crate) fn route_shared(mut self, method: Method, template: &str, handler: SharedHandler) -> Result<Self, Error> {
+    pub(crate) fn route_shared(
+        mut self,
+        method: Method,
+        template: &str,
+        handler: SharedHandler,
+    ) -> Result<Self, Error> {
         self.router.add(method, template, handler)?;
         Ok(self)
     }
@@ -143,12 +153,17 @@ impl Server {
     /// # Errors
     /// [`Error::Bind`] if the address cannot be bound; [`Error::Metrics`] if
     /// the HTTP metrics conflict with metrics registered differently.
-    pub async fn bind(self, addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<RunningServer, Error> {
+    pub async fn bind(
+        self,
+        addr: impl ToSocketAddrs + std::fmt::Debug,
+    ) -> Result<RunningServer, Error> {
         let shown = format!("{addr:?}");
-        let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind {
-            addr: shown.clone(),
-            source,
-        })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: shown.clone(),
+                source,
+            })?;
         let local_addr = listener.local_addr().map_err(|source| Error::Bind {
             addr: shown,
             source,
@@ -233,7 +248,11 @@ struct App {
     durations: Family<Histogram>,
 }
 
-async fn accept_loop(listener: TcpListener, app: Arc<App>, mut stop: oneshot::Receiver<Duration>) -> ShutdownReport {
+async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<App>,
+    mut stop: oneshot::Receiver<Duration>,
+) -> ShutdownReport {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -367,7 +386,10 @@ impl App {
     /// Reads the body within the size limit: 413 past it (without reading
     /// a body whose declared length is already too large), 400 if the client
     /// breaks off.
-    async fn read_body(&self, req: http::Request<Incoming>) -> Result<(http::request::Parts, Bytes), Response> {
+    async fn read_body(
+        &self,
+        req: http::Request<Incoming>,
+    ) -> Result<(http::request::Parts, Bytes), Response> {
         let limit = self.limits.max_body_bytes;
         let too_large = || {
             text(
@@ -389,7 +411,10 @@ impl App {
             Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
             Err(error) => {
                 tracing::debug!(target: "cortex::http", %error, "request body could not be read");
-                Err(text(StatusCode::BAD_REQUEST, "request body could not be read\n"))
+                Err(text(
+                    StatusCode::BAD_REQUEST,
+                    "request body could not be read\n",
+                ))
             }
         }
     }

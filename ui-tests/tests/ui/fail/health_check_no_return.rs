@@ -1,0 +1,4 @@
+#[cortex::health_check]
+async fn database() {}
+
+fn main() {}
