@@ -1,87 +1,106 @@
 //! The Cortex demo service.
 //!
-//! For now it runs a few annotated functions (a small payment flow, with
-//! failures, a panic and a cancelled call) and prints what `/metrics` will
-//! serve, in the format a Prometheus server would negotiate.
+//! A small order service whose handlers are annotated, a health check, and
+//! the admin endpoints, on `127.0.0.1:3000` (or `$CORTEX_ADDR`):
 //!
 //! ```text
 //! cargo run --example demo
+//! curl -i localhost:3000/orders/42
+//! curl -i localhost:3000/orders/0          # an order that does not exist: 404, result="error"
+//! curl -i -X POST localhost:3000/orders -d '{"item":"coffee"}'
+//! curl localhost:3000/metrics
+//! curl -i localhost:3000/health
 //! ```
+//!
+//! Ctrl-C stops it gracefully.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cortex::metrics::{global, negotiate, Format};
+use cortex::health::Health;
+use cortex::http::{json, text, Request, Response, Server};
+use http::{Method, StatusCode};
+
+static NEXT_ORDER: AtomicU64 = AtomicU64::new(1000);
 
 #[derive(Debug)]
-struct Card {
-    number: &'static str,
+enum OrderError {
+    NotFound(u64),
+    BadId(String),
 }
 
-#[derive(Debug)]
-enum PaymentError {
-    Declined,
-}
-
-/// Charges a card; cards ending in 0 are declined.
-#[cortex::counted(labels(service = "payments"))]
-#[cortex::timed(buckets = [0.001, 0.005, 0.02, 0.1], track_in_flight)]
-async fn charge(card: &Card, cents: u64) -> Result<u64, PaymentError> {
-    // Simulated network latency to the card processor.
-    tokio::time::sleep(Duration::from_millis(2 + cents % 7)).await;
-    if card.number.ends_with('0') {
-        Err(PaymentError::Declined)
-    } else {
-        Ok(cents)
-    }
-}
-
-/// Looks a price up; panics on an unknown product (a bug the metrics reveal).
+/// Looks an order up (ids below 1 do not exist).
 #[cortex::counted]
-#[cortex::timed]
-fn price_of(product: &str) -> u64 {
-    match product {
-        "coffee" => 350,
-        "bagel" => 275,
-        other => panic!("no price for {other}"),
+#[cortex::timed(buckets = [0.001, 0.005, 0.01, 0.05, 0.1], track_in_flight)]
+async fn find_order(id: &str) -> Result<String, OrderError> {
+    let id: u64 = id.parse().map_err(|_| OrderError::BadId(id.to_owned()))?;
+    // Simulated storage latency.
+    tokio::time::sleep(Duration::from_millis(1 + id % 5)).await;
+    if id == 0 {
+        return Err(OrderError::NotFound(id));
     }
+    Ok(format!("{{\"id\":{id},\"status\":\"shipped\"}}\n"))
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let cards = [
-        Card { number: "4111" },
-        Card { number: "4000" },
-        Card { number: "5555" },
-    ];
-    for (i, product) in ["coffee", "bagel", "coffee", "bagel", "coffee"]
-        .iter()
-        .enumerate()
-    {
-        let cents = price_of(product);
-        match charge(&cards[i % cards.len()], cents).await {
-            Ok(c) => println!("charged {c} cents for {product}"),
-            Err(e) => println!("charge for {product} failed: {e:?}"),
+/// Stores a new order.
+#[cortex::counted(labels(operation = "create"))]
+#[cortex::timed(labels(operation = "create"))]
+fn create_order(body: &[u8]) -> Result<u64, String> {
+    if body.is_empty() {
+        return Err("empty order".into());
+    }
+    Ok(NEXT_ORDER.fetch_add(1, Ordering::Relaxed))
+}
+
+async fn get_order(req: Request) -> Response {
+    match find_order(req.param("id").unwrap_or("")).await {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(OrderError::NotFound(id)) => text(StatusCode::NOT_FOUND, format!("no order {id}\n")),
+        Err(OrderError::BadId(id)) => {
+            text(StatusCode::BAD_REQUEST, format!("bad order id {id:?}\n"))
         }
     }
-    // A bug: the panic is recorded as result="panic" and the demo goes on.
-    let previous_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let caught = std::panic::catch_unwind(|| price_of("unicorn"));
-    std::panic::set_hook(previous_hook);
-    println!("price_of(\"unicorn\") panicked: {}", caught.is_err());
-    // A caller that gives up: the future is dropped, result="cancelled".
-    let gave_up = tokio::time::timeout(Duration::from_micros(10), charge(&cards[0], 999)).await;
-    println!("impatient charge timed out: {}", gave_up.is_err());
+}
 
-    // What Prometheus asks for by default.
-    let accept =
-        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-    let format = negotiate(Some(accept));
-    println!("\n--- GET /metrics (Accept: {accept}) ---");
-    println!("Content-Type: {}\n", format.content_type());
-    print!("{}", global().encode(format));
-    if format != Format::PrometheusText {
-        println!("\n--- the same in the Prometheus text format 0.0.4 ---\n");
-        print!("{}", global().encode(Format::PrometheusText));
+async fn post_order(req: Request) -> Response {
+    match create_order(req.body()) {
+        Ok(id) => json(StatusCode::CREATED, format!("{{\"id\":{id}}}\n")),
+        Err(e) => text(StatusCode::BAD_REQUEST, format!("{e}\n")),
     }
+}
+
+/// The order store answers (here it always does).
+#[cortex::health_check(group = "readiness", timeout = "1s")]
+async fn order_store() -> Health {
+    Health::up().with_detail("orders_created", NEXT_ORDER.load(Ordering::Relaxed) - 1000)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let addr = std::env::var("CORTEX_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let server = Server::new()
+        .route(Method::GET, "/orders/{id}", get_order)?
+        .route(Method::POST, "/orders", post_order)?
+        .with_admin()?
+        .bind(addr.as_str())
+        .await?;
+    let at = server.local_addr();
+    println!("Cortex demo listening on http://{at}");
+    println!("  curl -i http://{at}/orders/42");
+    println!("  curl -i -X POST http://{at}/orders -d '{{\"item\":\"coffee\"}}'");
+    println!("  curl http://{at}/metrics");
+    println!("  curl -i http://{at}/health");
+    println!("Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    let report = server.shutdown(Duration::from_secs(10)).await;
+    println!(
+        "stopped ({} connection(s) closed at the deadline)",
+        report.aborted_connections
+    );
+    Ok(())
 }

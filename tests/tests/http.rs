@@ -525,3 +525,45 @@ async fn bad_routes_and_busy_ports_are_clear_errors() {
     assert!(err.to_string().starts_with("cannot listen on"), "{err}");
     first.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn admin_is_a_hyper_service_for_other_servers() {
+    // A plain hyper server (no Cortex router) serving the admin endpoints.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let registry = leak(Registry::new());
+    registry
+        .gauge("plain_hyper_gauge", "A gauge.")
+        .unwrap()
+        .set(7.0);
+    let admin = Admin::with_registries(registry, leak(HealthRegistry::new()));
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                break;
+            };
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), admin)
+                .await;
+            });
+        }
+    });
+    let metrics = raw::get(addr, "/metrics", &[]).await;
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.body.contains("plain_hyper_gauge 7\n"));
+    let health = raw::get(addr, "/health/ready", &[]).await;
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (200, "{\"status\":\"UP\",\"components\":{}}")
+    );
+    assert_eq!(raw::get(addr, "/other", &[]).await.status, 404);
+    let post = raw::request(addr, "POST", "/metrics", &[], "").await;
+    assert_eq!(
+        (post.status, post.header("allow")),
+        (405, Some("GET, HEAD"))
+    );
+}

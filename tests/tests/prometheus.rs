@@ -48,7 +48,9 @@ async fn query(prometheus: std::net::SocketAddr, promql: &str) -> Option<String>
         .collect();
     let r = raw::get(prometheus, &format!("/api/v1/query?query={encoded}"), &[]).await;
     let body: serde_json::Value = serde_json::from_str(&r.body).ok()?;
-    body["data"]["result"][0]["value"][1].as_str().map(str::to_owned)
+    body["data"]["result"][0]["value"][1]
+        .as_str()
+        .map(str::to_owned)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,7 +68,11 @@ async fn a_real_prometheus_scrapes_the_metrics() {
     let server = cortex::http::serve("127.0.0.1:0").await.unwrap();
     let target = server.local_addr();
 
-    let dir = std::env::temp_dir().join(format!("cortex-prometheus-{}-{}", std::process::id(), target.port()));
+    let dir = std::env::temp_dir().join(format!(
+        "cortex-prometheus-{}-{}",
+        std::process::id(),
+        target.port()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("prometheus.yml");
     std::fs::write(
@@ -79,10 +85,15 @@ async fn a_real_prometheus_scrapes_the_metrics() {
     let prom_addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let child = Command::new(&binary)
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address={prom_addr}"))
         .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(dir.join("prometheus.log")).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("prometheus.log")).unwrap(),
+        ))
         .spawn()
         .expect("start prometheus");
     let prometheus = Prometheus { child, dir };
@@ -100,7 +111,11 @@ async fn a_real_prometheus_scrapes_the_metrics() {
         }
     }
     let log = std::fs::read_to_string(prometheus.dir.join("prometheus.log")).unwrap_or_default();
-    assert_eq!(up.as_deref(), Some("1"), "Prometheus never scraped the target; its log:\n{log}");
+    assert_eq!(
+        up.as_deref(),
+        Some("1"),
+        "Prometheus never scraped the target; its log:\n{log}"
+    );
     let calls = query(
         prom_addr,
         "cortex_function_calls_total{function=\"scraped_function\",result=\"ok\"}",
