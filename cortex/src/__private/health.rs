@@ -55,8 +55,8 @@ where
 }
 
 /// Runs a sync check function on the blocking pool, so it cannot stall the
-/// async workers. A panic in it propagates to the check's task, where the
-/// registry reports it as DOWN.
+/// async workers. A panic in it is re-raised in the check's future, where
+/// the registry reports it as DOWN.
 pub fn health_blocking<T>(check: fn() -> T) -> BoxedHealth
 where
     T: IntoHealth + Send + 'static,

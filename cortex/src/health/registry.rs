@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use parking_lot::RwLock;
 
 use super::{checks, Group, Health, Status, DEFAULT_TIMEOUT};
+use crate::util::{panic_message, CatchUnwind};
 
 type BoxedCheck = Pin<Box<dyn Future<Output = Health> + Send + 'static>>;
 type RunFn = Arc<dyn Fn() -> BoxedCheck + Send + Sync>;
@@ -351,16 +352,22 @@ impl HealthRegistry {
             .cloned()
             .collect();
         let ttl = *self.cache_for.read();
-        let tasks: Vec<_> = selected
-            .into_iter()
-            .map(|check| tokio::spawn(run_cached(check, ttl)))
-            .collect();
-        let mut components = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            // `run_cached` contains panics itself; a join error here means the
-            // runtime is shutting down.
-            if let Ok(component) = task.await {
-                components.push(component);
+        let mut components = Vec::with_capacity(selected.len());
+        if ttl.is_zero() {
+            // All checks run concurrently in this task, each under its own
+            // timeout and panic guard.
+            components = crate::util::join_all(selected.iter().map(|c| run_one(c)).collect()).await;
+        } else {
+            let tasks: Vec<_> = selected
+                .into_iter()
+                .map(|check| tokio::spawn(run_cached(check, ttl)))
+                .collect();
+            for task in tasks {
+                // `run_cached` contains panics itself; a join error here
+                // means the runtime is shutting down.
+                if let Ok(component) = task.await {
+                    components.push(component);
+                }
             }
         }
         Report {
@@ -403,18 +410,19 @@ async fn run_cached(check: Arc<Check>, ttl: Duration) -> Component {
 async fn run_one(check: &Check) -> Component {
     let started = Instant::now();
     let limit = check.options.timeout;
-    // Its own task, so a panic is caught as a join error and a timeout can
-    // abort it.
-    let mut task = tokio::spawn((check.run)());
-    let health = match tokio::time::timeout(limit, &mut task).await {
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)()));
+    let outcome = match run {
+        Ok(fut) => tokio::time::timeout(limit, CatchUnwind::new(fut)).await,
+        Err(payload) => Ok(Err(payload)),
+    };
+    let health = match outcome {
         Ok(Ok(health)) => health,
-        Ok(Err(join)) => {
-            let message = panic_message(join);
+        Ok(Err(payload)) => {
+            let message = panic_message(&payload);
             tracing::warn!(target: "cortex::health", check = %check.name, %message, "health check panicked");
             Health::down().with_detail("error", format!("panicked: {message}"))
         }
         Err(_) => {
-            task.abort();
             tracing::warn!(target: "cortex::health", check = %check.name, ?limit, "health check timed out");
             Health::down().with_detail("error", format!("timed out after {limit:?}"))
         }
@@ -424,20 +432,6 @@ async fn run_one(check: &Check) -> Component {
         health,
         critical: check.options.critical,
         duration: started.elapsed(),
-    }
-}
-
-fn panic_message(err: tokio::task::JoinError) -> String {
-    if !err.is_panic() {
-        return "cancelled".into();
-    }
-    let payload = err.into_panic();
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a non-string panic payload".into()
     }
 }
 

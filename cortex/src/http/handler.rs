@@ -5,12 +5,12 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
 use super::Body;
+use crate::util::{panic_message, CatchUnwind, Panic};
 
 /// A response from a handler.
 pub type Response = http::Response<Body>;
@@ -140,44 +140,19 @@ pub(crate) type SharedHandler = Arc<dyn Handler>;
 
 /// Runs a handler, turning a panic (while creating or polling its future)
 /// into a 500 response; the connection and the server carry on.
-pub(crate) async fn call_guarded(
-    handler: &SharedHandler,
-    request: Request,
-    route: &str,
-) -> Response {
+pub(crate) async fn call_guarded(handler: &SharedHandler, request: Request, route: &str) -> Response {
     let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(request))) {
         Ok(fut) => fut,
-        Err(payload) => return panicked(route, payload),
+        Err(payload) => return panicked(route, &payload),
     };
-    match (CatchUnwind { inner: fut }).await {
+    match CatchUnwind::new(fut).await {
         Ok(response) => response,
-        Err(payload) => panicked(route, payload),
+        Err(payload) => panicked(route, &payload),
     }
 }
 
-fn panicked(route: &str, payload: Box<dyn std::any::Any + Send>) -> Response {
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".into());
+fn panicked(route: &str, payload: &Panic) -> Response {
+    let message = panic_message(payload);
     tracing::error!(target: "cortex::http", route, %message, "handler panicked; answered 500");
     text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
-}
-
-struct CatchUnwind {
-    inner: BoxFuture,
-}
-
-impl Future for CatchUnwind {
-    type Output = Result<Response, Box<dyn std::any::Any + Send>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = &mut self.inner;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
-            Err(payload) => Poll::Ready(Err(payload)),
-        }
-    }
 }

@@ -406,6 +406,10 @@ impl App {
             return Err(too_large());
         }
         let (parts, body) = req.into_parts();
+        // Most GETs have no body: skip the collecting machinery.
+        if http_body::Body::is_end_stream(&body) {
+            return Ok((parts, Bytes::new()));
+        }
         match Limited::new(body, limit).collect().await {
             Ok(collected) => Ok((parts, collected.to_bytes())),
             Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
