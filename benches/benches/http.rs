@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
@@ -25,7 +25,9 @@ async fn bare_hyper(body: Bytes, content_type: &'static str, header_timeout: boo
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { break };
+            let Ok((stream, _)) = listener.accept().await else {
+                break;
+            };
             let _ = stream.set_nodelay(true);
             let body = body.clone();
             tokio::spawn(async move {
@@ -33,19 +35,24 @@ async fn bare_hyper(body: Bytes, content_type: &'static str, header_timeout: boo
                     let body = body.clone();
                     async move {
                         let mut r = http::Response::new(Full::new(body));
-                        r.headers_mut()
-                            .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+                        r.headers_mut().insert(
+                            http::header::CONTENT_TYPE,
+                            http::HeaderValue::from_static(content_type),
+                        );
                         Ok::<_, Infallible>(r)
                     }
                 });
-                let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let mut builder =
+                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 if header_timeout {
                     builder
                         .http1()
                         .timer(hyper_util::rt::TokioTimer::new())
                         .header_read_timeout(Duration::from_secs(10));
                 }
-                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                let _ = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });
@@ -62,7 +69,9 @@ async fn load(addr: SocketAddr, path: &'static str, total: u64) -> Duration {
         tasks.push(tokio::spawn(async move {
             let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
             let _ = stream.set_nodelay(true);
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
             tokio::spawn(conn);
             for _ in 0..per {
                 let req = http::Request::get(path)
@@ -81,26 +90,43 @@ async fn load(addr: SocketAddr, path: &'static str, total: u64) -> Duration {
     started.elapsed()
 }
 
-fn http(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+struct Servers {
+    cortex: SocketAddr,
+    bare_health: SocketAddr,
+    bare_route: SocketAddr,
+    guarded_route: SocketAddr,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+fn start_servers(rt: &tokio::runtime::Runtime) -> Servers {
     let health_registry: &'static cortex::health::HealthRegistry =
         Box::leak(Box::new(cortex::health::HealthRegistry::new()));
-    health_registry.register("ping", Default::default(), || async { cortex::health::Health::up() });
-    let (cortex_addr, bare_health, bare_route, guarded_route) = rt.block_on(async {
-        let server = cortex::http::Admin::with_registries(cortex::metrics::global(), health_registry)
-            .mount(cortex::http::Server::new())
-            .unwrap()
-            .route(http::Method::GET, "/orders/{id}", |req: cortex::http::Request| async move {
-                format!("order {}\n", req.param("id").unwrap_or("?"))
-            })
-            .unwrap()
-            .bind("127.0.0.1:0")
-            .await
-            .unwrap();
+    health_registry.register("ping", Default::default(), || async {
+        cortex::health::Health::up()
+    });
+    let (cortex, bare_health, bare_route, guarded_route) = rt.block_on(async {
+        let server =
+            cortex::http::Admin::with_registries(cortex::metrics::global(), health_registry)
+                .mount(cortex::http::Server::new())
+                .unwrap()
+                .route(
+                    http::Method::GET,
+                    "/orders/{id}",
+                    |req: cortex::http::Request| async move {
+                        format!("order {}\n", req.param("id").unwrap_or("?"))
+                    },
+                )
+                .unwrap()
+                .bind("127.0.0.1:0")
+                .await
+                .unwrap();
         let addr = server.local_addr();
         std::mem::forget(server);
         // The bare server answers exactly the bytes Cortex answers.
@@ -112,6 +138,22 @@ fn http(c: &mut Criterion) {
         let guarded_route = bare_hyper(route_body, text, true).await;
         (addr, bare_health, bare_route, guarded_route)
     });
+    Servers {
+        cortex,
+        bare_health,
+        bare_route,
+        guarded_route,
+    }
+}
+
+fn http(c: &mut Criterion) {
+    let rt = runtime();
+    let Servers {
+        cortex: cortex_addr,
+        bare_health,
+        bare_route,
+        guarded_route,
+    } = start_servers(&rt);
 
     let mut g = c.benchmark_group("http_requests");
     g.throughput(Throughput::Elements(1));
@@ -145,4 +187,47 @@ criterion_group! {
     config = config();
     targets = http
 }
-criterion_main!(benches);
+
+/// This 2-core machine drifts between speeds over seconds, which moves
+/// whole criterion cases; alternating the two servers in short rounds and
+/// taking the median ratio cancels that drift.
+fn paired(rt: &tokio::runtime::Runtime, servers: &Servers) {
+    const ROUNDS: usize = 15;
+    const REQUESTS: u64 = 16_000;
+    let cases = [
+        ("route", servers.bare_route, servers.cortex, "/orders/42"),
+        (
+            "route, bare hyper with header timeout",
+            servers.guarded_route,
+            servers.cortex,
+            "/orders/42",
+        ),
+        ("health", servers.bare_health, servers.cortex, "/health"),
+    ];
+    println!("\npaired rounds ({ROUNDS} x {REQUESTS} requests each side): cortex throughput / bare hyper throughput");
+    for (name, bare, cortex, path) in cases {
+        let mut ratios: Vec<f64> = (0..ROUNDS)
+            .map(|_| {
+                let b = rt.block_on(load(bare, path, REQUESTS));
+                let c = rt.block_on(load(cortex, path, REQUESTS));
+                b.as_secs_f64() / c.as_secs_f64()
+            })
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios[ROUNDS / 2];
+        println!(
+            "  {name:40} median {median:.3} (cortex costs {:.1} % of throughput; rounds {:.3}..{:.3})",
+            (1.0 - median) * 100.0,
+            ratios[0],
+            ratios[ROUNDS - 1]
+        );
+    }
+}
+
+fn main() {
+    benches();
+    let rt = runtime();
+    let servers = start_servers(&rt);
+    paired(&rt, &servers);
+    Criterion::default().configure_from_args().final_summary();
+}

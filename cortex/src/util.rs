@@ -48,7 +48,8 @@ pub(crate) fn panic_message(payload: &Panic) -> String {
 /// in order. Each wake polls the ones not yet done; meant for a handful of
 /// futures (health checks), not thousands.
 pub(crate) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pending: Vec<Option<Pin<Box<F>>>> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut pending: Vec<Option<Pin<Box<F>>>> =
+        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
     let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut all_done = true;

@@ -156,28 +156,53 @@ impl Report {
     /// `{"status":"UP","components":{"db":{"status":"UP","details":{..},"durationMs":1.25}}}`.
     /// Without `details`, each component shows its status and duration only.
     pub fn to_json(&self, details: bool) -> String {
-        let mut components = serde_json::Map::new();
-        for c in &self.components {
-            let mut obj = serde_json::Map::new();
-            obj.insert("status".into(), c.health.status().as_str().into());
+        // Written directly (no intermediate JSON tree): this runs on every probe.
+        let mut out = String::with_capacity(64 + 96 * self.components.len());
+        out.push_str("{\"status\":\"");
+        out.push_str(self.status.as_str());
+        out.push_str("\",\"components\":{");
+        for (i, c) in self.components.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_json_string(&mut out, &c.name);
+            out.push_str(":{\"status\":\"");
+            out.push_str(c.health.status().as_str());
+            out.push('"');
             if details && !c.health.details().is_empty() {
-                obj.insert(
-                    "details".into(),
-                    serde_json::Value::Object(c.health.details().clone()),
-                );
+                out.push_str(",\"details\":");
+                // A map of JSON values always serialises.
+                if let Ok(text) = serde_json::to_string(c.health.details()) {
+                    out.push_str(&text);
+                }
             }
+            out.push_str(",\"durationMs\":");
             let ms = (c.duration.as_secs_f64() * 1e6).round() / 1e3;
-            obj.insert("durationMs".into(), ms.into());
+            out.push_str(ryu::Buffer::new().format(ms));
             if !c.critical {
-                obj.insert("critical".into(), false.into());
+                out.push_str(",\"critical\":false");
             }
-            components.insert(c.name.clone(), serde_json::Value::Object(obj));
+            out.push('}');
         }
-        let mut root = serde_json::Map::new();
-        root.insert("status".into(), self.status.as_str().into());
-        root.insert("components".into(), serde_json::Value::Object(components));
-        serde_json::Value::Object(root).to_string()
+        out.push_str("}}");
+        out
     }
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Who may see check details in the JSON report (they can leak internals:
@@ -500,6 +525,27 @@ mod tests {
             aggregate(&[component(Down, true), component(Degraded, false)]),
             Down
         );
+    }
+
+    #[test]
+    fn json_is_valid_for_any_name_and_details() {
+        let report = Report {
+            status: Status::Down,
+            components: vec![Component {
+                name: "odd \"name\"\n\u{1}\\".into(),
+                health: Health::down().with_detail("error", "x\"y"),
+                critical: false,
+                duration: Duration::from_micros(1500),
+            }],
+        };
+        for details in [true, false] {
+            let parsed: serde_json::Value = serde_json::from_str(&report.to_json(details)).unwrap();
+            let c = &parsed["components"]["odd \"name\"\n\u{1}\\"];
+            assert_eq!(c["status"], "DOWN");
+            assert_eq!(c["durationMs"], 1.5);
+            assert_eq!(c["critical"], false);
+            assert_eq!(c.get("details").is_some(), details);
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::BodyExt;
 
 /// Errors a body can produce while streaming.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -22,13 +22,21 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// # let _ = (b, e);
 /// ```
 pub struct Body {
-    inner: UnsyncBoxBody<Bytes, BoxError>,
+    inner: Inner,
+}
+
+// Bytes in memory, the common case, are kept without boxing.
+enum Inner {
+    Full(Option<Bytes>),
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
 
 impl Body {
     /// No bytes.
     pub fn empty() -> Self {
-        Body::new(Empty::<Bytes>::new())
+        Body {
+            inner: Inner::Full(None),
+        }
     }
 
     /// Wraps any body of `Bytes`.
@@ -38,7 +46,7 @@ impl Body {
         B::Error: Into<BoxError>,
     {
         Body {
-            inner: body.map_err(Into::into).boxed_unsync(),
+            inner: Inner::Boxed(body.map_err(Into::into).boxed_unsync()),
         }
     }
 }
@@ -52,14 +60,16 @@ impl Default for Body {
 impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Body")
-            .field("size_hint", &http_body::Body::size_hint(&self.inner))
+            .field("size_hint", &http_body::Body::size_hint(self))
             .finish()
     }
 }
 
 impl From<Bytes> for Body {
     fn from(b: Bytes) -> Self {
-        Body::new(Full::new(b))
+        Body {
+            inner: Inner::Full((!b.is_empty()).then_some(b)),
+        }
     }
 }
 
@@ -89,14 +99,25 @@ impl http_body::Body for Body {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        match &mut self.inner {
+            Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Inner::Boxed(body) => Pin::new(body).poll_frame(cx),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::Full(bytes) => bytes.is_none(),
+            Inner::Boxed(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            Inner::Boxed(body) => body.size_hint(),
+        }
     }
 }

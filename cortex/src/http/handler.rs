@@ -140,7 +140,11 @@ pub(crate) type SharedHandler = Arc<dyn Handler>;
 
 /// Runs a handler, turning a panic (while creating or polling its future)
 /// into a 500 response; the connection and the server carry on.
-pub(crate) async fn call_guarded(handler: &SharedHandler, request: Request, route: &str) -> Response {
+pub(crate) async fn call_guarded(
+    handler: &SharedHandler,
+    request: Request,
+    route: &str,
+) -> Response {
     let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(request))) {
         Ok(fut) => fut,
         Err(payload) => return panicked(route, &payload),

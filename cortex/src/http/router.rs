@@ -146,14 +146,13 @@ impl Router {
     }
 
     pub(crate) fn find(&self, method: &Method, path: &str) -> Match<'_> {
-        let parts: Vec<&str> = path
-            .strip_prefix('/')
-            .unwrap_or(path)
-            .split('/')
-            .filter(|p| !p.is_empty())
-            .collect();
+        let parts = || path.split('/').filter(|p| !p.is_empty());
+        let count = parts().count();
         for route in &self.routes {
-            let Some(params) = matches(&route.segments, &parts) else {
+            if route.segments.len() != count {
+                continue;
+            }
+            let Some(params) = matches(&route.segments, parts()) else {
                 continue;
             };
             let found = route
@@ -183,10 +182,10 @@ impl Router {
     }
 }
 
-fn matches(segments: &[Segment], parts: &[&str]) -> Option<HashMap<String, String>> {
-    if segments.len() != parts.len() {
-        return None;
-    }
+fn matches<'p>(
+    segments: &[Segment],
+    parts: impl Iterator<Item = &'p str>,
+) -> Option<HashMap<String, String>> {
     let mut params = HashMap::new();
     for (seg, part) in segments.iter().zip(parts) {
         match seg {
