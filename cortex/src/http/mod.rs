@@ -7,8 +7,7 @@
 //! let admin = cortex::http::serve("127.0.0.1:9090").await?;
 //!
 //! // Or a service with its own routes and the admin endpoints beside them:
-//! use cortex::http::{Request, Server};
-//! use http::Method;
+//! use cortex::http::{Method, Request, Server};
 //! let server = Server::new()
 //!     .route(Method::GET, "/orders/{id}", |req: Request| async move {
 //!         format!("order {}\n", req.param("id").unwrap_or("?"))
@@ -32,6 +31,10 @@ pub use admin::{Admin, AdminFuture};
 pub use body::{Body, BoxError};
 pub use handler::{json, text, Handler, IntoResponse, Request, Response};
 pub use server::{serve, Limits, RunningServer, Server, ShutdownReport};
+
+/// The `http` crate's types that handlers use, so a service needs no
+/// direct dependency on it.
+pub use ::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
 /// Why the server could not be set up.
 #[derive(Debug, thiserror::Error)]
