@@ -567,3 +567,30 @@ async fn admin_is_a_hyper_service_for_other_servers() {
         (405, Some("GET, HEAD"))
     );
 }
+
+#[tokio::test]
+async fn oversized_request_heads_are_refused() {
+    let server = api_server(Limits {
+        max_header_bytes: 8 * 1024,
+        ..Limits::default()
+    })
+    .await;
+    let addr = server.local_addr();
+    let huge = format!("X-Huge: {}", "h".repeat(32 * 1024));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request =
+        format!("GET /orders/1 HTTP/1.1\r\nHost: t\r\n{huge}\r\nConnection: close\r\n\r\n");
+    // The server may close before reading everything; a failed write is fine.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 431"),
+        "an oversized head is refused, not served: {text}"
+    );
+    assert!(!text.contains("order 1"));
+    // A normal request still works.
+    assert_eq!(raw::get(addr, "/orders/1", &[]).await.status, 200);
+    server.shutdown(Duration::from_secs(1)).await;
+}
