@@ -15,6 +15,22 @@ fn leak<T>(value: T) -> &'static T {
     Box::leak(Box::new(value))
 }
 
+/// A server with only the admin endpoints over `health` (and an empty
+/// metrics registry of its own).
+async fn admin_server(
+    health: &'static HealthRegistry,
+    details: ShowDetails,
+) -> cortex::http::RunningServer {
+    let registry = leak(Registry::new());
+    Admin::with_registries(registry, health)
+        .show_details(details)
+        .mount(Server::new().metrics_registry(registry))
+        .unwrap()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+}
+
 fn metric_value(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| {
         let (key, value) = line.rsplit_once(' ')?;
@@ -85,12 +101,7 @@ async fn health_status_codes_follow_up_degraded_down() {
             }
         }
     });
-    let server = Admin::with_registries(leak(Registry::new()), health)
-        .mount(Server::new().metrics_registry(leak(Registry::new())))
-        .unwrap()
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = admin_server(health, ShowDetails::Always).await;
     let addr = server.local_addr();
 
     let up = raw::get(addr, "/health", &[]).await;
@@ -137,12 +148,7 @@ async fn hanging_and_panicking_checks_are_contained() {
         panic!("the check fell over")
     });
     health.register("fine", CheckOptions::default(), || async { Health::up() });
-    let server = Admin::with_registries(leak(Registry::new()), health)
-        .mount(Server::new().metrics_registry(leak(Registry::new())))
-        .unwrap()
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = admin_server(health, ShowDetails::Always).await;
     let started = Instant::now();
     let r = raw::get(server.local_addr(), "/health", &[]).await;
     assert!(
@@ -180,13 +186,7 @@ async fn groups_details_policy_and_non_critical_checks() {
             .critical(false),
         || async { Health::down() },
     );
-    let server = Admin::with_registries(leak(Registry::new()), health)
-        .show_details(ShowDetails::WhenAuthorized("t0ken".into()))
-        .mount(Server::new().metrics_registry(leak(Registry::new())))
-        .unwrap()
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = admin_server(health, ShowDetails::WhenAuthorized("t0ken".into())).await;
     let addr = server.local_addr();
 
     let live: serde_json::Value =
