@@ -22,6 +22,8 @@
 
 use std::fmt;
 
+pub mod resilience;
+
 /// Which kind of name a rule was applied to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {

@@ -60,6 +60,7 @@ pub mod health;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod metrics;
+pub mod resilience;
 mod util;
 
 #[doc(hidden)]

@@ -137,12 +137,18 @@ fn hash_values<'a, H: Hasher>(values: impl Iterator<Item = &'a str>, state: &mut
 /// histogram lanes that count for it (a `#[counted] #[timed]` function
 /// counts its outcomes in its latency histogram's lanes). The exposition
 /// sums them all.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Series<M> {
     pub(crate) metric: Option<M>,
     pub(crate) merged: Vec<M>,
     pub(crate) lanes: Vec<(&'static HistogramCell, usize)>,
+    /// Values computed when the family is encoded (a breaker's state, a
+    /// bulkhead's free places): no cost on the hot path.
+    pub(crate) derived: Vec<Derived>,
 }
+
+/// A value computed at scrape time.
+pub(crate) type Derived = std::sync::Arc<dyn Fn() -> f64 + Send + Sync>;
 
 impl<M> Series<M> {
     fn empty() -> Self {
@@ -150,6 +156,7 @@ impl<M> Series<M> {
             metric: None,
             merged: Vec::new(),
             lanes: Vec::new(),
+            derived: Vec::new(),
         }
     }
 }
@@ -248,6 +255,16 @@ impl<M: Metric> FamilyCore<M> {
         }
     }
 
+    /// Adds a value computed at scrape time to this series.
+    pub(crate) fn attach_derived(&self, values: &[&str], value: Derived) {
+        let mut map = self.series.write();
+        let series = map
+            .entry(series_key(values, &[]))
+            .or_insert_with(Series::empty);
+        series.derived.push(value);
+        self.changed();
+    }
+
     pub(crate) fn encode(&self, enc: &mut Encoder<'_>) -> fmt::Result {
         let mut ordered = self.ordered.lock();
         let current = self.generation.load(Relaxed);
@@ -268,6 +285,7 @@ impl<M: Metric> FamilyCore<M> {
             readings.extend(series.metric.iter().map(Metric::reading));
             readings.extend(series.merged.iter().map(Metric::reading));
             readings.extend(series.lanes.iter().map(|&(h, l)| Reading::Lane(h, l)));
+            readings.extend(series.derived.iter().map(|f| Reading::Value(f())));
             let labels = LabelSet {
                 names: &self.desc.label_names,
                 values: &key.values,

@@ -19,6 +19,8 @@ pub enum Reading<'a> {
     Counter(&'a CounterCell),
     /// A counter whose value is the observation count of a histogram lane.
     Lane(&'a HistogramCell, usize),
+    /// A value computed at scrape time.
+    Value(f64),
     Gauge(&'a GaugeCell),
     Histogram(&'a HistogramCell),
 }
@@ -101,6 +103,7 @@ impl<'a> Encoder<'a> {
                             float += f;
                         }
                         Reading::Lane(h, lane) => int = int.wrapping_add(h.lane_count(*lane)),
+                        Reading::Value(v) => float += v,
                         _ => {}
                     }
                 }
@@ -117,6 +120,7 @@ impl<'a> Encoder<'a> {
                     .iter()
                     .map(|r| match r {
                         Reading::Gauge(g) => g.get(),
+                        Reading::Value(v) => *v,
                         _ => 0.0,
                     })
                     .sum();

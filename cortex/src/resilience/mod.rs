@@ -1,0 +1,102 @@
+//! Resilience policies: circuit breaker, retry, bulkhead, timeout and rate
+//! limiter, usable by hand or through their attributes, each registered by
+//! name with its metrics (and, for breakers, a health component).
+//!
+//! ```
+//! use cortex::resilience::{CircuitBreaker, CircuitBreakerConfig, Error, State};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let breaker = CircuitBreaker::new("doc-payments", CircuitBreakerConfig {
+//!     minimum_calls: 2,
+//!     window: cortex::resilience::Window::Count(2),
+//!     ..Default::default()
+//! })?;
+//! for _ in 0..2 {
+//!     let r: Result<(), Error> = breaker.call(|| async { Err(Error::timeout("backend", std::time::Duration::from_secs(1))) }).await;
+//!     assert!(r.is_err());
+//! }
+//! assert_eq!(breaker.state(), State::Open);
+//! let rejected: Result<(), Error> = breaker.call(|| async { Ok(()) }).await;
+//! assert!(matches!(rejected, Err(Error::CircuitOpen { .. })));
+//! # Ok::<(), cortex::resilience::ConfigError>(()) }).unwrap();
+//! ```
+//!
+//! Recommended order when stacking attributes (the top one is outermost),
+//! the same as Resilience4j's: `#[retry]`, `#[circuit_breaker]`,
+//! `#[rate_limit]`, `#[timeout]`, `#[bulkhead]`. A retry then re-runs the
+//! whole stack, the breaker sees each attempt, and the timeout bounds one
+//! attempt.
+
+pub mod circuit_breaker;
+mod registry;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use circuit_breaker::{CircuitBreaker, Permit, State, StateChange, Stats};
+pub use cortex_rules::resilience::{
+    Backoff, BulkheadConfig, CircuitBreakerConfig, ConfigError, OpenHealth, RateLimiterConfig,
+    RetryConfig, Window,
+};
+pub use registry::circuit_breaker;
+
+/// Why a policy refused or stopped a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The circuit breaker is open (or forced open).
+    CircuitOpen {
+        /// The breaker's name.
+        name: Arc<str>,
+        /// When it will let a trial call through (zero: as soon as a trial
+        /// place is free; `None`-like `Duration::MAX` when forced open).
+        retry_after: Duration,
+    },
+    /// The bulkhead had no free place within its wait.
+    BulkheadFull {
+        /// The bulkhead's name.
+        name: Arc<str>,
+    },
+    /// The call took longer than its timeout and was dropped.
+    Timeout {
+        /// The timeout's name.
+        name: Arc<str>,
+        /// The limit.
+        after: Duration,
+    },
+    /// The rate limiter had no permit within its wait.
+    RateLimited {
+        /// The rate limiter's name.
+        name: Arc<str>,
+    },
+}
+
+impl Error {
+    /// A timeout error (for tests and hand-written policies).
+    pub fn timeout(name: &str, after: Duration) -> Self {
+        Error::Timeout {
+            name: name.into(),
+            after,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::CircuitOpen { name, retry_after } if *retry_after == Duration::MAX => {
+                write!(f, "circuit breaker `{name}` is forced open")
+            }
+            Error::CircuitOpen { name, retry_after } => write!(
+                f,
+                "circuit breaker `{name}` is open; it lets a trial call through in {retry_after:?}"
+            ),
+            Error::BulkheadFull { name } => write!(f, "bulkhead `{name}` is full"),
+            Error::Timeout { name, after } => write!(f, "`{name}` timed out after {after:?}"),
+            Error::RateLimited { name } => write!(f, "rate limiter `{name}` has no permit left"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
