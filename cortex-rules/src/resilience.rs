@@ -104,10 +104,16 @@ impl CircuitBreakerConfig {
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=100).contains(&self.failure_rate) {
-            return fail("failure_rate", format!("{} is outside 1..=100 (a percentage)", self.failure_rate));
+            return fail(
+                "failure_rate",
+                format!("{} is outside 1..=100 (a percentage)", self.failure_rate),
+            );
         }
         if !(1..=100).contains(&self.slow_call_rate) {
-            return fail("slow_call_rate", format!("{} is outside 1..=100 (a percentage)", self.slow_call_rate));
+            return fail(
+                "slow_call_rate",
+                format!("{} is outside 1..=100 (a percentage)", self.slow_call_rate),
+            );
         }
         if let Some(t) = self.slow_call_threshold {
             positive("slow_call_threshold", t)?;
@@ -117,22 +123,33 @@ impl CircuitBreakerConfig {
         }
         match self.window {
             Window::Count(0) => return fail("window", "a count window needs at least 1 call"),
-            Window::Count(n) if n > 1_000_000 => return fail("window", "a count window holds at most 1000000 calls"),
-            Window::Count(n) if self.minimum_calls > n => {
+            Window::Count(n) if n > 1_000_000 => {
+                return fail("window", "a count window holds at most 1000000 calls")
+            }
+            Window::Count(n) if self.minimum_calls > n => return fail(
+                "minimum_calls",
+                format!(
+                    "{} is more than the window holds ({n} calls), so the breaker could never open",
+                    self.minimum_calls
+                ),
+            ),
+            Window::Time(d) if d < Duration::from_secs(1) => {
                 return fail(
-                    "minimum_calls",
-                    format!("{} is more than the window holds ({n} calls), so the breaker could never open", self.minimum_calls),
+                    "window",
+                    "a time window is at least 1s (it is kept in one-second buckets)",
                 )
             }
-            Window::Time(d) if d < Duration::from_secs(1) => {
-                return fail("window", "a time window is at least 1s (it is kept in one-second buckets)")
+            Window::Time(d) if d > Duration::from_secs(3600) => {
+                return fail("window", "a time window is at most 1h")
             }
-            Window::Time(d) if d > Duration::from_secs(3600) => return fail("window", "a time window is at most 1h"),
             _ => {}
         }
         positive("open_for", self.open_for)?;
         if self.half_open_calls == 0 {
-            return fail("half_open_calls", "must be at least 1 (the trial calls that can close the breaker)");
+            return fail(
+                "half_open_calls",
+                "must be at least 1 (the trial calls that can close the breaker)",
+            );
         }
         Ok(())
     }
@@ -187,9 +204,16 @@ impl RetryConfig {
             return fail("max", "must be at least 1 (it counts the first attempt)");
         }
         positive("delay", self.delay)?;
-        if let Backoff::Exponential { multiplier, max_delay } = self.backoff {
+        if let Backoff::Exponential {
+            multiplier,
+            max_delay,
+        } = self.backoff
+        {
             if !(multiplier.is_finite() && multiplier > 1.0) {
-                return fail("multiplier", format!("{multiplier} must be a finite number above 1"));
+                return fail(
+                    "multiplier",
+                    format!("{multiplier} must be a finite number above 1"),
+                );
             }
             if max_delay < self.delay {
                 return fail(
@@ -284,27 +308,92 @@ mod tests {
         let ok = CircuitBreakerConfig::default();
         assert!(ok.validate().is_ok());
         let key = |c: CircuitBreakerConfig| c.validate().unwrap_err().key;
-        assert_eq!(key(CircuitBreakerConfig { failure_rate: 0, ..ok }), "failure_rate");
-        assert_eq!(key(CircuitBreakerConfig { failure_rate: 101, ..ok }), "failure_rate");
-        assert_eq!(key(CircuitBreakerConfig { slow_call_rate: 0, ..ok }), "slow_call_rate");
-        assert_eq!(key(CircuitBreakerConfig { half_open_calls: 0, ..ok }), "half_open_calls");
-        assert_eq!(key(CircuitBreakerConfig { open_for: Duration::ZERO, ..ok }), "open_for");
-        assert_eq!(key(CircuitBreakerConfig { window: Window::Time(Duration::from_millis(10)), ..ok }), "window");
-        assert!(CircuitBreakerConfig { window: Window::Time(Duration::from_secs(60)), ..ok }.validate().is_ok());
+        assert_eq!(
+            key(CircuitBreakerConfig {
+                failure_rate: 0,
+                ..ok
+            }),
+            "failure_rate"
+        );
+        assert_eq!(
+            key(CircuitBreakerConfig {
+                failure_rate: 101,
+                ..ok
+            }),
+            "failure_rate"
+        );
+        assert_eq!(
+            key(CircuitBreakerConfig {
+                slow_call_rate: 0,
+                ..ok
+            }),
+            "slow_call_rate"
+        );
+        assert_eq!(
+            key(CircuitBreakerConfig {
+                half_open_calls: 0,
+                ..ok
+            }),
+            "half_open_calls"
+        );
+        assert_eq!(
+            key(CircuitBreakerConfig {
+                open_for: Duration::ZERO,
+                ..ok
+            }),
+            "open_for"
+        );
+        assert_eq!(
+            key(CircuitBreakerConfig {
+                window: Window::Time(Duration::from_millis(10)),
+                ..ok
+            }),
+            "window"
+        );
+        assert!(CircuitBreakerConfig {
+            window: Window::Time(Duration::from_secs(60)),
+            ..ok
+        }
+        .validate()
+        .is_ok());
     }
 
     #[test]
     fn retry_rules() {
         let ok = RetryConfig::default();
         assert!(ok.validate().is_ok());
-        assert_eq!(RetryConfig { max: 0, ..ok }.validate().unwrap_err().key, "max");
-        assert_eq!(RetryConfig { jitter: 1.5, ..ok }.validate().unwrap_err().key, "jitter");
+        assert_eq!(
+            RetryConfig { max: 0, ..ok }.validate().unwrap_err().key,
+            "max"
+        );
+        assert_eq!(
+            RetryConfig { jitter: 1.5, ..ok }
+                .validate()
+                .unwrap_err()
+                .key,
+            "jitter"
+        );
         let exp = |m, d| RetryConfig {
-            backoff: Backoff::Exponential { multiplier: m, max_delay: d },
+            backoff: Backoff::Exponential {
+                multiplier: m,
+                max_delay: d,
+            },
             ..ok
         };
-        assert_eq!(exp(2.0, Duration::from_millis(100)).validate().unwrap_err().key, "max_delay");
-        assert_eq!(exp(1.0, Duration::from_secs(10)).validate().unwrap_err().key, "multiplier");
+        assert_eq!(
+            exp(2.0, Duration::from_millis(100))
+                .validate()
+                .unwrap_err()
+                .key,
+            "max_delay"
+        );
+        assert_eq!(
+            exp(1.0, Duration::from_secs(10))
+                .validate()
+                .unwrap_err()
+                .key,
+            "multiplier"
+        );
         assert!(exp(2.0, Duration::from_secs(10)).validate().is_ok());
     }
 }

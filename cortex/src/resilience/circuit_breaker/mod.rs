@@ -212,7 +212,12 @@ impl CircuitBreaker {
     /// The configuration breaks a rule, or `name` exists with another
     /// configuration.
     pub fn new(name: &str, config: CircuitBreakerConfig) -> Result<Self, ConfigError> {
-        super::registry::breaker_or_create(name, config, crate::metrics::global(), Some(crate::health::global()))
+        super::registry::breaker_or_create(
+            name,
+            config,
+            crate::metrics::global(),
+            Some(crate::health::global()),
+        )
     }
 
     pub(crate) fn build(
@@ -309,10 +314,14 @@ impl CircuitBreaker {
         );
         if let Some(health) = health {
             let b = weak;
-            health.register(format!("circuit_breaker.{name}"), CheckOptions::default(), move || {
-                let h = b.upgrade().map(|i| CircuitBreaker { inner: i }.health());
-                async move { h.unwrap_or_else(Health::unknown) }
-            });
+            health.register(
+                format!("circuit_breaker.{name}"),
+                CheckOptions::default(),
+                move || {
+                    let h = b.upgrade().map(|i| CircuitBreaker { inner: i }.health());
+                    async move { h.unwrap_or_else(Health::unknown) }
+                },
+            );
         }
         Ok(breaker)
     }
@@ -416,7 +425,11 @@ impl CircuitBreaker {
     ///
     /// # Errors
     /// `f`'s error, or [`Error::CircuitOpen`] converted into `E`.
-    pub async fn call_with<T, E, F, Fut>(&self, f: F, record_if: impl Fn(&E) -> bool) -> Result<T, E>
+    pub async fn call_with<T, E, F, Fut>(
+        &self,
+        f: F,
+        record_if: impl Fn(&E) -> bool,
+    ) -> Result<T, E>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
@@ -432,7 +445,11 @@ impl CircuitBreaker {
     ///
     /// # Errors
     /// `f`'s error, or [`Error::CircuitOpen`] converted into `E`.
-    pub fn call_sync<T, E>(&self, f: impl FnOnce() -> Result<T, E>, record_if: impl Fn(&E) -> bool) -> Result<T, E>
+    pub fn call_sync<T, E>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+        record_if: impl Fn(&E) -> bool,
+    ) -> Result<T, E>
     where
         E: From<Error>,
     {
@@ -458,7 +475,10 @@ impl CircuitBreaker {
             WindowKind::Count(w) => w.record(index, outcome),
             WindowKind::Time(w) => w.record(self.now_nanos() / 1_000_000_000, outcome),
         };
-        if (outcome.failed || outcome.slow) && core.state() == State::Closed && should_open(&core.config, totals) {
+        if (outcome.failed || outcome.slow)
+            && core.state() == State::Closed
+            && should_open(&core.config, totals)
+        {
             self.transition(core, State::Closed, State::Open);
         }
     }
@@ -509,7 +529,8 @@ impl CircuitBreaker {
                 core.trial_done.store(0, Ordering::Release);
                 core.trial_failed.store(0, Ordering::Release);
                 core.trial_slow.store(0, Ordering::Release);
-                core.trial_left.store(core.config.half_open_calls, Ordering::Release);
+                core.trial_left
+                    .store(core.config.half_open_calls, Ordering::Release);
             }
             State::Closed => reset_window(core),
             State::Disabled | State::ForcedOpen => {}
@@ -644,7 +665,8 @@ fn should_open(config: &CircuitBreakerConfig, t: Totals) -> bool {
         return false;
     }
     t.failed * 100 >= u64::from(config.failure_rate) * t.calls
-        || (config.slow_call_threshold.is_some() && t.slow * 100 >= u64::from(config.slow_call_rate) * t.calls)
+        || (config.slow_call_threshold.is_some()
+            && t.slow * 100 >= u64::from(config.slow_call_rate) * t.calls)
 }
 
 fn reset_window(core: &Core) {
@@ -686,7 +708,8 @@ impl Permit<'_> {
             (Some(started), Some(limit)) => started.elapsed() >= limit,
             _ => false,
         };
-        self.breaker.record(self.core, self.trial, Outcome { failed, slow });
+        self.breaker
+            .record(self.core, self.trial, Outcome { failed, slow });
     }
 
     /// The call succeeded.

@@ -140,29 +140,87 @@ impl TimeWindow {
 mod tests {
     use super::*;
 
-    const OK: Outcome = Outcome { failed: false, slow: false };
-    const FAIL: Outcome = Outcome { failed: true, slow: false };
-    const SLOW_FAIL: Outcome = Outcome { failed: true, slow: true };
+    const OK: Outcome = Outcome {
+        failed: false,
+        slow: false,
+    };
+    const FAIL: Outcome = Outcome {
+        failed: true,
+        slow: false,
+    };
+    const SLOW_FAIL: Outcome = Outcome {
+        failed: true,
+        slow: true,
+    };
 
     #[test]
     fn count_window_keeps_the_last_n() {
         let w = CountWindow::new(3);
-        assert_eq!(w.record(0, FAIL), Totals { calls: 1, failed: 1, slow: 0 });
+        assert_eq!(
+            w.record(0, FAIL),
+            Totals {
+                calls: 1,
+                failed: 1,
+                slow: 0
+            }
+        );
         w.record(1, OK);
-        assert_eq!(w.record(2, SLOW_FAIL), Totals { calls: 3, failed: 2, slow: 1 });
+        assert_eq!(
+            w.record(2, SLOW_FAIL),
+            Totals {
+                calls: 3,
+                failed: 2,
+                slow: 1
+            }
+        );
         // The fourth call pushes out the first (a failure).
-        assert_eq!(w.record(3, OK), Totals { calls: 3, failed: 1, slow: 1 });
-        assert_eq!(w.record(4, OK), Totals { calls: 3, failed: 1, slow: 1 });
-        assert_eq!(w.record(5, OK), Totals { calls: 3, failed: 0, slow: 0 });
+        assert_eq!(
+            w.record(3, OK),
+            Totals {
+                calls: 3,
+                failed: 1,
+                slow: 1
+            }
+        );
+        assert_eq!(
+            w.record(4, OK),
+            Totals {
+                calls: 3,
+                failed: 1,
+                slow: 1
+            }
+        );
+        assert_eq!(
+            w.record(5, OK),
+            Totals {
+                calls: 3,
+                failed: 0,
+                slow: 0
+            }
+        );
     }
 
     #[test]
     fn time_window_forgets_old_seconds() {
         let w = TimeWindow::new(2);
         w.record(10, FAIL);
-        assert_eq!(w.record(11, OK), Totals { calls: 2, failed: 1, slow: 0 });
+        assert_eq!(
+            w.record(11, OK),
+            Totals {
+                calls: 2,
+                failed: 1,
+                slow: 0
+            }
+        );
         // Second 12 reuses second 10's bucket.
-        assert_eq!(w.record(12, OK), Totals { calls: 2, failed: 0, slow: 0 });
+        assert_eq!(
+            w.record(12, OK),
+            Totals {
+                calls: 2,
+                failed: 0,
+                slow: 0
+            }
+        );
         assert_eq!(w.totals(20), Totals::default());
     }
 }
