@@ -126,13 +126,15 @@ impl CircuitBreakerConfig {
             Window::Count(n) if n > 1_000_000 => {
                 return fail("window", "a count window holds at most 1000000 calls")
             }
-            Window::Count(n) if self.minimum_calls > n => return fail(
-                "minimum_calls",
-                format!(
+            Window::Count(n) if self.minimum_calls > n => {
+                return fail(
+                    "minimum_calls",
+                    format!(
                     "{} is more than the window holds ({n} calls), so the breaker could never open",
                     self.minimum_calls
                 ),
-            ),
+                )
+            }
             Window::Time(d) if d < Duration::from_secs(1) => {
                 return fail(
                     "window",

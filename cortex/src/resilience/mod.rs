@@ -27,19 +27,29 @@
 //! whole stack, the breaker sees each attempt, and the timeout bounds one
 //! attempt.
 
+pub mod bulkhead;
 pub mod circuit_breaker;
+mod pipeline;
+pub mod rate_limiter;
 mod registry;
+pub mod retry;
+pub mod timeout;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use bulkhead::{Bulkhead, BulkheadPermit};
 pub use circuit_breaker::{CircuitBreaker, Permit, State, StateChange, Stats};
 pub use cortex_rules::resilience::{
     Backoff, BulkheadConfig, CircuitBreakerConfig, ConfigError, OpenHealth, RateLimiterConfig,
     RetryConfig, Window,
 };
-pub use registry::circuit_breaker;
+pub use pipeline::Pipeline;
+pub use rate_limiter::RateLimiter;
+pub use registry::{bulkhead, circuit_breaker, rate_limiter, retry, timeout};
+pub use retry::Retry;
+pub use timeout::Timeout;
 
 /// Why a policy refused or stopped a call.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -163,7 +163,8 @@ struct Inner {
     epoch: Instant,
     current: AtomicPtr<Core>,
     // Every core ever installed, so `current` always points at live memory;
-    // one per `reconfigure`.
+    // one per `reconfigure`. Boxed so a core never moves when the Vec grows.
+    #[allow(clippy::vec_box)]
     cores: Mutex<Vec<Box<Core>>>,
     transition: Mutex<()>,
     recorded: AtomicU64,

@@ -1,0 +1,137 @@
+//! Timeout: an async call that takes too long is dropped (its future is
+//! never polled again) and the caller gets [`Error::Timeout`].
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{ConfigError, Error};
+use crate::metrics::{Counter, Registry};
+
+struct Inner {
+    name: Arc<str>,
+    nanos: AtomicU64,
+    successful: Counter,
+    failed: Counter,
+    timed_out: Counter,
+}
+
+/// A timeout policy. Cheap to clone.
+///
+/// ```
+/// use cortex::resilience::{Error, Timeout};
+/// use std::time::Duration;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// let timeout = Timeout::new("doc-slow", Duration::from_millis(100))?;
+/// let r: Result<(), Error> = timeout
+///     .call(async {
+///         tokio::time::sleep(Duration::from_secs(5)).await;
+///         Ok(())
+///     })
+///     .await;
+/// assert!(matches!(r, Err(Error::Timeout { .. })));
+/// # Ok::<(), cortex::resilience::ConfigError>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Timeout {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("name", &self.inner.name)
+            .field("after", &self.duration())
+            .finish()
+    }
+}
+
+impl Timeout {
+    /// The timeout registered under `name`, created if there is none.
+    ///
+    /// # Errors
+    /// A zero duration, or `name` exists with another duration.
+    pub fn new(name: &str, after: Duration) -> Result<Self, ConfigError> {
+        super::registry::timeout_or_create(name, after, crate::metrics::global())
+    }
+
+    pub(crate) fn build(
+        name: &str,
+        after: Duration,
+        metrics: &Registry,
+    ) -> Result<Self, ConfigError> {
+        cortex_rules::resilience::check_timeout(after)?;
+        let conflict = |e: crate::metrics::Error| ConfigError {
+            key: "name",
+            message: format!("metrics for timeout `{name}` cannot be registered: {e}"),
+        };
+        let calls = metrics
+            .counter_family(
+                "cortex_timeout_calls_total",
+                "Calls under a timeout, by kind.",
+                &["name", "kind"],
+            )
+            .map_err(conflict)?;
+        let kind = |k: &str| calls.with_labels(&[name, k]).map_err(conflict);
+        Ok(Timeout {
+            inner: Arc::new(Inner {
+                name: name.into(),
+                nanos: AtomicU64::new(u64::try_from(after.as_nanos()).unwrap_or(u64::MAX)),
+                successful: kind("successful")?,
+                failed: kind("failed")?,
+                timed_out: kind("timeout")?,
+            }),
+        })
+    }
+
+    /// The limit.
+    pub fn duration(&self) -> Duration {
+        Duration::from_nanos(self.inner.nanos.load(Ordering::Acquire))
+    }
+
+    /// Changes the limit.
+    ///
+    /// # Errors
+    /// A zero duration; nothing changes then.
+    pub fn reconfigure(&self, after: Duration) -> Result<(), ConfigError> {
+        cortex_rules::resilience::check_timeout(after)?;
+        self.inner.nanos.store(
+            u64::try_from(after.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Release,
+        );
+        Ok(())
+    }
+
+    /// Runs `fut`, dropping it when the time is up.
+    ///
+    /// # Errors
+    /// `fut`'s error, or [`Error::Timeout`] converted into `E`.
+    pub async fn call<T, E, Fut>(&self, fut: Fut) -> Result<T, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+        E: From<Error>,
+    {
+        let after = self.duration();
+        match tokio::time::timeout(after, fut).await {
+            Ok(Ok(v)) => {
+                self.inner.successful.inc();
+                Ok(v)
+            }
+            Ok(Err(e)) => {
+                self.inner.failed.inc();
+                Err(e)
+            }
+            Err(_) => {
+                self.inner.timed_out.inc();
+                Err(Error::Timeout {
+                    name: Arc::clone(&self.inner.name),
+                    after,
+                }
+                .into())
+            }
+        }
+    }
+}
