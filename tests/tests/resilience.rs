@@ -282,3 +282,358 @@ async fn metrics_and_health_follow_the_state() {
     assert_eq!(component.health().details()["state"], "open");
     assert_eq!(component.health().details()["failure_rate_threshold"], 50);
 }
+
+// ---- retry ----
+
+use cortex::resilience::{
+    Backoff, Bulkhead, BulkheadConfig, Pipeline, RateLimiter, RateLimiterConfig, Retry,
+    RetryConfig, Timeout,
+};
+
+#[tokio::test(start_paused = true)]
+async fn retry_delays_are_exact_without_jitter() {
+    let retry = Retry::new(
+        "t-retry-delays",
+        RetryConfig {
+            max: 4,
+            delay: Duration::from_millis(100),
+            backoff: Backoff::Exponential {
+                multiplier: 2.0,
+                max_delay: Duration::from_millis(300),
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let started = tokio::time::Instant::now();
+    let times = Mutex::new(Vec::new());
+    let r: Result<(), &str> = retry
+        .call(|| {
+            times.lock().unwrap().push(started.elapsed().as_millis());
+            async { Err("down") }
+        })
+        .await;
+    assert_eq!(r, Err("down"));
+    // Attempts at 0, then +100, +200, +300 (capped).
+    assert_eq!(*times.lock().unwrap(), vec![0, 100, 300, 600]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_predicate_and_metrics() {
+    let retry = Retry::new(
+        "t-retry-if",
+        RetryConfig {
+            max: 5,
+            delay: Duration::from_millis(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let calls = AtomicUsize::new(0);
+    let r: Result<(), AppError> = retry
+        .call_if(
+            || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(AppError::NotFound) }
+            },
+            |e| *e == AppError::Backend,
+        )
+        .await;
+    assert_eq!(r, Err(AppError::NotFound));
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "NotFound is not retried");
+    let n = AtomicUsize::new(0);
+    let ok: Result<usize, AppError> = retry
+        .call(|| {
+            let k = n.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if k < 2 {
+                    Err(AppError::Backend)
+                } else {
+                    Ok(k)
+                }
+            }
+        })
+        .await;
+    assert_eq!(ok, Ok(2));
+    let text = global().encode(Format::PrometheusText);
+    assert!(text
+        .contains("cortex_retry_calls_total{name=\"t-retry-if\",kind=\"failed_without_retry\"} 1"));
+    assert!(text.contains(
+        "cortex_retry_calls_total{name=\"t-retry-if\",kind=\"successful_with_retry\"} 1"
+    ));
+    assert!(text.contains("cortex_retry_attempts_total{name=\"t-retry-if\"} 2"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_budget_stops_a_retry_storm() {
+    let retry = Retry::new(
+        "t-retry-budget",
+        RetryConfig {
+            max: 3,
+            delay: Duration::from_millis(1),
+            budget: Some(0.1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let attempts = AtomicUsize::new(0);
+    for _ in 0..100 {
+        let _: Result<(), &str> = retry
+            .call(|| {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                async { Err("down") }
+            })
+            .await;
+    }
+    let retries = attempts.load(Ordering::SeqCst) - 100;
+    // Without a budget: 200 retries. With 10 %: the reserve of 10 plus about
+    // one per ten calls.
+    assert!(retries <= 10 + 100 / 10 + 1, "{retries} retries");
+    assert!(retries >= 10, "{retries} retries");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_jitter_stays_within_bounds() {
+    let retry = Retry::new(
+        "t-retry-jitter",
+        RetryConfig {
+            delay: Duration::from_millis(100),
+            jitter: 0.25,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for _ in 0..500 {
+        let d = retry.delay_for(1).as_millis();
+        assert!((75..=125).contains(&d), "{d}");
+    }
+}
+
+// ---- bulkhead ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulkhead_never_exceeds_its_limit_under_100_callers() {
+    let bulkhead = Bulkhead::new(
+        "t-bulkhead",
+        BulkheadConfig {
+            max_concurrent: 5,
+            max_wait: Duration::from_secs(30),
+        },
+    )
+    .unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let (b, running, peak) = (bulkhead.clone(), Arc::clone(&running), Arc::clone(&peak));
+        let work = move || {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(2));
+            running.fetch_sub(1, Ordering::SeqCst);
+        };
+        if i % 2 == 0 {
+            tasks.push(tokio::spawn(async move {
+                b.call(|| async move {
+                    work();
+                    Ok::<(), Error>(())
+                })
+                .await
+            }));
+        } else {
+            tasks.push(tokio::task::spawn_blocking(move || {
+                b.call_sync(|| Ok::<(), Error>(work()))
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert!(
+        peak.load(Ordering::SeqCst) <= 5,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
+    assert_eq!(bulkhead.in_use(), 0);
+}
+
+#[tokio::test]
+async fn a_full_bulkhead_rejects_at_once_without_a_wait() {
+    let bulkhead = Bulkhead::new(
+        "t-bulkhead-reject",
+        BulkheadConfig {
+            max_concurrent: 1,
+            max_wait: Duration::ZERO,
+        },
+    )
+    .unwrap();
+    let _held = bulkhead.acquire().await.unwrap();
+    let err = bulkhead.acquire().await.unwrap_err();
+    assert_eq!(err.to_string(), "bulkhead `t-bulkhead-reject` is full");
+    let text = global().encode(Format::PrometheusText);
+    assert!(text.contains("cortex_bulkhead_rejected_total{name=\"t-bulkhead-reject\"} 1"));
+    assert!(
+        text.contains("cortex_bulkhead_available_concurrent_calls{name=\"t-bulkhead-reject\"} 0")
+    );
+    assert!(
+        text.contains("cortex_bulkhead_max_allowed_concurrent_calls{name=\"t-bulkhead-reject\"} 1")
+    );
+}
+
+// ---- timeout ----
+
+struct DropGuard(Arc<AtomicUsize>);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_drops_the_inner_future() {
+    let timeout = Timeout::new("t-timeout", Duration::from_millis(50)).unwrap();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let guard = DropGuard(Arc::clone(&dropped));
+    let r: Result<(), Error> = timeout
+        .call(async move {
+            let _guard = guard;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok(())
+        })
+        .await;
+    assert_eq!(
+        r,
+        Err(Error::timeout("t-timeout", Duration::from_millis(50)))
+    );
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the inner future was dropped"
+    );
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        "`t-timeout` timed out after 50ms"
+    );
+}
+
+// ---- rate limiter ----
+
+#[tokio::test(start_paused = true)]
+async fn rate_limiter_grants_permits_per_period_and_waits_within_max_wait() {
+    let limiter = RateLimiter::new(
+        "t-rate",
+        RateLimiterConfig {
+            permits: 3,
+            period: Duration::from_secs(1),
+            max_wait: Duration::from_secs(2),
+        },
+    )
+    .unwrap();
+    let started = tokio::time::Instant::now();
+    for _ in 0..3 {
+        limiter.acquire().await.unwrap();
+    }
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    limiter.acquire().await.unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(1),
+        "the 4th waits for the next period"
+    );
+    let strict = RateLimiter::new(
+        "t-rate-strict",
+        RateLimiterConfig {
+            permits: 1,
+            period: Duration::from_secs(10),
+            max_wait: Duration::from_secs(1),
+        },
+    )
+    .unwrap();
+    strict.acquire().await.unwrap();
+    assert!(matches!(
+        strict.acquire().await,
+        Err(Error::RateLimited { .. })
+    ));
+}
+
+// ---- composition ----
+
+#[tokio::test(start_paused = true)]
+async fn pipeline_order_is_observable() {
+    // Retry outside the breaker: each attempt is a breaker call.
+    let breaker = CircuitBreaker::new("t-pipeline", config(10, 10)).unwrap();
+    let pipeline = Pipeline::new()
+        .retry(
+            Retry::new(
+                "t-pipeline",
+                RetryConfig {
+                    max: 3,
+                    delay: Duration::from_millis(1),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        )
+        .circuit_breaker(breaker.clone())
+        .timeout(Timeout::new("t-pipeline", Duration::from_millis(100)).unwrap());
+    let r: Result<(), AppError> = pipeline
+        .call(|| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(())
+        })
+        .await;
+    // The timeout bounds each attempt; three attempts, three breaker failures.
+    assert_eq!(
+        r,
+        Err(AppError::Policy(Error::timeout(
+            "t-pipeline",
+            Duration::from_millis(100)
+        )))
+    );
+    assert_eq!(breaker.stats().failed_in_window, 3);
+}
+
+#[tokio::test]
+async fn bad_configs_are_refused_with_the_key() {
+    let err = Retry::new(
+        "t-bad",
+        RetryConfig {
+            max: 0,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`max`: must be at least 1 (it counts the first attempt)"
+    );
+    assert_eq!(
+        Bulkhead::new(
+            "t-bad",
+            BulkheadConfig {
+                max_concurrent: 0,
+                ..Default::default()
+            }
+        )
+        .unwrap_err()
+        .key,
+        "max_concurrent"
+    );
+    assert_eq!(
+        Timeout::new("t-bad", Duration::ZERO).unwrap_err().key,
+        "timeout"
+    );
+    assert_eq!(
+        RateLimiter::new(
+            "t-bad",
+            RateLimiterConfig {
+                permits: 0,
+                ..Default::default()
+            }
+        )
+        .unwrap_err()
+        .key,
+        "permits"
+    );
+}
