@@ -118,3 +118,94 @@ pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn health_check(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::health_check::expand(args.into(), item.into()).into()
 }
+
+/// Protects a function with a circuit breaker (see
+/// `cortex::resilience::CircuitBreaker`). Keys: `failure_rate`,
+/// `slow_call_rate` (percentages), `slow_call_threshold`, `minimum_calls`,
+/// `window` (calls, or a duration for a time window), `open_for`,
+/// `half_open_calls`, `health = "degraded" | "down"`, `record_if = path`
+/// (which errors count), `name` (share one breaker), `fallback = path`,
+/// `crate`. Bare, it uses Resilience4j's defaults. The function returns
+/// `Result<T, E>` with `E: From<cortex::resilience::Error>`.
+///
+/// ```
+/// #[cortex::circuit_breaker(failure_rate = 50, minimum_calls = 10, window = 20, open_for = "30s")]
+/// async fn charge(cents: u64) -> Result<u64, cortex::resilience::Error> {
+///     Ok(cents)
+/// }
+/// ```
+///
+/// ```compile_fail
+/// #[cortex::circuit_breaker(failure_rate = 150)] // error: outside 1..=100
+/// async fn charge() -> Result<(), cortex::resilience::Error> { Ok(()) }
+/// ```
+#[proc_macro_attribute]
+pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::policy::expand(
+        expand::policy::Kind::CircuitBreaker,
+        args.into(),
+        item.into(),
+    )
+    .into()
+}
+
+/// Retries a failing function. Keys: `max` (attempts, including the first),
+/// `delay`, `multiplier` and `max_delay` (exponential backoff), `jitter`
+/// (0..=1), `budget` (retries as a share of calls), `retry_if = path`,
+/// `name`, `fallback = path`, `crate`. By-value arguments must be `Clone`
+/// (each attempt gets its own copy).
+///
+/// ```
+/// #[cortex::retry(max = 3, delay = "100ms", multiplier = 2.0, max_delay = "1s")]
+/// async fn fetch(key: String) -> Result<usize, cortex::resilience::Error> {
+///     Ok(key.len())
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::policy::expand(expand::policy::Kind::Retry, args.into(), item.into()).into()
+}
+
+/// Limits concurrent calls. Keys: `max_concurrent`, `max_wait` (zero:
+/// reject at once), `name`, `fallback = path`, `crate`. Works on sync and
+/// async functions.
+///
+/// ```
+/// #[cortex::bulkhead(max_concurrent = 4, max_wait = "50ms")]
+/// fn render(page: u32) -> Result<String, cortex::resilience::Error> {
+///     Ok(format!("page {page}"))
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::policy::expand(expand::policy::Kind::Bulkhead, args.into(), item.into()).into()
+}
+
+/// Bounds an async call's duration; the call's future is dropped when the
+/// time is up. `#[timeout("2s")]`, with optional `name`, `fallback`, `crate`.
+///
+/// ```
+/// #[cortex::timeout("2s")]
+/// async fn lookup() -> Result<u8, cortex::resilience::Error> {
+///     Ok(1)
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::policy::expand(expand::policy::Kind::Timeout, args.into(), item.into()).into()
+}
+
+/// Limits an async function to `permits` calls per `period`, waiting at most
+/// `max_wait`. Keys: `permits`, `period`, `max_wait`, `name`, `fallback`,
+/// `crate`.
+///
+/// ```
+/// #[cortex::rate_limit(permits = 100, period = "1s", max_wait = "0ms")]
+/// async fn notify() -> Result<(), cortex::resilience::Error> {
+///     Ok(())
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::policy::expand(expand::policy::Kind::RateLimit, args.into(), item.into()).into()
+}

@@ -66,4 +66,6 @@ mod util;
 #[doc(hidden)]
 pub mod __private;
 
-pub use cortex_macros::{counted, health_check, timed};
+pub use cortex_macros::{
+    bulkhead, circuit_breaker, counted, health_check, rate_limit, retry, timed, timeout,
+};

@@ -3,6 +3,7 @@
 pub(crate) mod counted;
 mod fused;
 pub(crate) mod health_check;
+pub(crate) mod policy;
 pub(crate) mod timed;
 
 use proc_macro2::{Span, TokenStream};

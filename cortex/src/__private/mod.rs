@@ -4,6 +4,7 @@
 mod call;
 mod health;
 mod outcome;
+pub mod policy;
 mod site;
 
 pub use call::{CountedCall, FusedCall, TimedCall};

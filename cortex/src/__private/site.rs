@@ -111,6 +111,7 @@ const IN_FLIGHT_HELP: &str = "Calls of an annotated function now running.";
 /// one registered differently is reported and left out; its function still
 /// runs normally.
 pub fn register_sites(registry: &Registry) {
+    super::policy::register_policy_sites(registry);
     for site in SITES.iter() {
         if let Err(error) = register(registry, *site) {
             let info = match site {

@@ -31,7 +31,7 @@ pub mod bulkhead;
 pub mod circuit_breaker;
 mod pipeline;
 pub mod rate_limiter;
-mod registry;
+pub(crate) mod registry;
 pub mod retry;
 pub mod timeout;
 

@@ -1,0 +1,172 @@
+//! The policy attributes: behaviour, stacking order, shared instances,
+//! fallbacks, and metrics present before the first call.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cortex::metrics::{global, Format};
+use cortex::resilience::{circuit_breaker, Error, State};
+
+#[derive(Debug, PartialEq, Clone)]
+enum AppError {
+    Down,
+    Policy(String),
+}
+
+impl From<Error> for AppError {
+    fn from(e: Error) -> Self {
+        AppError::Policy(e.to_string())
+    }
+}
+
+static FLAKY_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[cortex::retry(max = 3, delay = "10ms")]
+async fn flaky(fail_times: usize, tag: String) -> Result<String, AppError> {
+    let n = FLAKY_CALLS.fetch_add(1, Ordering::SeqCst);
+    if n < fail_times {
+        return Err(AppError::Down);
+    }
+    Ok(format!("{tag} after {}", n + 1))
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_attribute_reruns_the_body_with_fresh_arguments() {
+    assert_eq!(flaky(2, "x".to_string()).await, Ok("x after 3".to_string()));
+}
+
+#[cortex::circuit_breaker(
+    name = "shared-backend",
+    failure_rate = 50,
+    minimum_calls = 2,
+    window = 2,
+    open_for = "1m"
+)]
+async fn backend_a(fail: bool) -> Result<(), AppError> {
+    if fail {
+        Err(AppError::Down)
+    } else {
+        Ok(())
+    }
+}
+
+#[cortex::circuit_breaker(
+    name = "shared-backend",
+    failure_rate = 50,
+    minimum_calls = 2,
+    window = 2,
+    open_for = "1m"
+)]
+async fn backend_b() -> Result<(), AppError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_breaker_shared_by_name() {
+    backend_a(true).await.unwrap_err();
+    backend_a(true).await.unwrap_err();
+    assert_eq!(
+        circuit_breaker("shared-backend").unwrap().state(),
+        State::Open
+    );
+    // backend_b shares the breaker: rejected without running.
+    match backend_b().await {
+        Err(AppError::Policy(msg)) => assert!(
+            msg.contains("circuit breaker `shared-backend` is open"),
+            "{msg}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+static ORDER: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
+#[cortex::retry(max = 2, delay = "1ms")]
+#[cortex::timeout("50ms")]
+async fn retried_timeout() -> Result<(), AppError> {
+    ORDER.lock().unwrap().push("attempt");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(())
+}
+
+#[cortex::timeout("50ms")]
+#[cortex::retry(max = 2, delay = "1ms")]
+async fn timed_out_retries() -> Result<(), AppError> {
+    ORDER.lock().unwrap().push("try");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn stacked_attributes_nest_in_source_order() {
+    // retry outside timeout: each attempt gets its own 50 ms, so two attempts.
+    retried_timeout().await.unwrap_err();
+    assert_eq!(
+        ORDER
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| **s == "attempt")
+            .count(),
+        2
+    );
+    // timeout outside retry: the first attempt uses the whole 50 ms.
+    timed_out_retries().await.unwrap_err();
+    assert_eq!(
+        ORDER
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| **s == "try")
+            .count(),
+        1
+    );
+}
+
+async fn cached_price(item: u32) -> Result<u32, AppError> {
+    Ok(item * 10)
+}
+
+#[cortex::bulkhead(max_concurrent = 1, fallback = cached_price)]
+async fn live_price(item: u32) -> Result<u32, AppError> {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(item * 11)
+}
+
+#[tokio::test(start_paused = true)]
+async fn fallback_runs_when_the_policy_rejects() {
+    let (a, b) = tokio::join!(live_price(1), live_price(2));
+    let mut got = [a.unwrap(), b.unwrap()];
+    got.sort();
+    assert_eq!(got, [11, 20], "one call ran, the other got the fallback");
+}
+
+#[cortex::bulkhead(max_concurrent = 2)]
+fn sync_work(x: u32) -> Result<u32, Error> {
+    Ok(x + 1)
+}
+
+#[cortex::rate_limit(permits = 1, period = "1s", max_wait = "0ms")]
+async fn limited() -> Result<(), Error> {
+    Ok(())
+}
+
+#[test]
+fn policy_metrics_exist_before_the_first_call() {
+    let text = global().encode(Format::PrometheusText);
+    let module = "resilience_macros";
+    for line in [
+        format!("cortex_bulkhead_max_allowed_concurrent_calls{{name=\"{module}::sync_work\"}} 2"),
+        format!("cortex_rate_limiter_rejected_total{{name=\"{module}::limited\"}} "),
+        "cortex_circuit_breaker_state{name=\"shared-backend\",state=\"closed\"}".to_string(),
+    ] {
+        assert!(text.contains(&line), "missing {line}");
+    }
+    assert_eq!(sync_work(1), Ok(2));
+}
+
+#[tokio::test]
+async fn rate_limit_attribute_rejects_over_the_limit() {
+    limited().await.unwrap();
+    assert!(matches!(limited().await, Err(Error::RateLimited { .. })));
+}
