@@ -607,6 +607,13 @@ fn try_expand(kind: Kind, attr: TokenStream, tokens: TokenStream) -> syn::Result
             return Err(syn::Error::new_spanned(item.sig.fn_token, what));
         }
     }
+    if !has_fallback_in(&policies) && clearly_not_result(&item.sig.output) {
+        let message = "a function under a resilience policy returns `Result<T, E>` with `E: From<cortex::resilience::Error>` (so a rejection can be returned), or names a `fallback`";
+        return Err(match &item.sig.output {
+            ReturnType::Type(_, ty) => syn::Error::new_spanned(ty, message),
+            ReturnType::Default => syn::Error::new_spanned(&item.sig.ident, message),
+        });
+    }
     let args = collect_args(
         &item,
         policies
@@ -759,6 +766,34 @@ fn try_expand(kind: Kind, attr: TokenStream, tokens: TokenStream) -> syn::Result
     });
     item.block = syn::parse2(block)?;
     Ok(quote!(#item))
+}
+
+fn has_fallback_in(policies: &[Policy]) -> bool {
+    policies.iter().any(|p| p.fallback.is_some())
+}
+
+/// Return types that can never be a `Result` (an alias would be a path).
+fn clearly_not_result(output: &ReturnType) -> bool {
+    const PLAIN: &[&str] = &[
+        "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
+        "f32", "f64", "bool", "char", "str", "String", "Vec", "Option", "Box",
+    ];
+    match output {
+        ReturnType::Default => true,
+        ReturnType::Type(_, ty) => match &**ty {
+            Type::Tuple(_)
+            | Type::Reference(_)
+            | Type::Array(_)
+            | Type::Slice(_)
+            | Type::Never(_) => true,
+            Type::Path(p) => {
+                p.qself.is_none()
+                    && p.path.segments.len() == 1
+                    && PLAIN.contains(&p.path.segments[0].ident.to_string().as_str())
+            }
+            _ => false,
+        },
+    }
 }
 
 fn returns_result(output: &ReturnType) -> bool {

@@ -1,0 +1,15 @@
+#[derive(Debug)]
+struct AppError;
+
+impl From<cortex::resilience::Error> for AppError {
+    fn from(_: cortex::resilience::Error) -> Self {
+        AppError
+    }
+}
+
+#[cortex::circuit_breaker(open_for = "1s", open_for = "2s")]
+async fn call() -> Result<(), AppError> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::circuit_breaker]
+async fn call() {}
+
+fn main() {}
