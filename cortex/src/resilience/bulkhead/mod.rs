@@ -19,6 +19,7 @@ struct Inner {
     max_wait_nanos: AtomicU64,
     in_use: AtomicU32,
     notify: tokio::sync::Notify,
+    async_waiters: AtomicU32,
     sync_waiters: AtomicU32,
     lock: Mutex<()>,
     cond: Condvar,
@@ -54,11 +55,11 @@ impl fmt::Debug for Bulkhead {
 
 /// A place in the bulkhead, given back when dropped.
 #[must_use = "the place is given back as soon as the permit is dropped"]
-pub struct BulkheadPermit {
-    inner: Arc<Inner>,
+pub struct BulkheadPermit<'a> {
+    inner: &'a Inner,
 }
 
-impl fmt::Debug for BulkheadPermit {
+impl fmt::Debug for BulkheadPermit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BulkheadPermit")
             .field("bulkhead", &self.inner.name)
@@ -66,11 +67,16 @@ impl fmt::Debug for BulkheadPermit {
     }
 }
 
-impl Drop for BulkheadPermit {
+impl Drop for BulkheadPermit<'_> {
+    #[inline]
     fn drop(&mut self) {
-        self.inner.in_use.fetch_sub(1, Ordering::AcqRel);
-        self.inner.notify.notify_one();
-        if self.inner.sync_waiters.load(Ordering::Acquire) > 0 {
+        // SeqCst pairs with the waiters' registration: either a waiter sees
+        // this place free, or this sees the waiter and wakes it.
+        self.inner.in_use.fetch_sub(1, Ordering::SeqCst);
+        if self.inner.async_waiters.load(Ordering::SeqCst) > 0 {
+            self.inner.notify.notify_one();
+        }
+        if self.inner.sync_waiters.load(Ordering::SeqCst) > 0 {
             // Taking the lock orders this wake-up after a waiter's check.
             let _guard = self.inner.lock.lock();
             self.inner.cond.notify_one();
@@ -114,6 +120,7 @@ impl Bulkhead {
                 max_wait_nanos: AtomicU64::new(nanos(config.max_wait)),
                 in_use: AtomicU32::new(0),
                 notify: tokio::sync::Notify::new(),
+                async_waiters: AtomicU32::new(0),
                 sync_waiters: AtomicU32::new(0),
                 lock: Mutex::new(()),
                 cond: Condvar::new(),
@@ -198,22 +205,20 @@ impl Bulkhead {
     /// # Errors
     /// [`Error::BulkheadFull`].
     #[inline]
-    pub fn try_acquire(&self) -> Result<BulkheadPermit, Error> {
+    pub fn try_acquire(&self) -> Result<BulkheadPermit<'_>, Error> {
         self.take().ok_or_else(|| self.reject())
     }
 
     #[inline]
-    fn take(&self) -> Option<BulkheadPermit> {
+    fn take(&self) -> Option<BulkheadPermit<'_>> {
         let max = self.inner.max.load(Ordering::Acquire);
         self.inner
             .in_use
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < max).then_some(n + 1)
             })
             .ok()
-            .map(|_| BulkheadPermit {
-                inner: Arc::clone(&self.inner),
-            })
+            .map(|_| BulkheadPermit { inner: &self.inner })
     }
 
     #[cold]
@@ -232,7 +237,7 @@ impl Bulkhead {
     ///
     /// # Errors
     /// [`Error::BulkheadFull`] if none came free in time.
-    pub async fn acquire(&self) -> Result<BulkheadPermit, Error> {
+    pub async fn acquire(&self) -> Result<BulkheadPermit<'_>, Error> {
         if let Some(p) = self.take() {
             return Ok(p);
         }
@@ -241,24 +246,27 @@ impl Bulkhead {
             return Err(self.reject());
         }
         let deadline = tokio::time::Instant::now() + wait;
-        loop {
+        self.inner.async_waiters.fetch_add(1, Ordering::SeqCst);
+        let result = loop {
             let notified = self.inner.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if let Some(p) = self.take() {
-                return Ok(p);
+                break Ok(p);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.take().ok_or_else(|| self.reject());
+                break self.take().ok_or_else(|| self.reject());
             }
-        }
+        };
+        self.inner.async_waiters.fetch_sub(1, Ordering::SeqCst);
+        result
     }
 
     /// The blocking form of [`acquire`](Self::acquire), for sync callers.
     ///
     /// # Errors
     /// [`Error::BulkheadFull`] if none came free in time.
-    pub fn acquire_blocking(&self) -> Result<BulkheadPermit, Error> {
+    pub fn acquire_blocking(&self) -> Result<BulkheadPermit<'_>, Error> {
         if let Some(p) = self.take() {
             return Ok(p);
         }
@@ -268,7 +276,7 @@ impl Bulkhead {
         }
         let deadline = std::time::Instant::now() + wait;
         let mut guard = self.inner.lock.lock();
-        self.inner.sync_waiters.fetch_add(1, Ordering::AcqRel);
+        self.inner.sync_waiters.fetch_add(1, Ordering::SeqCst);
         let result = loop {
             if let Some(p) = self.take() {
                 break Ok(p);
@@ -277,7 +285,7 @@ impl Bulkhead {
                 break self.take().ok_or_else(|| self.reject());
             }
         };
-        self.inner.sync_waiters.fetch_sub(1, Ordering::AcqRel);
+        self.inner.sync_waiters.fetch_sub(1, Ordering::SeqCst);
         result
     }
 

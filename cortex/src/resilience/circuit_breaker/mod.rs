@@ -153,6 +153,7 @@ impl Core {
         }
     }
 
+    #[inline(always)]
     fn state(&self) -> State {
         State::from_code(self.state.load(Ordering::Acquire))
     }
@@ -327,6 +328,7 @@ impl CircuitBreaker {
         Ok(breaker)
     }
 
+    #[inline(always)]
     fn core(&self) -> &Core {
         // SAFETY: `current` always points into a `Box<Core>` owned by
         // `cores`, which only grows and lives as long as `inner`.
@@ -359,9 +361,18 @@ impl CircuitBreaker {
     /// # Errors
     /// [`Error::CircuitOpen`] when open, forced open, or half-open with every
     /// trial place taken.
-    #[inline]
+    #[inline(always)]
     pub fn acquire(&self) -> Result<Permit<'_>, Error> {
         let core = self.core();
+        // The closed path, kept small enough to inline into every call.
+        if core.state.load(Ordering::Acquire) == 0 {
+            return Ok(self.permit(core, false));
+        }
+        self.acquire_slow(core)
+    }
+
+    #[inline(never)]
+    fn acquire_slow<'a>(&'a self, core: &'a Core) -> Result<Permit<'a>, Error> {
         loop {
             match core.state() {
                 State::Closed | State::Disabled => return Ok(self.permit(core, false)),
@@ -389,6 +400,7 @@ impl CircuitBreaker {
         }
     }
 
+    #[inline(always)]
     fn permit<'a>(&'a self, core: &'a Core, trial: bool) -> Permit<'a> {
         Permit {
             breaker: self,
@@ -460,6 +472,7 @@ impl CircuitBreaker {
         result
     }
 
+    #[inline(always)]
     fn record(&self, core: &Core, trial: bool, outcome: Outcome) {
         let index = self.inner.recorded.fetch_add(1, Ordering::Relaxed);
         if outcome.failed {
@@ -703,6 +716,7 @@ impl fmt::Debug for Permit<'_> {
 }
 
 impl Permit<'_> {
+    #[inline(always)]
     fn finish(mut self, failed: bool) {
         self.done = true;
         let slow = match (self.started, self.core.config.slow_call_threshold) {

@@ -1,6 +1,6 @@
 //! The sliding windows a breaker judges calls over, lock-free.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 /// Call counts packed in one `u64` (21 bits each: calls, failed, slow), so a
 /// single atomic add updates all three.
@@ -41,42 +41,86 @@ fn unpack(v: u64) -> Totals {
     }
 }
 
-/// The last N calls: a ring of outcomes and running totals.
+/// The last N calls: a ring of outcomes plus failed and slow counts.
+///
+/// A success that overwrites a success (the steady state) is a plain load
+/// and store of its slot: no read-modify-write beyond the caller's sequence
+/// number. Counts change only when a failure or slow call enters or leaves.
+/// Two callers more than a window apart racing on one slot can skew the
+/// counts by one; the counts are rebuilt from the slots once per window
+/// turn, so such a skew does not last.
 pub(crate) struct CountWindow {
     slots: Box<[AtomicU8]>,
-    totals: AtomicU64,
+    failed: AtomicI64,
+    slow: AtomicI64,
+    filled: AtomicU64,
 }
 
 impl CountWindow {
     pub(crate) fn new(size: u32) -> Self {
         CountWindow {
             slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
-            totals: AtomicU64::new(0),
+            failed: AtomicI64::new(0),
+            slow: AtomicI64::new(0),
+            filled: AtomicU64::new(0),
         }
     }
 
     /// Records the call with sequence number `index` and returns the
     /// totals after it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&self, index: u64, outcome: Outcome) -> Totals {
-        let slot = &self.slots[(index % self.slots.len() as u64) as usize];
+        let n = self.slots.len() as u64;
+        let slot = &self.slots[(index % n) as usize];
         let new = outcome.code();
-        let old = slot.swap(new, Relaxed);
-        // Fields never go below zero, so the packed wrapping add is exact.
-        let delta = pack(new).wrapping_sub(pack(old));
-        unpack(self.totals.fetch_add(delta, Relaxed).wrapping_add(delta))
+        let old = slot.load(Relaxed);
+        slot.store(new, Relaxed);
+        let df = i64::from((new >> 1) & 1) - i64::from((old >> 1) & 1);
+        let ds = i64::from((new >> 2) & 1) - i64::from((old >> 2) & 1);
+        if df != 0 {
+            self.failed.fetch_add(df, Relaxed);
+        }
+        if ds != 0 {
+            self.slow.fetch_add(ds, Relaxed);
+        }
+        if self.filled.load(Relaxed) < n {
+            self.filled.fetch_add(1, Relaxed);
+        }
+        if index % n == n - 1 {
+            self.resync();
+        }
+        self.totals()
+    }
+
+    #[cold]
+    fn resync(&self) {
+        let (mut failed, mut slow) = (0i64, 0i64);
+        for slot in self.slots.iter() {
+            let c = slot.load(Relaxed);
+            failed += i64::from((c >> 1) & 1);
+            slow += i64::from((c >> 2) & 1);
+        }
+        self.failed.store(failed, Relaxed);
+        self.slow.store(slow, Relaxed);
     }
 
     pub(crate) fn totals(&self) -> Totals {
-        unpack(self.totals.load(Relaxed))
+        let n = self.slots.len() as u64;
+        Totals {
+            calls: self.filled.load(Relaxed).min(n),
+            failed: u64::try_from(self.failed.load(Relaxed)).unwrap_or(0),
+            slow: u64::try_from(self.slow.load(Relaxed)).unwrap_or(0),
+        }
     }
 
-    /// Empties the window (the slots of `fresh` are all empty).
-    pub(crate) fn replace_with(&self, fresh: CountWindow) {
-        for (slot, new) in self.slots.iter().zip(fresh.slots.iter()) {
-            slot.store(new.load(Relaxed), Relaxed);
+    /// Empties the window.
+    pub(crate) fn replace_with(&self, _fresh: CountWindow) {
+        for slot in self.slots.iter() {
+            slot.store(0, Relaxed);
         }
-        self.totals.store(0, Relaxed);
+        self.failed.store(0, Relaxed);
+        self.slow.store(0, Relaxed);
+        self.filled.store(0, Relaxed);
     }
 }
 

@@ -1,0 +1,83 @@
+//! Resilience policies against their peers, in the same run: a closed
+//! circuit breaker against `failsafe` and a plain call; a retry that does not
+//! fail; a bulkhead acquire/release against `tokio::sync::Semaphore`.
+//!
+//! ```text
+//! cargo bench -p cortex-benches --bench resilience
+//! ```
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use cortex::resilience::{
+    Bulkhead, BulkheadConfig, CircuitBreaker, CircuitBreakerConfig, Error, Retry, RetryConfig,
+};
+use criterion::{criterion_group, criterion_main, Criterion};
+use failsafe::CircuitBreaker as _;
+
+#[inline(never)]
+fn work(x: u64) -> Result<u64, Error> {
+    Ok(x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17))
+}
+
+#[inline(never)]
+#[cortex::circuit_breaker(name = "bench-annotated")]
+fn annotated(x: u64) -> Result<u64, Error> {
+    Ok(x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17))
+}
+
+fn breaker(c: &mut Criterion) {
+    let mut g = c.benchmark_group("circuit_breaker_closed_call");
+    g.bench_function("plain_call", |b| b.iter(|| work(black_box(7))));
+    let cb = CircuitBreaker::new("bench-breaker", CircuitBreakerConfig::default()).unwrap();
+    g.bench_function("cortex", |b| {
+        b.iter(|| cb.call_sync(|| work(black_box(7)), |_| true))
+    });
+    g.bench_function("cortex_attribute", |b| b.iter(|| annotated(black_box(7))));
+    let fs = failsafe::Config::new().build();
+    g.bench_function("failsafe", |b| b.iter(|| fs.call(|| work(black_box(7)))));
+    g.finish();
+}
+
+fn retry(c: &mut Criterion) {
+    let mut g = c.benchmark_group("retry_without_failure");
+    g.bench_function("plain_call", |b| b.iter(|| work(black_box(7))));
+    let r = Retry::new("bench-retry", RetryConfig::default()).unwrap();
+    g.bench_function("cortex", |b| {
+        b.iter(|| r.call_sync_if(|| work(black_box(7)), |_| true))
+    });
+    g.finish();
+}
+
+fn bulkhead(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bulkhead_acquire_release");
+    let bh = Bulkhead::new(
+        "bench-bulkhead",
+        BulkheadConfig {
+            max_concurrent: 25,
+            max_wait: Duration::ZERO,
+        },
+    )
+    .unwrap();
+    g.bench_function("cortex", |b| {
+        b.iter(|| drop(black_box(bh.try_acquire().unwrap())))
+    });
+    let sem = tokio::sync::Semaphore::new(25);
+    g.bench_function("tokio_semaphore", |b| {
+        b.iter(|| drop(black_box(sem.try_acquire().unwrap())))
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = breaker, retry, bulkhead
+}
+criterion_main!(benches);
