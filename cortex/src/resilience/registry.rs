@@ -28,7 +28,14 @@ static BREAKERS: LazyLock<Mutex<HashMap<String, CircuitBreaker>>> = LazyLock::ne
 /// # Ok::<(), cortex::resilience::ConfigError>(())
 /// ```
 pub fn circuit_breaker(name: &str) -> Option<CircuitBreaker> {
+    annotated_ready();
     BREAKERS.lock().get(name).cloned()
+}
+
+/// Attribute-made instances are created with the global metrics registry;
+/// make sure that has happened before a lookup by name.
+fn annotated_ready() {
+    let _ = crate::metrics::global();
 }
 
 pub(crate) fn breaker_or_create(
@@ -68,6 +75,7 @@ impl<P: Clone> Named<P> {
     }
 
     fn get(&self, name: &str) -> Option<P> {
+        annotated_ready();
         self.map.lock().get(name).cloned()
     }
 
