@@ -170,3 +170,21 @@ async fn rate_limit_attribute_rejects_over_the_limit() {
     limited().await.unwrap();
     assert!(matches!(limited().await, Err(Error::RateLimited { .. })));
 }
+
+async fn default_greeting(name: &str) -> String {
+    format!("hello, {name} (from the fallback)")
+}
+
+#[cortex::rate_limit(permits = 1, period = "1h", max_wait = "0ms", fallback = default_greeting)]
+async fn greeting(name: &str) -> String {
+    if name.is_empty() {
+        return "hello, nobody".to_string();
+    }
+    format!("hello, {name}")
+}
+
+#[tokio::test]
+async fn a_fallback_lets_a_non_result_function_use_a_policy() {
+    assert_eq!(greeting("ada").await, "hello, ada");
+    assert_eq!(greeting("bob").await, "hello, bob (from the fallback)");
+}

@@ -629,9 +629,34 @@ fn try_expand(kind: Kind, attr: TokenStream, tokens: TokenStream) -> syn::Result
     let result_mode = returns_result(&item.sig.output);
 
     // Innermost first: the last attribute wraps the body.
+    // Wrapped mode: a fallback on a function that does not return a
+    // `Result`. Inside the policies the value travels as
+    // `Ok::<R, resilience::Error>`, so the only errors are rejections, and the
+    // outermost policy's fallback turns a rejection back into an `R`.
+    let wrapped = has_fallback && !result_mode;
+    if wrapped && policies[0].fallback.is_none() {
+        return Err(syn::Error::new(
+            policies[0].span,
+            "this function does not return a `Result`, so a rejection can only be answered by a fallback on the outermost policy attribute: add `fallback = ...` here",
+        ));
+    }
+    let krate0 = policies[0].krate.clone();
+    let carried = if wrapped {
+        quote!(::core::result::Result<#output, #krate0::resilience::Error>)
+    } else {
+        output.clone()
+    };
     let mut body = {
         let block = &item.block;
-        quote!(#block)
+        if wrapped {
+            if is_async {
+                quote!({ ::core::result::Result::Ok(#krate0::__private::typed_future::<#output, _>(async move #block).await) })
+            } else {
+                quote!({ ::core::result::Result::Ok(#krate0::__private::call_once::<#output, _>(move || #block)) })
+            }
+        } else {
+            quote!(#block)
+        }
     };
     let mut statics = TokenStream::new();
     for (i, p) in policies.iter().enumerate().rev() {
@@ -689,8 +714,8 @@ fn try_expand(kind: Kind, attr: TokenStream, tokens: TokenStream) -> syn::Result
         let inner = body.clone();
         // The function's return type is given to every inner block, so `?`
         // and `.into()` in the body infer as they would in the function.
-        let fut = quote!(#krate::__private::typed_future::<#output, _>(async move #inner));
-        let run = quote!(#krate::__private::call_once::<#output, _>(move || #inner));
+        let fut = quote!(#krate::__private::typed_future::<#carried, _>(async move #inner));
+        let run = quote!(#krate::__private::call_once::<#carried, _>(move || #inner));
         body = match (p.kind, is_async) {
             (Kind::CircuitBreaker, true) => quote!(#site.call_with(move || #fut, #pred).await),
             (Kind::CircuitBreaker, false) => quote!(#site.call_sync(move || #run, #pred)),
@@ -701,7 +726,7 @@ fn try_expand(kind: Kind, attr: TokenStream, tokens: TokenStream) -> syn::Result
             (Kind::Timeout, _) => quote!(#site.call(#fut).await),
             (Kind::RateLimit, _) => quote!(#site.call(move || #fut).await),
         };
-        body = quote!({ let __cortex_policy_result: #output = #body; __cortex_policy_result });
+        body = quote!({ let __cortex_policy_result: #carried = #body; __cortex_policy_result });
         if let Some(fallback) = &p.fallback {
             let call_args: Vec<_> = args
                 .iter()
@@ -732,13 +757,21 @@ fn try_expand(kind: Kind, attr: TokenStream, tokens: TokenStream) -> syn::Result
                         ::core::result::Result::Err(_) => { #(#restore)* #call }
                     }
                 })
-            } else {
+            } else if i == 0 {
                 quote!({
                     #(#save)*
                     match #body {
                         ::core::result::Result::Ok(v) => v,
                         ::core::result::Result::Err(_) => { #(#restore)* #call }
                     }
+                })
+            } else {
+                quote!({
+                    #(#save)*
+                    ::core::result::Result::Ok(match #body {
+                        ::core::result::Result::Ok(v) => v,
+                        ::core::result::Result::Err(_) => { #(#restore)* #call }
+                    })
                 })
             };
         }
@@ -753,12 +786,6 @@ fn try_expand(kind: Kind, attr: TokenStream, tokens: TokenStream) -> syn::Result
         let check =
             quote_spanned!(span=> #krate::__private::policy::assert_policy_result::<#output>());
         statics.extend(quote!(const _: fn() = || { #check; };));
-    } else if !result_mode {
-        // Wrapped mode: the innermost body yields the plain value; make it Ok.
-        return Err(syn::Error::new_spanned(
-            &item.sig.output,
-            "a `fallback` here needs the function to return `Result<T, E>` with `E: From<cortex::resilience::Error>`; other return types are not supported yet",
-        ));
     }
     let block = quote!({
         #statics
