@@ -103,8 +103,10 @@ pub mod raw {
         pub status: u16,
         /// Headers, names lower-cased, in order.
         pub headers: Vec<(String, String)>,
-        /// Body (de-chunked).
+        /// Body (de-chunked), as text (lossy).
         pub body: String,
+        /// Body (de-chunked), as bytes.
+        pub bytes: Vec<u8>,
     }
 
     impl Response {
@@ -163,10 +165,12 @@ pub mod raw {
 
     /// Parses a response; panics on a malformed one (the server is wrong).
     pub fn parse(raw: &[u8]) -> Response {
-        let text = String::from_utf8_lossy(raw);
-        let (head, rest) = text
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("no end of head in {text:?}"));
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no end of head in {:?}", String::from_utf8_lossy(raw)));
+        let head = String::from_utf8_lossy(&raw[..split]);
+        let rest = &raw[split + 4..];
         let mut lines = head.split("\r\n");
         let status_line = lines.next().expect("status line");
         let status: u16 = status_line
@@ -181,27 +185,27 @@ pub mod raw {
         let chunked = headers
             .iter()
             .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
-        let body = if chunked {
-            dechunk(rest)
-        } else {
-            rest.to_owned()
-        };
+        let bytes = if chunked { dechunk(rest) } else { rest.to_vec() };
         Response {
             status,
             headers,
-            body,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         }
     }
 
-    fn dechunk(mut s: &str) -> String {
-        let mut out = String::new();
-        while let Some((size, rest)) = s.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
+    fn dechunk(mut s: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(line_end) = s.windows(2).position(|w| w == b"\r\n") {
+            let size = std::str::from_utf8(&s[..line_end])
+                .ok()
+                .and_then(|t| usize::from_str_radix(t.trim(), 16).ok())
+                .unwrap_or(0);
+            if size == 0 || s.len() < line_end + 2 + size {
                 break;
             }
-            out.push_str(&rest[..n]);
-            s = &rest[n + 2..];
+            out.extend_from_slice(&s[line_end + 2..line_end + 2 + size]);
+            s = &s[(line_end + 4 + size).min(s.len())..];
         }
         out
     }

@@ -23,6 +23,8 @@
 
 mod admin;
 mod body;
+#[cfg(feature = "compression")]
+pub mod compression;
 mod handler;
 mod router;
 mod server;

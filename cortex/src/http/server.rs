@@ -71,6 +71,8 @@ pub struct Server {
     router: Router,
     limits: Limits,
     registry: &'static Registry,
+    #[cfg(feature = "compression")]
+    compression: Option<super::compression::Compression>,
 }
 
 impl std::fmt::Debug for Server {
@@ -96,6 +98,8 @@ impl Server {
             router: Router::default(),
             limits: Limits::default(),
             registry: crate::metrics::global(),
+            #[cfg(feature = "compression")]
+            compression: Some(super::compression::Compression::default()),
         }
     }
 
@@ -132,6 +136,15 @@ impl Server {
     /// If one of those paths is already routed.
     pub fn with_admin(self) -> Result<Self, Error> {
         Admin::new().mount(self)
+    }
+
+    /// Replaces the response compression settings (`None` turns it off).
+    /// By default responses are compressed as
+    /// [`Compression::default`](super::compression::Compression) describes.
+    #[cfg(feature = "compression")]
+    pub fn compression(mut self, compression: Option<super::compression::Compression>) -> Self {
+        self.compression = compression;
+        self
     }
 
     /// Replaces the limits.
@@ -182,6 +195,8 @@ impl Server {
             )?,
             router: self.router,
             limits: self.limits,
+            #[cfg(feature = "compression")]
+            compression: self.compression,
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         tracing::info!(target: "cortex::http", address = %local_addr, "HTTP server listening");
@@ -244,6 +259,8 @@ pub async fn serve(addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<Running
 struct App {
     router: Router,
     limits: Limits,
+    #[cfg(feature = "compression")]
+    compression: Option<super::compression::Compression>,
     requests: Family<Counter>,
     durations: Family<Histogram>,
 }
@@ -341,6 +358,12 @@ impl App {
     async fn handle(&self, req: http::Request<Incoming>) -> Response {
         let started = Instant::now();
         let method = req.method().clone();
+        #[cfg(feature = "compression")]
+        let accept_encoding = req
+            .headers()
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let (response, route) = match self.router.find(&method, req.uri().path()) {
             Match::NotFound => (text(StatusCode::NOT_FOUND, "not found\n"), UNMATCHED),
             Match::MethodNotAllowed { route, allow } => {
@@ -371,6 +394,11 @@ impl App {
                 };
                 (response, template)
             }
+        };
+        #[cfg(feature = "compression")]
+        let response = match &self.compression {
+            Some(c) => c.apply(&method, accept_encoding.as_deref(), response),
+            None => response,
         };
         let method = method_label(&method);
         let status = response.status();
@@ -411,6 +439,14 @@ impl App {
             return Ok((parts, Bytes::new()));
         }
         match Limited::new(body, limit).collect().await {
+            #[cfg(feature = "compression")]
+            Ok(collected) => match &self.compression {
+                Some(c) => c
+                    .decode_request(&parts.headers, collected.to_bytes())
+                    .map(|body| (parts, body)),
+                None => Ok((parts, collected.to_bytes())),
+            },
+            #[cfg(not(feature = "compression"))]
             Ok(collected) => Ok((parts, collected.to_bytes())),
             Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
             Err(error) => {
