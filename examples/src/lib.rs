@@ -1,1 +1,75 @@
-//! See the crate description in Cargo.toml.
+//! The demo service, shared by `cargo run --example demo` and its test.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cortex::health::Health;
+use cortex::http::{json, text, Method, Request, Response, RunningServer, Server, StatusCode};
+
+static NEXT_ORDER: AtomicU64 = AtomicU64::new(1000);
+
+#[derive(Debug)]
+enum OrderError {
+    NotFound(u64),
+    BadId(String),
+}
+
+/// Looks an order up (ids below 1 do not exist).
+#[cortex::counted]
+#[cortex::timed(buckets = [0.001, 0.005, 0.01, 0.05, 0.1], track_in_flight)]
+async fn find_order(id: &str) -> Result<String, OrderError> {
+    let id: u64 = id.parse().map_err(|_| OrderError::BadId(id.to_owned()))?;
+    // Simulated storage latency.
+    tokio::time::sleep(Duration::from_millis(1 + id % 5)).await;
+    if id == 0 {
+        return Err(OrderError::NotFound(id));
+    }
+    Ok(format!("{{\"id\":{id},\"status\":\"shipped\"}}\n"))
+}
+
+/// Stores a new order.
+#[cortex::counted(labels(operation = "create"))]
+#[cortex::timed(labels(operation = "create"))]
+fn create_order(body: &[u8]) -> Result<u64, String> {
+    if body.is_empty() {
+        return Err("empty order".into());
+    }
+    Ok(NEXT_ORDER.fetch_add(1, Ordering::Relaxed))
+}
+
+async fn get_order(req: Request) -> Response {
+    match find_order(req.param("id").unwrap_or("")).await {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(OrderError::NotFound(id)) => text(StatusCode::NOT_FOUND, format!("no order {id}\n")),
+        Err(OrderError::BadId(id)) => {
+            text(StatusCode::BAD_REQUEST, format!("bad order id {id:?}\n"))
+        }
+    }
+}
+
+async fn post_order(req: Request) -> Response {
+    match create_order(req.body()) {
+        Ok(id) => json(StatusCode::CREATED, format!("{{\"id\":{id}}}\n")),
+        Err(e) => text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+    }
+}
+
+/// The order store answers (here it always does).
+#[cortex::health_check(group = "readiness", timeout = "1s")]
+async fn order_store() -> Health {
+    Health::up().with_detail("orders_created", NEXT_ORDER.load(Ordering::Relaxed) - 1000)
+}
+
+/// Starts the demo service on `addr`: `GET /orders/{id}`, `POST /orders`,
+/// and the admin endpoints, with compressed responses.
+///
+/// # Errors
+/// If the address cannot be bound.
+pub async fn start(addr: &str) -> Result<RunningServer, cortex::http::Error> {
+    Server::new()
+        .route(Method::GET, "/orders/{id}", get_order)?
+        .route(Method::POST, "/orders", post_order)?
+        .with_admin()?
+        .bind(addr)
+        .await
+}

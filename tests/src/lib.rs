@@ -185,7 +185,11 @@ pub mod raw {
         let chunked = headers
             .iter()
             .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
-        let bytes = if chunked { dechunk(rest) } else { rest.to_vec() };
+        let bytes = if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_vec()
+        };
         Response {
             status,
             headers,

@@ -25,23 +25,30 @@ fn quiet() -> Compression {
 
 fn gunzip(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(data)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
 fn unbrotli(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    brotli::Decompressor::new(data, 4096).read_to_end(&mut out).unwrap();
+    brotli::Decompressor::new(data, 4096)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
 fn payload(n: usize) -> String {
-    (0..n).map(|i| format!("line {i}: the quick brown fox jumps over the lazy dog\n")).collect()
+    (0..n)
+        .map(|i| format!("line {i}: the quick brown fox jumps over the lazy dog\n"))
+        .collect()
 }
 
 fn response(ct: &str, body: impl Into<Body>) -> Response {
     let mut r = http::Response::new(body.into());
-    r.headers_mut().insert(header::CONTENT_TYPE, ct.parse().unwrap());
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, ct.parse().unwrap());
     r
 }
 
@@ -53,10 +60,19 @@ async fn collect(r: Response) -> Vec<u8> {
 async fn round_trips_with_the_reference_decoders() {
     let text = payload(2000);
     for (accept, decode) in [("gzip", gunzip as fn(&[u8]) -> Vec<u8>), ("br", unbrotli)] {
-        let r = quiet().apply(&Method::GET, Some(accept), response("text/plain", text.clone()));
+        let r = quiet().apply(
+            &Method::GET,
+            Some(accept),
+            response("text/plain", text.clone()),
+        );
         assert_eq!(r.headers()[header::CONTENT_ENCODING], accept);
         let compressed = collect(r).await;
-        assert!(compressed.len() * 5 < text.len(), "{accept}: {} -> {}", text.len(), compressed.len());
+        assert!(
+            compressed.len() * 5 < text.len(),
+            "{accept}: {} -> {}",
+            text.len(),
+            compressed.len()
+        );
         assert_eq!(decode(&compressed), text.as_bytes());
     }
 }
@@ -64,9 +80,12 @@ async fn round_trips_with_the_reference_decoders() {
 #[tokio::test]
 async fn headers_on_compressed_and_uncompressed_responses() {
     let mut r = response("application/json", payload(100));
-    r.headers_mut().insert(header::CONTENT_LENGTH, "99999".parse().unwrap());
-    r.headers_mut().insert(header::ACCEPT_RANGES, "bytes".parse().unwrap());
-    r.headers_mut().insert(header::VARY, "Origin".parse().unwrap());
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, "99999".parse().unwrap());
+    r.headers_mut()
+        .insert(header::ACCEPT_RANGES, "bytes".parse().unwrap());
+    r.headers_mut()
+        .insert(header::VARY, "Origin".parse().unwrap());
     let r = quiet().apply(&Method::GET, Some("gzip"), r);
     assert_eq!(r.headers()[header::CONTENT_ENCODING], "gzip");
     assert!(r.headers().get(header::CONTENT_LENGTH).is_none());
@@ -76,7 +95,8 @@ async fn headers_on_compressed_and_uncompressed_responses() {
 
     // Vary is never duplicated.
     let mut r = response("text/html", payload(100));
-    r.headers_mut().insert(header::VARY, "Accept-Encoding".parse().unwrap());
+    r.headers_mut()
+        .insert(header::VARY, "Accept-Encoding".parse().unwrap());
     let r = quiet().apply(&Method::GET, Some("br"), r);
     assert_eq!(r.headers().get_all(header::VARY).iter().count(), 1);
 
@@ -85,7 +105,11 @@ async fn headers_on_compressed_and_uncompressed_responses() {
     assert!(r.headers().get(header::CONTENT_ENCODING).is_none());
     assert_eq!(r.headers()[header::VARY], "accept-encoding");
     // An image does not vary.
-    let r = quiet().apply(&Method::GET, Some("gzip"), response("image/png", vec![0u8; 5000]));
+    let r = quiet().apply(
+        &Method::GET,
+        Some("gzip"),
+        response("image/png", vec![0u8; 5000]),
+    );
     assert!(r.headers().get(header::VARY).is_none());
 }
 
@@ -95,44 +119,96 @@ async fn every_skip_rule() {
     let compressed = |r: &Response| r.headers().contains_key(header::CONTENT_ENCODING);
     let c = quiet();
     // Skipped by type.
-    for ct in ["image/png", "audio/ogg", "video/mp4", "application/zip", "application/gzip", "text/event-stream"] {
+    for ct in [
+        "image/png",
+        "audio/ogg",
+        "video/mp4",
+        "application/zip",
+        "application/gzip",
+        "text/event-stream",
+    ] {
         let r = c.apply(&Method::GET, Some("gzip"), response(ct, big()));
         assert!(!compressed(&r), "{ct}");
     }
     // SVG is an image worth compressing.
-    assert!(compressed(&c.apply(&Method::GET, Some("gzip"), response("image/svg+xml", big()))));
+    assert!(compressed(&c.apply(
+        &Method::GET,
+        Some("gzip"),
+        response("image/svg+xml", big())
+    )));
     // Already encoded.
     let mut r = response("text/plain", big());
-    r.headers_mut().insert(header::CONTENT_ENCODING, "deflate".parse().unwrap());
+    r.headers_mut()
+        .insert(header::CONTENT_ENCODING, "deflate".parse().unwrap());
     let r = c.apply(&Method::GET, Some("gzip"), r);
     assert_eq!(r.headers()[header::CONTENT_ENCODING], "deflate");
     // Partial content.
     let mut r = response("text/plain", big());
     *r.status_mut() = StatusCode::PARTIAL_CONTENT;
-    r.headers_mut().insert(header::CONTENT_RANGE, "bytes 0-99/5000".parse().unwrap());
+    r.headers_mut()
+        .insert(header::CONTENT_RANGE, "bytes 0-99/5000".parse().unwrap());
     assert!(!compressed(&c.apply(&Method::GET, Some("gzip"), r)));
     // HEAD.
-    assert!(!compressed(&c.apply(&Method::HEAD, Some("gzip"), response("text/plain", big()))));
+    assert!(!compressed(&c.apply(
+        &Method::HEAD,
+        Some("gzip"),
+        response("text/plain", big())
+    )));
     // 204, 304, 1xx.
-    for status in [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED, StatusCode::CONTINUE] {
+    for status in [
+        StatusCode::NO_CONTENT,
+        StatusCode::NOT_MODIFIED,
+        StatusCode::CONTINUE,
+    ] {
         let mut r = response("text/plain", big());
         *r.status_mut() = status;
-        assert!(!compressed(&c.apply(&Method::GET, Some("gzip"), r)), "{status}");
+        assert!(
+            !compressed(&c.apply(&Method::GET, Some("gzip"), r)),
+            "{status}"
+        );
     }
     // no-transform.
     let mut r = response("text/plain", big());
-    r.headers_mut().insert(header::CACHE_CONTROL, "max-age=60, no-transform".parse().unwrap());
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        "max-age=60, no-transform".parse().unwrap(),
+    );
     assert!(!compressed(&c.apply(&Method::GET, Some("gzip"), r)));
     // Below the threshold; unknown size is compressed.
-    assert!(!compressed(&c.apply(&Method::GET, Some("gzip"), response("text/plain", "tiny"))));
-    let unknown = Body::new(Chunks { left: 1, chunk: Bytes::from_static(b"tiny") });
-    assert!(compressed(&c.apply(&Method::GET, Some("gzip"), response("text/plain", unknown))));
+    assert!(!compressed(&c.apply(
+        &Method::GET,
+        Some("gzip"),
+        response("text/plain", "tiny")
+    )));
+    let unknown = Body::new(Chunks {
+        left: 1,
+        chunk: Bytes::from_static(b"tiny"),
+    });
+    assert!(compressed(&c.apply(
+        &Method::GET,
+        Some("gzip"),
+        response("text/plain", unknown)
+    )));
     // The skip list is configurable.
-    let custom = quiet().skip_list(&["text/plain"]).compress_content_type("image/png");
-    assert!(!compressed(&custom.apply(&Method::GET, Some("gzip"), response("text/plain", big()))));
-    assert!(compressed(&custom.apply(&Method::GET, Some("gzip"), response("image/png", big()))));
+    let custom = quiet()
+        .skip_list(&["text/plain"])
+        .compress_content_type("image/png");
+    assert!(!compressed(&custom.apply(
+        &Method::GET,
+        Some("gzip"),
+        response("text/plain", big())
+    )));
+    assert!(compressed(&custom.apply(
+        &Method::GET,
+        Some("gzip"),
+        response("image/png", big())
+    )));
     // Refusing identity and every coding we have: 406.
-    let r = c.apply(&Method::GET, Some("identity;q=0, deflate"), response("text/plain", big()));
+    let r = c.apply(
+        &Method::GET,
+        Some("identity;q=0, deflate"),
+        response("text/plain", big()),
+    );
     assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
 }
 
@@ -146,7 +222,10 @@ impl http_body::Body for Chunks {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         if self.left == 0 {
             return Poll::Ready(None);
         }
@@ -162,7 +241,10 @@ impl http_body::Body for Channel {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         self.0.poll_recv(cx).map(|c| c.map(|b| Ok(Frame::data(b))))
     }
 }
@@ -181,12 +263,16 @@ async fn a_flushed_chunk_reaches_the_client_before_the_body_ends() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let mut stream = tokio::net::TcpStream::connect(server.local_addr()).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
     stream
         .write_all(b"GET /events HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
-    tx.send(Bytes::from_static(b"{\"first\":true}\n")).await.unwrap();
+    tx.send(Bytes::from_static(b"{\"first\":true}\n"))
+        .await
+        .unwrap();
     // Read until the head and some body bytes have arrived, with the body
     // still open.
     let mut got = Vec::new();
@@ -205,7 +291,9 @@ async fn a_flushed_chunk_reaches_the_client_before_the_body_ends() {
     })
     .await
     .expect("the first chunk arrives while the body is still open");
-    tx.send(Bytes::from_static(b"{\"second\":true}\n")).await.unwrap();
+    tx.send(Bytes::from_static(b"{\"second\":true}\n"))
+        .await
+        .unwrap();
     drop(tx);
     stream.read_to_end(&mut got).await.unwrap();
     let r = raw::parse(&got);
@@ -220,7 +308,8 @@ fn dechunk(mut s: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let line_end = s.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size = usize::from_str_radix(std::str::from_utf8(&s[..line_end]).unwrap().trim(), 16).unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&s[..line_end]).unwrap().trim(), 16).unwrap();
         if size == 0 {
             return out;
         }
@@ -232,7 +321,9 @@ fn dechunk(mut s: &[u8]) -> Vec<u8> {
 async fn upload_server(limit: usize) -> cortex::http::RunningServer {
     Server::new()
         .compression(Some(quiet().decode_requests(limit)))
-        .route(Method::POST, "/upload", |req: Request| async move { format!("{} bytes\n", req.body().len()) })
+        .route(Method::POST, "/upload", |req: Request| async move {
+            format!("{} bytes\n", req.body().len())
+        })
         .unwrap()
         .bind("127.0.0.1:0")
         .await
@@ -282,8 +373,12 @@ async fn compressed_requests_are_decoded_within_a_limit() {
 async fn the_server_compresses_and_counts() {
     let registry = leak(Registry::new());
     let server = Server::new()
-        .compression(Some(Compression::default().metrics_registry(Some(registry))))
-        .route(Method::GET, "/report", |_req: Request| async { text(StatusCode::OK, payload(500)) })
+        .compression(Some(
+            Compression::default().metrics_registry(Some(registry)),
+        ))
+        .route(Method::GET, "/report", |_req: Request| async {
+            text(StatusCode::OK, payload(500))
+        })
         .unwrap()
         .bind("127.0.0.1:0")
         .await
@@ -291,12 +386,20 @@ async fn the_server_compresses_and_counts() {
     let addr = server.local_addr();
     let r = raw::get(addr, "/report", &["Accept-Encoding: br;q=1.0, gzip;q=0.8"]).await;
     assert_eq!(r.header("content-encoding"), Some("br"));
-    assert_eq!(raw::get(addr, "/report", &["Accept-Encoding: identity;q=0"]).await.status, 406);
+    assert_eq!(
+        raw::get(addr, "/report", &["Accept-Encoding: identity;q=0"])
+            .await
+            .status,
+        406
+    );
     let plain = raw::get(addr, "/report", &[]).await;
     assert!(plain.header("content-encoding").is_none());
     assert_eq!(plain.header("vary"), Some("accept-encoding"));
     let text = registry.encode(cortex::metrics::Format::PrometheusText);
-    assert!(text.contains("cortex_http_compressed_responses_total{encoding=\"br\"} 1"), "{text}");
+    assert!(
+        text.contains("cortex_http_compressed_responses_total{encoding=\"br\"} 1"),
+        "{text}"
+    );
     let value = |name: &str| -> f64 {
         text.lines()
             .find(|l| l.starts_with(name))
@@ -309,6 +412,9 @@ async fn the_server_compresses_and_counts() {
         value("cortex_http_compression_out_bytes_total{encoding=\"br\"}"),
     );
     assert_eq!(bytes_in, payload(500).len() as f64);
-    assert!(bytes_out > 0.0 && bytes_out * 5.0 < bytes_in, "{bytes_in} -> {bytes_out}");
+    assert!(
+        bytes_out > 0.0 && bytes_out * 5.0 < bytes_in,
+        "{bytes_in} -> {bytes_out}"
+    );
     server.shutdown(Duration::from_secs(1)).await;
 }

@@ -23,7 +23,10 @@ impl http_body::Body for Chunks {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         if self.left == 0 {
             return Poll::Ready(None);
         }
@@ -33,12 +36,15 @@ impl http_body::Body for Chunks {
 }
 
 fn payload(n: usize) -> String {
-    (0..n).map(|i| format!("line {i}: the quick brown fox jumps over the lazy dog\n")).collect()
+    (0..n)
+        .map(|i| format!("line {i}: the quick brown fox jumps over the lazy dog\n"))
+        .collect()
 }
 
 fn response(ct: &str, body: Body) -> cortex::http::Response {
     let mut r = http::Response::new(body);
-    r.headers_mut().insert(header::CONTENT_TYPE, ct.parse().unwrap());
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, ct.parse().unwrap());
     r
 }
 
@@ -57,9 +63,14 @@ async fn a_gigabyte_streams_through_in_bounded_memory() {
     const CHUNK: usize = 256 * 1024;
     const GIB: u64 = 1 << 30;
     let chunk = Bytes::from(payload(CHUNK / 50).into_bytes()[..CHUNK].to_vec());
-    let body = Body::new(Chunks { left: GIB / CHUNK as u64, chunk });
+    let body = Body::new(Chunks {
+        left: GIB / CHUNK as u64,
+        chunk,
+    });
     let before = resident_mib();
-    let r = quiet().gzip_level(1).apply(&Method::GET, Some("gzip"), response("text/plain", body));
+    let r = quiet()
+        .gzip_level(1)
+        .apply(&Method::GET, Some("gzip"), response("text/plain", body));
     let mut body = r.into_body();
     let (mut bytes_out, mut peak) = (0u64, 0u64);
     let mut decoder = flate2::write::GzDecoder::new(CountingSink(0));
@@ -76,7 +87,10 @@ async fn a_gigabyte_streams_through_in_bounded_memory() {
     let decoded = decoder.finish().unwrap().0;
     assert_eq!(decoded, GIB, "every byte made it through");
     assert!(bytes_out < GIB / 10, "compressed to {bytes_out} bytes");
-    assert!(peak < before + 64, "resident memory grew from {before} MiB to {peak} MiB");
+    assert!(
+        peak < before + 64,
+        "resident memory grew from {before} MiB to {peak} MiB"
+    );
 }
 
 struct CountingSink(u64);
@@ -91,4 +105,3 @@ impl Write for CountingSink {
         Ok(())
     }
 }
-

@@ -443,7 +443,8 @@ impl App {
             Ok(collected) => match &self.compression {
                 Some(c) => c
                     .decode_request(&parts.headers, collected.to_bytes())
-                    .map(|body| (parts, body)),
+                    .map(|body| (parts, body))
+                    .map_err(|e| e.to_response()),
                 None => Ok((parts, collected.to_bytes())),
             },
             #[cfg(not(feature = "compression"))]

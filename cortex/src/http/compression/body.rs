@@ -111,7 +111,10 @@ impl http_body::Body for CompressedBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         loop {
             let Some(encoder) = this.encoder.as_mut() else {
@@ -133,7 +136,10 @@ impl http_body::Body for CompressedBody {
                     Err(frame) => {
                         // Trailers end the body: finish the stream first.
                         this.trailers = frame.into_trailers().ok();
-                        let out = this.encoder.take().map_or(Ok(Bytes::new()), Encoder::finish)?;
+                        let out = this
+                            .encoder
+                            .take()
+                            .map_or(Ok(Bytes::new()), Encoder::finish)?;
                         this.count(0, out.len());
                         if !out.is_empty() {
                             return Poll::Ready(Some(Ok(Frame::data(out))));
@@ -142,7 +148,10 @@ impl http_body::Body for CompressedBody {
                 },
                 Some(Err(e)) => return Poll::Ready(Some(Err(e))),
                 None => {
-                    let out = this.encoder.take().map_or(Ok(Bytes::new()), Encoder::finish)?;
+                    let out = this
+                        .encoder
+                        .take()
+                        .map_or(Ok(Bytes::new()), Encoder::finish)?;
                     this.count(0, out.len());
                     if !out.is_empty() {
                         return Poll::Ready(Some(Ok(Frame::data(out))));

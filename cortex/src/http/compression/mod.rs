@@ -169,17 +169,30 @@ impl Compression {
     }
 
     fn compressible_type(&self, headers: &HeaderMap) -> bool {
-        let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        let Some(ct) = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+        else {
             return true;
         };
-        let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        self.always.iter().any(|a| *a == ct) || !self.skip.iter().any(|p| ct.starts_with(p.as_str()))
+        let ct = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        self.always.contains(&ct) || !self.skip.iter().any(|p| ct.starts_with(p.as_str()))
     }
 
     /// Compresses `response` if the request allows it and it pays; see the
     /// [module docs](self) for the rules. `accept_encoding` is the request's
     /// header value.
-    pub fn apply(&self, method: &Method, accept_encoding: Option<&str>, mut response: Response) -> Response {
+    pub fn apply(
+        &self,
+        method: &Method,
+        accept_encoding: Option<&str>,
+        mut response: Response,
+    ) -> Response {
         let status = response.status();
         let headers = response.headers();
         let compressible = self.compressible_type(headers);
@@ -206,16 +219,21 @@ impl Compression {
                 return r;
             }
         };
-        let small = response.body().size_hint().exact().is_some_and(|n| n < self.threshold);
+        let small = response
+            .body()
+            .size_hint()
+            .exact()
+            .is_some_and(|n| n < self.threshold);
         if !eligible || small {
             return response;
         }
         let (mut parts, body) = response.into_parts();
         parts.headers.remove(header::CONTENT_LENGTH);
         parts.headers.remove(header::ACCEPT_RANGES);
-        parts
-            .headers
-            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.as_str()));
+        parts.headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static(coding.as_str()),
+        );
         let counters = self.metrics.as_ref().and_then(|m| {
             m.responses.with(&[coding.as_str()], Counter::inc).ok()?;
             Some(ByteCounters {
@@ -223,20 +241,24 @@ impl Compression {
                 bytes_out: m.bytes_out.with_labels(&[coding.as_str()]).ok()?,
             })
         });
-        let body = CompressedBody::new(body, coding, self.gzip_level, self.brotli_quality, counters);
+        let body =
+            CompressedBody::new(body, coding, self.gzip_level, self.brotli_quality, counters);
         http::Response::from_parts(parts, Body::new(body))
     }
 
     /// Decodes a compressed request body (when enabled).
     ///
     /// # Errors
-    /// 415 for a coding other than gzip or br, 400 for a corrupt body, 413
-    /// when the decoded body would exceed the limit.
-    pub fn decode_request(&self, headers: &HeaderMap, body: Bytes) -> Result<Bytes, Response> {
+    /// A [`DecodeError`]; its [`status`](DecodeError::status) is the answer
+    /// to send (415, 400 or 413).
+    pub fn decode_request(&self, headers: &HeaderMap, body: Bytes) -> Result<Bytes, DecodeError> {
         let Some(limit) = self.decode_limit else {
             return Ok(body);
         };
-        let Some(coding) = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()) else {
+        let Some(coding) = headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+        else {
             return Ok(body);
         };
         let coding = coding.trim().to_ascii_lowercase();
@@ -244,26 +266,58 @@ impl Compression {
             "identity" | "" => return Ok(body),
             "gzip" | "x-gzip" => Box::new(flate2::read::GzDecoder::new(&body[..])),
             "br" => Box::new(brotli::Decompressor::new(&body[..], 4096)),
-            other => {
-                return Err(super::text(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    format!("request Content-Encoding `{other}` is not supported (gzip, br)\n"),
-                ))
-            }
+            other => return Err(DecodeError::Unsupported(other.to_owned())),
         };
         // Read one byte past the limit: if it arrives, the body is too big.
         let mut out = Vec::new();
         match reader.take(limit as u64 + 1).read_to_end(&mut out) {
-            Ok(_) if out.len() > limit => Err(super::text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body decodes to more than {limit} bytes\n"),
-            )),
+            Ok(_) if out.len() > limit => Err(DecodeError::TooLarge { limit }),
             Ok(_) => Ok(Bytes::from(out)),
-            Err(e) => Err(super::text(
-                StatusCode::BAD_REQUEST,
-                format!("request body is not valid {coding}: {e}\n"),
-            )),
+            Err(e) => Err(DecodeError::Corrupt {
+                coding,
+                reason: e.to_string(),
+            }),
         }
+    }
+}
+
+/// Why a compressed request body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// A `Content-Encoding` other than gzip or br (415).
+    #[error("request Content-Encoding `{0}` is not supported (gzip, br)")]
+    Unsupported(String),
+    /// The body is not valid in its coding (400).
+    #[error("request body is not valid {coding}: {reason}")]
+    Corrupt {
+        /// The coding.
+        coding: String,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The body decodes to more than the limit (413): a decompression bomb
+    /// is refused before it is unpacked.
+    #[error("request body decodes to more than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl DecodeError {
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            DecodeError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            DecodeError::Corrupt { .. } => StatusCode::BAD_REQUEST,
+            DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    /// The error as a plain-text response.
+    pub fn to_response(&self) -> Response {
+        super::text(self.status(), format!("{self}\n"))
     }
 }
 

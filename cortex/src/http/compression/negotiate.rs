@@ -50,8 +50,12 @@ pub fn negotiate(header: Option<&str>) -> Negotiated {
     let Some(header) = header else {
         return Negotiated::Identity;
     };
-    let (mut br, mut gzip, mut identity, mut star): (Option<u16>, Option<u16>, Option<u16>, Option<u16>) =
-        (None, None, None, None);
+    let (mut br, mut gzip, mut identity, mut star): (
+        Option<u16>,
+        Option<u16>,
+        Option<u16>,
+        Option<u16>,
+    ) = (None, None, None, None);
     for entry in header.split(',') {
         let mut parts = entry.split(';');
         let coding = parts.next().unwrap_or("").trim();
@@ -86,7 +90,11 @@ pub fn negotiate(header: Option<&str>) -> Negotiated {
     let br = br.or(star).unwrap_or(0);
     let gzip = gzip.or(star).unwrap_or(0);
     let identity = identity.or(star).unwrap_or(1000);
-    let best = if br >= gzip { (Coding::Brotli, br) } else { (Coding::Gzip, gzip) };
+    let best = if br >= gzip {
+        (Coding::Brotli, br)
+    } else {
+        (Coding::Gzip, gzip)
+    };
     if best.1 > 0 && best.1 >= identity {
         Negotiated::Compress(best.0)
     } else if identity > 0 {
