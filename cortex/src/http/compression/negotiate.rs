@@ -35,7 +35,8 @@ pub enum Negotiated {
 /// q-values have up to three decimals; an entry with an invalid q-value is
 /// ignored; `*` stands for every coding not listed (identity included);
 /// identity is acceptable unless refused (`identity;q=0`, or `*;q=0` without
-/// `identity`). The highest q wins; on a tie the server prefers `br`, then
+/// `identity`), and preferred over a listed coding only when the client gave
+/// it a higher weight. The highest q wins; on a tie the server prefers `br`, then
 /// `gzip`, and a coding over identity. No header: identity.
 ///
 /// ```
@@ -89,18 +90,18 @@ pub fn negotiate(header: Option<&str>) -> Negotiated {
     }
     let br = br.or(star).unwrap_or(0);
     let gzip = gzip.or(star).unwrap_or(0);
-    let identity = identity.or(star).unwrap_or(1000);
+    // Identity is always acceptable unless refused, but only a weight the
+    // client wrote down can make it preferred over a coding it listed.
+    let identity = identity.or(star);
     let best = if br >= gzip {
         (Coding::Brotli, br)
     } else {
         (Coding::Gzip, gzip)
     };
-    if best.1 > 0 && best.1 >= identity {
+    if best.1 > 0 && identity.is_none_or(|q| best.1 >= q) {
         Negotiated::Compress(best.0)
-    } else if identity > 0 {
+    } else if identity.is_none_or(|q| q > 0) {
         Negotiated::Identity
-    } else if best.1 > 0 {
-        Negotiated::Compress(best.0)
     } else {
         Negotiated::NotAcceptable
     }
@@ -157,7 +158,7 @@ mod tests {
             (Some("br;q=abc"), Identity),
             (Some("br;q"), Identity),
             (Some(";;;,,,  , garbage;;q=1"), Identity),
-            (Some("gzip;q=0.001"), Identity),
+            (Some("gzip;q=0.001"), Compress(Gzip)),
             (Some("gzip;q=0.001, identity;q=0"), Compress(Gzip)),
         ];
         for (header, expected) in cases {
