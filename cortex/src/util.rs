@@ -110,3 +110,21 @@ impl<T> Versioned<T> {
             .store(ptr, std::sync::atomic::Ordering::Release);
     }
 }
+
+/// Parses an RFC 9110 qvalue (`0`, `0.5`, `1`, `1.000`: at most three
+/// decimals, at most 1) into thousandths; `None` if malformed.
+pub(crate) fn parse_qvalue(v: &str) -> Option<u16> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut thousandths = 0u16;
+    for (i, b) in frac.bytes().enumerate() {
+        thousandths += u16::from(b - b'0') * [100, 10, 1][i];
+    }
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}

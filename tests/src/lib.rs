@@ -214,3 +214,38 @@ pub mod raw {
         out
     }
 }
+
+/// Bodies for the compression tests.
+pub mod bodies {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use http_body::Frame;
+
+    /// A body that yields `left` copies of `chunk`, lazily: a gigabyte costs
+    /// one chunk of memory.
+    #[derive(Debug)]
+    pub struct Chunks {
+        /// Chunks still to yield.
+        pub left: u64,
+        /// The chunk.
+        pub chunk: Bytes,
+    }
+
+    impl http_body::Body for Chunks {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            if self.left == 0 {
+                return Poll::Ready(None);
+            }
+            self.left -= 1;
+            Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
+        }
+    }
+}

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use cortex::http::compression::Compression;
 use cortex::http::{text, Body, Method, Request, Response, Server, StatusCode};
 use cortex::metrics::Registry;
+use cortex_tests::bodies::Chunks;
 use cortex_tests::raw;
 use http::header;
 use http_body::Frame;
@@ -210,28 +211,6 @@ async fn every_skip_rule() {
         response("text/plain", big()),
     );
     assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
-}
-
-/// A body that yields `left` copies of `chunk`, lazily.
-struct Chunks {
-    left: u64,
-    chunk: Bytes,
-}
-
-impl http_body::Body for Chunks {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if self.left == 0 {
-            return Poll::Ready(None);
-        }
-        self.left -= 1;
-        Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
-    }
 }
 
 /// A body fed from a channel: what the handler sends, when it sends it.

@@ -3,37 +3,13 @@
 //! other test's allocations count against it.
 
 use std::io::Write;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use cortex::http::compression::Compression;
 use cortex::http::{Body, Method};
+use cortex_tests::bodies::Chunks;
 use http::header;
-use http_body::Frame;
 use http_body_util::BodyExt;
-
-/// A body that yields `left` copies of `chunk`, lazily.
-struct Chunks {
-    left: u64,
-    chunk: Bytes,
-}
-
-impl http_body::Body for Chunks {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if self.left == 0 {
-            return Poll::Ready(None);
-        }
-        self.left -= 1;
-        Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
-    }
-}
 
 fn payload(n: usize) -> String {
     (0..n)

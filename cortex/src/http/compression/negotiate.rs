@@ -70,7 +70,7 @@ pub fn negotiate(header: Option<&str>) -> Negotiated {
                 continue;
             };
             if k.trim().eq_ignore_ascii_case("q") {
-                q = parse_q(v.trim());
+                q = crate::util::parse_qvalue(v.trim());
             }
         }
         let Some(q) = q else { continue };
@@ -104,23 +104,6 @@ pub fn negotiate(header: Option<&str>) -> Negotiated {
         Negotiated::Identity
     } else {
         Negotiated::NotAcceptable
-    }
-}
-
-/// An RFC 9110 qvalue in thousandths: `0`, `0.5`, `1`, `1.000`.
-fn parse_q(v: &str) -> Option<u16> {
-    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
-    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mut thousandths = 0u16;
-    for (i, b) in frac.bytes().enumerate() {
-        thousandths += u16::from(b - b'0') * [100, 10, 1][i];
-    }
-    match int {
-        "0" => Some(thousandths),
-        "1" if thousandths == 0 => Some(1000),
-        _ => None,
     }
 }
 

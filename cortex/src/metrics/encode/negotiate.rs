@@ -40,7 +40,7 @@ pub fn negotiate(accept: Option<&str>) -> Format {
             let k = k.trim();
             let v = v.trim().trim_matches('"');
             if k.eq_ignore_ascii_case("q") {
-                match parse_q(v) {
+                match crate::util::parse_qvalue(v) {
                     Some(parsed) => q = parsed,
                     None => valid = false,
                 }
@@ -70,40 +70,19 @@ pub fn negotiate(accept: Option<&str>) -> Format {
     }
 }
 
-/// Parses an RFC 9110 qvalue (`0`, `0.5`, `1.000`: up to three decimals,
-/// at most 1) into thousandths.
-fn parse_q(v: &str) -> Option<u16> {
-    let (int, frac) = match v.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (v, ""),
-    };
-    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mut thousandths: u16 = 0;
-    for (i, b) in frac.bytes().enumerate() {
-        thousandths += u16::from(b - b'0') * [100, 10, 1][i];
-    }
-    match int {
-        "0" => Some(thousandths),
-        "1" if thousandths == 0 => Some(1000),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn q_values() {
-        assert_eq!(parse_q("0"), Some(0));
-        assert_eq!(parse_q("0.5"), Some(500));
-        assert_eq!(parse_q("0.125"), Some(125));
-        assert_eq!(parse_q("1.000"), Some(1000));
-        assert_eq!(parse_q("1.5"), None);
-        assert_eq!(parse_q("0.1234"), None);
-        assert_eq!(parse_q("x"), None);
+        assert_eq!(crate::util::parse_qvalue("0"), Some(0));
+        assert_eq!(crate::util::parse_qvalue("0.5"), Some(500));
+        assert_eq!(crate::util::parse_qvalue("0.125"), Some(125));
+        assert_eq!(crate::util::parse_qvalue("1.000"), Some(1000));
+        assert_eq!(crate::util::parse_qvalue("1.5"), None);
+        assert_eq!(crate::util::parse_qvalue("0.1234"), None);
+        assert_eq!(crate::util::parse_qvalue("x"), None);
     }
 
     #[test]
