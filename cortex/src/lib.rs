@@ -56,6 +56,8 @@
 #[allow(unused_extern_crates)]
 extern crate self as cortex;
 
+#[cfg(feature = "actors")]
+pub mod actor;
 pub mod health;
 #[cfg(feature = "http")]
 pub mod http;

@@ -1,0 +1,131 @@
+//! Handles to running actors.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use super::{Actor, Error};
+use crate::metrics::Counter;
+
+pub(crate) const RUNNING: u8 = 0;
+pub(crate) const STOPPED: u8 = 1;
+pub(crate) const FAILED: u8 = 2;
+
+pub(crate) struct Shared {
+    pub(crate) name: Arc<str>,
+    pub(crate) state: AtomicU8,
+    pub(crate) stop: Notify,
+    pub(crate) dead_letters: Counter,
+}
+
+/// A handle to a running actor. Cheap to clone.
+pub struct ActorRef<A: Actor> {
+    pub(crate) tx: mpsc::Sender<A::Msg>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<A: Actor> Clone for ActorRef<A> {
+    fn clone(&self) -> Self {
+        ActorRef {
+            tx: self.tx.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<A: Actor> fmt::Debug for ActorRef<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorRef")
+            .field("name", &self.shared.name)
+            .finish()
+    }
+}
+
+/// Where an actor sends the answer to an [`ask`](ActorRef::ask).
+#[derive(Debug)]
+pub struct Reply<T>(oneshot::Sender<T>);
+
+impl<T> Reply<T> {
+    /// Sends the answer (ignored if the asker gave up).
+    pub fn send(self, value: T) {
+        let _ = self.0.send(value);
+    }
+}
+
+impl<A: Actor> ActorRef<A> {
+    /// The actor's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Whether the actor has stopped (by `stop`, shutdown, or a failure it
+    /// was not restarted from).
+    pub fn is_stopped(&self) -> bool {
+        self.shared.state.load(Ordering::Acquire) != RUNNING
+    }
+
+    /// Whether it stopped because it failed past its restart limit (or with
+    /// the `Stop` strategy).
+    pub fn has_failed(&self) -> bool {
+        self.shared.state.load(Ordering::Acquire) == FAILED
+    }
+
+    fn stopped(&self) -> Error {
+        self.shared.dead_letters.inc();
+        Error::Stopped(Arc::clone(&self.shared.name))
+    }
+
+    /// Sends a message, waiting while the mailbox is full.
+    ///
+    /// # Errors
+    /// [`Error::Stopped`] if the actor has stopped.
+    pub async fn tell(&self, msg: A::Msg) -> Result<(), Error> {
+        self.tx.send(msg).await.map_err(|_| self.stopped())
+    }
+
+    /// Sends a message if there is room now.
+    ///
+    /// # Errors
+    /// [`Error::MailboxFull`], or [`Error::Stopped`].
+    pub fn try_tell(&self, msg: A::Msg) -> Result<(), Error> {
+        self.tx.try_send(msg).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Error::MailboxFull(Arc::clone(&self.shared.name)),
+            mpsc::error::TrySendError::Closed(_) => self.stopped(),
+        })
+    }
+
+    /// Sends the message `make(reply)` and waits for the answer.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if no answer came in time; [`Error::Stopped`] if
+    /// the actor stopped (or dropped the reply) first.
+    pub async fn ask<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> A::Msg,
+        timeout: Duration,
+    ) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        let asked = async {
+            self.tell(make(Reply(tx))).await?;
+            rx.await
+                .map_err(|_| Error::Stopped(Arc::clone(&self.shared.name)))
+        };
+        tokio::time::timeout(timeout, asked)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Timeout {
+                    name: Arc::clone(&self.shared.name),
+                    after: timeout,
+                })
+            })
+    }
+
+    /// Stops the actor: it takes no new messages, handles those already
+    /// queued, runs `stopped`, and ends.
+    pub fn stop(&self) {
+        self.shared.stop.notify_one();
+    }
+}

@@ -1,0 +1,178 @@
+//! Actors: stateful tasks that own their data, take messages through a
+//! bounded mailbox, and are restarted by their supervision strategy when they
+//! fail, without losing the messages still queued.
+//!
+//! ```
+//! use cortex::actor::{Actor, ActorSystem, Context, Reply, SpawnOptions};
+//! use std::time::Duration;
+//!
+//! struct Counter { total: u64 }
+//!
+//! enum Msg { Add(u64), Get(Reply<u64>) }
+//!
+//! impl Actor for Counter {
+//!     type Msg = Msg;
+//!     type Error = String;
+//!     async fn handle(&mut self, msg: Msg, _ctx: &mut Context<Self>) -> Result<(), String> {
+//!         match msg {
+//!             Msg::Add(n) => self.total += n,
+//!             Msg::Get(reply) => reply.send(self.total),
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let system = ActorSystem::new();
+//! let counter = system.spawn(SpawnOptions::named("doc-counter"), || Counter { total: 0 }).unwrap();
+//! counter.tell(Msg::Add(2)).await.unwrap();
+//! counter.tell(Msg::Add(3)).await.unwrap();
+//! assert_eq!(counter.ask(Msg::Get, Duration::from_secs(1)).await.unwrap(), 5);
+//! system.shutdown(Duration::from_secs(1)).await;
+//! # });
+//! ```
+//!
+//! What is here so far: the `Actor` trait, `ActorSystem::spawn` with named
+//! lookup, `tell` (waits when the mailbox is full), `try_tell`, `ask` with a
+//! timeout, `stop`, supervision by restart (with a restart limit in a
+//! sliding window and a backoff) or stop, panics caught like errors, dead
+//! letters, metrics, a health component per named actor, and a draining
+//! `shutdown` with a deadline.
+
+mod actor_ref;
+mod system;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use actor_ref::{ActorRef, Reply};
+pub use system::{ActorSystem, ShutdownReport};
+
+/// A stateful component that handles one message at a time.
+pub trait Actor: Send + Sized + 'static {
+    /// The messages it takes.
+    type Msg: Send + 'static;
+    /// What a failed message handling returns.
+    type Error: fmt::Display + Send + 'static;
+
+    /// Runs when the actor starts, and again after every restart.
+    fn started(&mut self, _ctx: &mut Context<Self>) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// Handles one message. An `Err` (or a panic) is a failure the
+    /// supervision strategy answers.
+    fn handle(
+        &mut self,
+        msg: Self::Msg,
+        ctx: &mut Context<Self>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Runs when the actor stops (not when it fails and is restarted).
+    fn stopped(&mut self, _ctx: &mut Context<Self>) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// What an actor sees of itself while it runs.
+#[derive(Debug)]
+pub struct Context<A: Actor> {
+    myself: ActorRef<A>,
+}
+
+impl<A: Actor> Context<A> {
+    /// The actor's own reference (to give to others, or to stop itself).
+    pub fn myself(&self) -> &ActorRef<A> {
+        &self.myself
+    }
+
+    /// The actor's name.
+    pub fn name(&self) -> &str {
+        self.myself.name()
+    }
+}
+
+/// What to do when an actor fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Make a fresh actor from the factory; the mailbox and the messages in
+    /// it survive; the failing message goes to the dead letters. More than
+    /// `max` restarts within `within` stops the actor for good.
+    Restart {
+        /// Restarts allowed in the window.
+        max: u32,
+        /// The sliding window.
+        within: Duration,
+        /// Pause before each restart.
+        backoff: Duration,
+    },
+    /// Stop at the first failure.
+    Stop,
+}
+
+impl Default for Strategy {
+    /// Restart, at most 3 times a minute, without backoff.
+    fn default() -> Self {
+        Strategy::Restart {
+            max: 3,
+            within: Duration::from_secs(60),
+            backoff: Duration::ZERO,
+        }
+    }
+}
+
+/// How to spawn an actor.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    name: Option<String>,
+    mailbox: Option<usize>,
+    strategy: Strategy,
+}
+
+impl SpawnOptions {
+    /// An actor registered under `name` (looked up with
+    /// [`ActorSystem::lookup`], shown in metrics and `/health`).
+    pub fn named(name: &str) -> Self {
+        SpawnOptions {
+            name: Some(name.to_owned()),
+            ..Default::default()
+        }
+    }
+
+    /// Mailbox capacity (default 1024); `tell` waits when it is full.
+    pub fn mailbox(mut self, capacity: usize) -> Self {
+        self.mailbox = Some(capacity.max(1));
+        self
+    }
+
+    /// The supervision strategy.
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+}
+
+/// Why a message could not be delivered or answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The actor has stopped; the message went to the dead letters.
+    #[error("actor `{0}` has stopped")]
+    Stopped(Arc<str>),
+    /// The mailbox is full (`try_tell`).
+    #[error("actor `{0}`'s mailbox is full")]
+    MailboxFull(Arc<str>),
+    /// No answer within the timeout (`ask`).
+    #[error("actor `{name}` did not answer within {after:?}")]
+    Timeout {
+        /// The actor.
+        name: Arc<str>,
+        /// The timeout.
+        after: Duration,
+    },
+    /// An actor with this name already runs.
+    #[error("an actor named `{0}` already exists")]
+    NameTaken(String),
+}

@@ -1,0 +1,385 @@
+//! The actor system: spawning, supervision, lookup and shutdown.
+
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::actor_ref::{Shared, FAILED, RUNNING, STOPPED};
+use super::{Actor, ActorRef, Context, Error, SpawnOptions, Strategy};
+use crate::health::{CheckOptions, Health, HealthRegistry};
+use crate::metrics::{Buckets, Counter, Family, Histogram, Registry};
+use crate::util::{panic_message, CatchUnwind};
+
+const DEFAULT_MAILBOX: usize = 1024;
+
+struct Metrics {
+    messages: Family<Counter>,
+    errors: Family<Counter>,
+    restarts: Family<Counter>,
+    depth: Family<crate::metrics::Gauge>,
+    processing: Family<Histogram>,
+    dead_letters: Counter,
+}
+
+impl Metrics {
+    fn new(r: &Registry) -> Result<Self, crate::metrics::Error> {
+        Ok(Metrics {
+            messages: r.counter_family(
+                "cortex_actor_messages_total",
+                "Messages an actor handled.",
+                &["actor"],
+            )?,
+            errors: r.counter_family(
+                "cortex_actor_errors_total",
+                "Messages whose handling failed.",
+                &["actor"],
+            )?,
+            restarts: r.counter_family(
+                "cortex_actor_restarts_total",
+                "Actor restarts.",
+                &["actor"],
+            )?,
+            depth: r.gauge_family(
+                "cortex_actor_mailbox_depth",
+                "Messages waiting in an actor's mailbox.",
+                &["actor"],
+            )?,
+            processing: r.histogram_family(
+                "cortex_actor_processing_seconds",
+                "Time an actor took per message.",
+                &["actor"],
+                Buckets::new([0.0001, 0.001, 0.01, 0.1, 1.0, 10.0])?,
+            )?,
+            dead_letters: r.counter(
+                "cortex_actor_dead_letters_total",
+                "Messages that could not be delivered or failed.",
+            )?,
+        })
+    }
+}
+
+struct Running {
+    name: Arc<str>,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+/// Runs actors. Cheap to clone (a shared handle).
+#[derive(Clone)]
+pub struct ActorSystem {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    metrics: Option<Metrics>,
+    health: Option<&'static HealthRegistry>,
+    names: Mutex<HashMap<String, Box<dyn Any + Send + Sync>>>,
+    running: Mutex<Vec<Running>>,
+    next_id: AtomicU64,
+}
+
+impl fmt::Debug for ActorSystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorSystem")
+            .field("actors", &self.inner.running.lock().len())
+            .finish()
+    }
+}
+
+impl Default for ActorSystem {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a shutdown achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Actors that had not finished by the deadline (they were aborted).
+    pub unfinished: Vec<String>,
+}
+
+impl ActorSystem {
+    /// A system whose metrics go to the global registry and whose named
+    /// actors appear in the global `/health`.
+    pub fn new() -> Self {
+        Self::build(
+            Some(crate::metrics::global()),
+            Some(crate::health::global()),
+        )
+    }
+
+    /// A system with its metrics in `registry` (`None`: no metrics) and no
+    /// health components.
+    pub fn with_registry(registry: Option<&Registry>) -> Self {
+        Self::build(registry, None)
+    }
+
+    fn build(registry: Option<&Registry>, health: Option<&'static HealthRegistry>) -> Self {
+        let metrics = registry.and_then(|r| match Metrics::new(r) {
+            Ok(m) => Some(m),
+            Err(error) => {
+                tracing::error!(target: "cortex::actor", %error, "actor metrics cannot be registered");
+                None
+            }
+        });
+        ActorSystem {
+            inner: Arc::new(Inner {
+                metrics,
+                health,
+                names: Mutex::new(HashMap::new()),
+                running: Mutex::new(Vec::new()),
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Starts an actor made by `factory` (called again for every restart).
+    /// Must be called inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::NameTaken`] if a running actor has this name.
+    pub fn spawn<A, F>(&self, options: SpawnOptions, factory: F) -> Result<ActorRef<A>, Error>
+    where
+        A: Actor,
+        F: Fn() -> A + Send + Sync + 'static,
+    {
+        let named = options.name.is_some();
+        let name: Arc<str> = match &options.name {
+            Some(n) => n.as_str().into(),
+            None => {
+                let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+                let ty = std::any::type_name::<A>()
+                    .rsplit("::")
+                    .next()
+                    .unwrap_or("actor");
+                format!("{ty}-{id}").into()
+            }
+        };
+        let (tx, rx) = mpsc::channel(options.mailbox.unwrap_or(DEFAULT_MAILBOX));
+        let shared = Arc::new(Shared {
+            name: Arc::clone(&name),
+            state: AtomicU8::new(RUNNING),
+            stop: Notify::new(),
+            dead_letters: self
+                .inner
+                .metrics
+                .as_ref()
+                .map_or_else(Counter::new, |m| m.dead_letters.clone()),
+        });
+        let actor_ref = ActorRef {
+            tx,
+            shared: Arc::clone(&shared),
+        };
+        if named {
+            let mut names = self.inner.names.lock();
+            let taken = names
+                .get(&*name)
+                .and_then(|any| any.downcast_ref::<ActorRef<A>>())
+                .is_some_and(|existing| !existing.is_stopped());
+            if taken
+                || names
+                    .get(&*name)
+                    .is_some_and(|any| any.downcast_ref::<ActorRef<A>>().is_none())
+            {
+                return Err(Error::NameTaken(name.to_string()));
+            }
+            names.insert(name.to_string(), Box::new(actor_ref.clone()));
+        }
+        let series = self.inner.metrics.as_ref().and_then(|m| {
+            let label = [&*name];
+            let weak = actor_ref.tx.downgrade();
+            m.depth.core().attach_derived(
+                &label,
+                Arc::new(move || {
+                    weak.upgrade()
+                        .map_or(0.0, |tx| (tx.max_capacity() - tx.capacity()) as f64)
+                }),
+            );
+            Some(Series {
+                messages: m.messages.with_labels(&label).ok()?,
+                errors: m.errors.with_labels(&label).ok()?,
+                restarts: m.restarts.with_labels(&label).ok()?,
+                processing: m.processing.with_labels(&label).ok()?,
+            })
+        });
+        if let (true, Some(health)) = (named, self.inner.health) {
+            let s = Arc::downgrade(&shared);
+            health.register(
+                format!("actor.{name}"),
+                CheckOptions::default(),
+                move || {
+                    let state = s.upgrade().map(|s| s.state.load(Ordering::Acquire));
+                    async move {
+                        match state {
+                            Some(FAILED) => Health::down().with_detail("state", "failed"),
+                            Some(STOPPED) | None => Health::up().with_detail("state", "stopped"),
+                            _ => Health::up().with_detail("state", "running"),
+                        }
+                    }
+                },
+            );
+        }
+        let ctx = Context {
+            myself: actor_ref.clone(),
+        };
+        let task = tokio::spawn(run(
+            factory,
+            rx,
+            ctx,
+            options.strategy,
+            series,
+            Arc::clone(&shared),
+        ));
+        self.inner
+            .running
+            .lock()
+            .push(Running { name, shared, task });
+        Ok(actor_ref)
+    }
+
+    /// The named actor, if one of this type runs under `name`.
+    pub fn lookup<A: Actor>(&self, name: &str) -> Option<ActorRef<A>> {
+        self.inner
+            .names
+            .lock()
+            .get(name)
+            .and_then(|any| any.downcast_ref::<ActorRef<A>>())
+            .filter(|r| !r.is_stopped())
+            .cloned()
+    }
+
+    /// Stops every actor: no new messages, queued ones are handled, `stopped`
+    /// hooks run. Actors still busy at `deadline` are aborted and reported.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let running: Vec<Running> = std::mem::take(&mut *self.inner.running.lock());
+        for r in &running {
+            r.shared.stop.notify_one();
+        }
+        let until = Instant::now() + deadline;
+        let mut unfinished = Vec::new();
+        for mut r in running {
+            if tokio::time::timeout_at(until, &mut r.task).await.is_err() {
+                r.task.abort();
+                unfinished.push(r.name.to_string());
+            }
+        }
+        if !unfinished.is_empty() {
+            tracing::warn!(target: "cortex::actor", ?unfinished, "actors still busy at the shutdown deadline were aborted");
+        }
+        ShutdownReport { unfinished }
+    }
+}
+
+struct Series {
+    messages: Counter,
+    errors: Counter,
+    restarts: Counter,
+    processing: Histogram,
+}
+
+async fn run<A, F>(
+    factory: F,
+    mut rx: mpsc::Receiver<A::Msg>,
+    mut ctx: Context<A>,
+    strategy: Strategy,
+    series: Option<Series>,
+    shared: Arc<Shared>,
+) where
+    A: Actor,
+    F: Fn() -> A + Send + Sync + 'static,
+{
+    let mut actor = factory();
+    actor.started(&mut ctx).await;
+    let mut restarts: VecDeque<Instant> = VecDeque::new();
+    let mut closing = false;
+    let outcome = loop {
+        let msg = if closing {
+            rx.recv().await
+        } else {
+            tokio::select! {
+                biased;
+                _ = shared.stop.notified() => {
+                    // Take nothing new; handle what is queued.
+                    rx.close();
+                    closing = true;
+                    continue;
+                }
+                msg = rx.recv() => msg,
+            }
+        };
+        let Some(msg) = msg else { break STOPPED };
+        let started = std::time::Instant::now();
+        let result = CatchUnwind::new(actor.handle(msg, &mut ctx)).await;
+        if let Some(s) = &series {
+            s.processing.observe_duration(started.elapsed());
+        }
+        let reason = match result {
+            Ok(Ok(())) => {
+                if let Some(s) = &series {
+                    s.messages.inc();
+                }
+                continue;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(panic) => format!("panicked: {}", panic_message(&panic)),
+        };
+        if let Some(s) = &series {
+            s.messages.inc();
+            s.errors.inc();
+        }
+        // The failing message is gone: count it as a dead letter.
+        shared.dead_letters.inc();
+        match strategy {
+            Strategy::Stop => {
+                tracing::warn!(target: "cortex::actor", actor = %shared.name, %reason, "actor failed and stops");
+                break FAILED;
+            }
+            Strategy::Restart {
+                max,
+                within,
+                backoff,
+            } => {
+                let now = Instant::now();
+                while restarts
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > within)
+                {
+                    restarts.pop_front();
+                }
+                if restarts.len() >= max as usize {
+                    tracing::error!(target: "cortex::actor", actor = %shared.name, %reason, max, ?within, "actor hit its restart limit and stops");
+                    break FAILED;
+                }
+                restarts.push_back(now);
+                if !backoff.is_zero() {
+                    tokio::time::sleep(backoff).await;
+                }
+                tracing::warn!(target: "cortex::actor", actor = %shared.name, %reason, restarts = restarts.len(), "actor failed; restarting it with its mailbox intact");
+                actor = factory();
+                if let Some(s) = &series {
+                    s.restarts.inc();
+                }
+                actor.started(&mut ctx).await;
+            }
+        }
+    };
+    if outcome == FAILED {
+        // Nothing will handle what is still queued.
+        rx.close();
+        while rx.try_recv().is_ok() {
+            shared.dead_letters.inc();
+        }
+    } else {
+        actor.stopped(&mut ctx).await;
+    }
+    shared.state.store(outcome, Ordering::Release);
+}

@@ -1,0 +1,276 @@
+//! Actors: supervision keeps the mailbox, panics are contained, restart
+//! limits stop the actor, ask/tell errors, backpressure, shutdown, metrics.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cortex::actor::{Actor, ActorSystem, Context, Error, Reply, SpawnOptions, Strategy};
+use cortex::metrics::{Format, Registry};
+use tokio::sync::Notify;
+
+#[derive(Debug)]
+enum Msg {
+    Record(u32),
+    Fail(u32),
+    Panic,
+    Wait(Arc<Notify>),
+    Get(Reply<Vec<u32>>),
+    Sleep(Duration),
+}
+
+struct Recorder {
+    log: Arc<Mutex<Vec<u32>>>,
+    starts: Arc<Mutex<u32>>,
+}
+
+impl Actor for Recorder {
+    type Msg = Msg;
+    type Error = String;
+
+    async fn started(&mut self, _ctx: &mut Context<Self>) {
+        *self.starts.lock().unwrap() += 1;
+    }
+
+    async fn handle(&mut self, msg: Msg, _ctx: &mut Context<Self>) -> Result<(), String> {
+        match msg {
+            Msg::Record(n) => self.log.lock().unwrap().push(n),
+            Msg::Fail(n) => return Err(format!("cannot record {n}")),
+            Msg::Panic => panic!("recorder bug"),
+            Msg::Wait(gate) => gate.notified().await,
+            Msg::Get(reply) => reply.send(self.log.lock().unwrap().clone()),
+            Msg::Sleep(d) => tokio::time::sleep(d).await,
+        }
+        Ok(())
+    }
+}
+
+type Shared = (Arc<Mutex<Vec<u32>>>, Arc<Mutex<u32>>);
+
+fn recorder() -> (Shared, impl Fn() -> Recorder + Send + Sync + 'static) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let starts = Arc::new(Mutex::new(0));
+    let (l, s) = (Arc::clone(&log), Arc::clone(&starts));
+    ((log, starts), move || Recorder {
+        log: Arc::clone(&l),
+        starts: Arc::clone(&s),
+    })
+}
+
+fn system() -> (ActorSystem, &'static Registry) {
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
+    (ActorSystem::with_registry(Some(registry)), registry)
+}
+
+#[tokio::test]
+async fn a_restart_keeps_the_queued_messages_in_order() {
+    let (sys, _) = system();
+    let ((log, starts), factory) = recorder();
+    let actor = sys.spawn(SpawnOptions::default(), factory).unwrap();
+    let gate = Arc::new(Notify::new());
+    actor.tell(Msg::Wait(Arc::clone(&gate))).await.unwrap();
+    actor.tell(Msg::Record(1)).await.unwrap();
+    actor.tell(Msg::Fail(2)).await.unwrap();
+    actor.tell(Msg::Record(3)).await.unwrap();
+    actor.tell(Msg::Panic).await.unwrap();
+    actor.tell(Msg::Record(4)).await.unwrap();
+    gate.notify_one();
+    let seen = actor.ask(Msg::Get, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        seen,
+        vec![1, 3, 4],
+        "the failing messages are dropped, the rest kept in order"
+    );
+    assert_eq!(
+        *starts.lock().unwrap(),
+        3,
+        "started again after each failure"
+    );
+    assert_eq!(*log.lock().unwrap(), vec![1, 3, 4]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_restart_limit_stops_the_actor() {
+    let (sys, registry) = system();
+    let (_, factory) = recorder();
+    let actor = sys
+        .spawn(
+            SpawnOptions::named("t-limited").strategy(Strategy::Restart {
+                max: 2,
+                within: Duration::from_secs(60),
+                backoff: Duration::from_millis(10),
+            }),
+            factory,
+        )
+        .unwrap();
+    for i in 0..3 {
+        actor.tell(Msg::Fail(i)).await.unwrap();
+    }
+    actor.tell(Msg::Record(9)).await.unwrap();
+    for _ in 0..100 {
+        if actor.is_stopped() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        actor.has_failed(),
+        "three failures within a minute, two restarts allowed"
+    );
+    assert_eq!(
+        actor.tell(Msg::Record(1)).await,
+        Err(Error::Stopped("t-limited".into()))
+    );
+    assert!(sys.lookup::<Recorder>("t-limited").is_none());
+    let text = registry.encode(Format::PrometheusText);
+    assert!(
+        text.contains("cortex_actor_restarts_total{actor=\"t-limited\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cortex_actor_errors_total{actor=\"t-limited\"} 3"),
+        "{text}"
+    );
+    // 3 failed messages, the queued Record(9) nobody will handle, and the
+    // refused tell.
+    assert!(text.contains("cortex_actor_dead_letters_total 5"), "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ask_times_out_and_fails_on_a_stopped_actor() {
+    let (sys, _) = system();
+    let (_, factory) = recorder();
+    let actor = sys.spawn(SpawnOptions::named("t-ask"), factory).unwrap();
+    actor
+        .tell(Msg::Sleep(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let err = actor
+        .ask(Msg::Get, Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "actor `t-ask` did not answer within 100ms");
+    actor.stop();
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert!(actor.is_stopped());
+    assert!(matches!(
+        actor.ask(Msg::Get, Duration::from_secs(1)).await,
+        Err(Error::Stopped(_))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bounded_mailbox_pushes_back() {
+    let (sys, registry) = system();
+    let (_, factory) = recorder();
+    let actor = sys
+        .spawn(SpawnOptions::named("t-bounded").mailbox(2), factory)
+        .unwrap();
+    let gate = Arc::new(Notify::new());
+    actor.tell(Msg::Wait(Arc::clone(&gate))).await.unwrap();
+    tokio::task::yield_now().await; // the actor takes the Wait and blocks
+    actor.try_tell(Msg::Record(1)).unwrap();
+    actor.try_tell(Msg::Record(2)).unwrap();
+    assert_eq!(
+        actor.try_tell(Msg::Record(3)),
+        Err(Error::MailboxFull("t-bounded".into()))
+    );
+    assert!(registry
+        .encode(Format::PrometheusText)
+        .contains("cortex_actor_mailbox_depth{actor=\"t-bounded\"} 2"));
+    // `tell` waits for room instead of failing.
+    let waiting = {
+        let a = actor.clone();
+        tokio::spawn(async move { a.tell(Msg::Record(3)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !waiting.is_finished(),
+        "tell waits while the mailbox is full"
+    );
+    gate.notify_one();
+    waiting.await.unwrap().unwrap();
+    assert_eq!(
+        actor.ask(Msg::Get, Duration::from_secs(1)).await.unwrap(),
+        vec![1, 2, 3]
+    );
+}
+
+#[tokio::test]
+async fn shutdown_drains_and_metrics_match() {
+    let (sys, registry) = system();
+    let ((log, _), factory) = recorder();
+    let actor = sys.spawn(SpawnOptions::named("t-drain"), factory).unwrap();
+    for i in 0..100 {
+        actor.tell(Msg::Record(i)).await.unwrap();
+    }
+    let report = sys.shutdown(Duration::from_secs(5)).await;
+    assert!(report.unfinished.is_empty());
+    assert_eq!(
+        log.lock().unwrap().len(),
+        100,
+        "queued messages were handled before stopping"
+    );
+    assert!(actor.is_stopped() && !actor.has_failed());
+    assert!(registry
+        .encode(Format::PrometheusText)
+        .contains("cortex_actor_messages_total{actor=\"t-drain\"} 100"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_reports_actors_that_miss_the_deadline() {
+    let (sys, _) = system();
+    let (_, factory) = recorder();
+    let actor = sys.spawn(SpawnOptions::named("t-stuck"), factory).unwrap();
+    actor
+        .tell(Msg::Sleep(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    tokio::task::yield_now().await;
+    let report = sys.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(report.unfinished, vec!["t-stuck".to_string()]);
+}
+
+#[tokio::test]
+async fn names_are_unique_and_looked_up_by_type() {
+    let (sys, _) = system();
+    let (_, f1) = recorder();
+    let (_, f2) = recorder();
+    let a = sys.spawn(SpawnOptions::named("t-unique"), f1).unwrap();
+    assert!(matches!(
+        sys.spawn(SpawnOptions::named("t-unique"), f2),
+        Err(Error::NameTaken(_))
+    ));
+    assert_eq!(sys.lookup::<Recorder>("t-unique").unwrap().name(), a.name());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_actor_that_gave_up_is_down_in_health() {
+    let sys = ActorSystem::new();
+    let (_, factory) = recorder();
+    let actor = sys
+        .spawn(
+            SpawnOptions::named("t-health").strategy(Strategy::Stop),
+            factory,
+        )
+        .unwrap();
+    let report = cortex::health::global().check(None).await;
+    assert_eq!(
+        report
+            .component("actor.t-health")
+            .unwrap()
+            .health()
+            .status(),
+        cortex::health::Status::Up
+    );
+    actor.tell(Msg::Fail(1)).await.unwrap();
+    for _ in 0..100 {
+        if actor.is_stopped() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let report = cortex::health::global().check(None).await;
+    let c = report.component("actor.t-health").unwrap();
+    assert_eq!(c.health().status(), cortex::health::Status::Down);
+    assert_eq!(c.health().details()["state"], "failed");
+}
