@@ -274,3 +274,107 @@ async fn an_actor_that_gave_up_is_down_in_health() {
     assert_eq!(c.health().status(), cortex::health::Status::Down);
     assert_eq!(c.health().details()["state"], "failed");
 }
+
+// ---- event bus ----
+
+use cortex::actor::SlowPolicy;
+
+#[derive(Debug, Clone, PartialEq)]
+struct OrderPlaced(u32);
+
+#[tokio::test]
+async fn the_bus_fans_out_to_receivers_and_actors() {
+    let (sys, _) = system();
+    let topic = sys.event_bus().topic::<OrderPlaced>("orders").unwrap();
+    let mut a = topic.subscribe(16, SlowPolicy::Backpressure);
+    let mut b = topic.subscribe(16, SlowPolicy::DropOldest);
+    let (_, factory) = recorder();
+    let actor = sys
+        .spawn(SpawnOptions::named("t-bus-actor"), factory)
+        .unwrap();
+    topic.subscribe_actor(
+        actor.clone(),
+        16,
+        SlowPolicy::Backpressure,
+        |e: OrderPlaced| Msg::Record(e.0),
+    );
+    for i in 0..3 {
+        assert_eq!(topic.publish(OrderPlaced(i)).await, 3);
+    }
+    for i in 0..3 {
+        assert_eq!(a.recv().await, Some(OrderPlaced(i)));
+        assert_eq!(b.recv().await, Some(OrderPlaced(i)));
+    }
+    for _ in 0..50 {
+        if actor
+            .ask(Msg::Get, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .len()
+            == 3
+        {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        actor.ask(Msg::Get, Duration::from_secs(1)).await.unwrap(),
+        vec![0, 1, 2]
+    );
+    // Another event type under the same name is refused.
+    assert!(sys.event_bus().topic::<String>("orders").is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_subscribers_get_their_policy_never_a_silent_detach() {
+    let (sys, registry) = system();
+    let topic = sys.event_bus().topic::<u32>("ticks").unwrap();
+    let mut lossy = topic.subscribe(2, SlowPolicy::DropOldest);
+    for i in 0..5 {
+        topic.publish(i).await;
+    }
+    assert_eq!(lossy.dropped(), 3);
+    assert_eq!(lossy.recv().await, Some(3));
+    assert_eq!(lossy.recv().await, Some(4));
+    assert!(registry
+        .encode(Format::PrometheusText)
+        .contains("cortex_event_bus_dropped_total{topic=\"ticks\"} 3"));
+
+    let mut strict = topic.subscribe(1, SlowPolicy::Backpressure);
+    drop(lossy);
+    topic.publish(10).await;
+    let blocked = {
+        let t = topic.clone();
+        tokio::spawn(async move { t.publish(11).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !blocked.is_finished(),
+        "the publisher waits for the slow subscriber"
+    );
+    assert_eq!(strict.recv().await, Some(10));
+    assert_eq!(blocked.await.unwrap(), 1, "only the live subscriber counts");
+    assert_eq!(strict.recv().await, Some(11));
+}
+
+#[tokio::test]
+async fn an_actor_subscription_ends_when_the_actor_stops() {
+    let (sys, _) = system();
+    let topic = sys.event_bus().topic::<u32>("t-stop").unwrap();
+    let (_, factory) = recorder();
+    let actor = sys.spawn(SpawnOptions::default(), factory).unwrap();
+    topic.subscribe_actor(actor.clone(), 4, SlowPolicy::Backpressure, Msg::Record);
+    actor.stop();
+    while !actor.is_stopped() {
+        tokio::task::yield_now().await;
+    }
+    // The forwarding task sees the actor gone on its next event and leaves.
+    topic.publish(1).await;
+    for _ in 0..100 {
+        if topic.publish(2).await == 0 {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the stopped actor's subscription was never removed");
+}

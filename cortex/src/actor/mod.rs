@@ -36,10 +36,11 @@
 //! lookup, `tell` (waits when the mailbox is full), `try_tell`, `ask` with a
 //! timeout, `stop`, supervision by restart (with a restart limit in a
 //! sliding window and a backoff) or stop, panics caught like errors, dead
-//! letters, metrics, a health component per named actor, and a draining
-//! `shutdown` with a deadline.
+//! letters, metrics, a health component per named actor, a draining
+//! `shutdown` with a deadline, and an [`EventBus`] of typed topics.
 
 mod actor_ref;
+pub mod event_bus;
 mod system;
 
 use std::fmt;
@@ -48,6 +49,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use actor_ref::{ActorRef, Reply};
+pub use event_bus::{EventBus, SlowPolicy, Subscription, Topic};
 pub use system::{ActorSystem, ShutdownReport};
 
 /// A stateful component that handles one message at a time.

@@ -79,6 +79,7 @@ pub struct ActorSystem {
 }
 
 struct Inner {
+    bus: super::EventBus,
     metrics: Option<Metrics>,
     health: Option<&'static HealthRegistry>,
     names: Mutex<HashMap<String, Box<dyn Any + Send + Sync>>>,
@@ -131,8 +132,17 @@ impl ActorSystem {
                 None
             }
         });
+        let dropped = registry.and_then(|r| {
+            r.counter_family(
+                "cortex_event_bus_dropped_total",
+                "Events dropped for slow subscribers, by topic.",
+                &["topic"],
+            )
+            .ok()
+        });
         ActorSystem {
             inner: Arc::new(Inner {
+                bus: super::EventBus::new(dropped),
                 metrics,
                 health,
                 names: Mutex::new(HashMap::new()),
@@ -244,6 +254,11 @@ impl ActorSystem {
             .lock()
             .push(Running { name, shared, task });
         Ok(actor_ref)
+    }
+
+    /// The system's event bus.
+    pub fn event_bus(&self) -> &super::EventBus {
+        &self.inner.bus
     }
 
     /// The named actor, if one of this type runs under `name`.
