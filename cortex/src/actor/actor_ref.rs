@@ -17,8 +17,16 @@ pub(crate) const FAILED: u8 = 2;
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
     pub(crate) state: AtomicU8,
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
     pub(crate) stop: Notify,
     pub(crate) dead_letters: Counter,
+}
+
+impl Shared {
+    pub(crate) fn request_stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.stop.notify_one();
+    }
 }
 
 /// A handle to a running actor. Cheap to clone.
@@ -126,6 +134,6 @@ impl<A: Actor> ActorRef<A> {
     /// Stops the actor: it takes no new messages, handles those already
     /// queued, runs `stopped`, and ends.
     pub fn stop(&self) {
-        self.shared.stop.notify_one();
+        self.shared.request_stop();
     }
 }

@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use super::actor_ref::{Shared, FAILED, RUNNING, STOPPED};
 use super::{Actor, ActorRef, Context, Error, SpawnOptions, Strategy};
 use crate::health::{CheckOptions, Health, HealthRegistry};
 use crate::metrics::{Buckets, Counter, Family, Histogram, Registry};
-use crate::util::{panic_message, CatchUnwind};
+use crate::util::panic_message;
 
 const DEFAULT_MAILBOX: usize = 1024;
 
@@ -178,6 +179,7 @@ impl ActorSystem {
         let shared = Arc::new(Shared {
             name: Arc::clone(&name),
             state: AtomicU8::new(RUNNING),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             stop: Notify::new(),
             dead_letters: self
                 .inner
@@ -277,7 +279,7 @@ impl ActorSystem {
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let running: Vec<Running> = std::mem::take(&mut *self.inner.running.lock());
         for r in &running {
-            r.shared.stop.notify_one();
+            r.shared.request_stop();
         }
         let until = Instant::now() + deadline;
         let mut unfinished = Vec::new();
@@ -317,24 +319,48 @@ async fn run<A, F>(
     let mut restarts: VecDeque<Instant> = VecDeque::new();
     let mut closing = false;
     let outcome = loop {
+        // Fast path: a queued message is taken without arming the stop
+        // signal; the select only runs when the mailbox is empty.
         let msg = if closing {
             rx.recv().await
+        } else if shared.stopping.load(Ordering::Acquire) {
+            rx.close();
+            closing = true;
+            continue;
         } else {
-            tokio::select! {
-                biased;
-                _ = shared.stop.notified() => {
-                    // Take nothing new; handle what is queued.
-                    rx.close();
-                    closing = true;
-                    continue;
+            match rx.try_recv() {
+                Ok(msg) => Some(msg),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    tokio::select! {
+                        biased;
+                        _ = shared.stop.notified() => {
+                            // Take nothing new; handle what is queued.
+                            rx.close();
+                            closing = true;
+                            continue;
+                        }
+                        msg = rx.recv() => msg,
+                    }
                 }
-                msg = rx.recv() => msg,
             }
         };
         let Some(msg) = msg else { break STOPPED };
-        let started = std::time::Instant::now();
-        let result = CatchUnwind::new(actor.handle(msg, &mut ctx)).await;
-        if let Some(s) = &series {
+        let started = series.as_ref().map(|_| std::time::Instant::now());
+        let result = {
+            let mut handling = std::pin::pin!(actor.handle(msg, &mut ctx));
+            std::future::poll_fn(|cx| {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    handling.as_mut().poll(cx)
+                })) {
+                    Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+                    Ok(std::task::Poll::Ready(r)) => std::task::Poll::Ready(Ok(r)),
+                    Err(panic) => std::task::Poll::Ready(Err(panic)),
+                }
+            })
+            .await
+        };
+        if let (Some(s), Some(started)) = (&series, started) {
             s.processing.observe_duration(started.elapsed());
         }
         let reason = match result {
