@@ -378,3 +378,87 @@ async fn an_actor_subscription_ends_when_the_actor_stops() {
     }
     panic!("the stopped actor's subscription was never removed");
 }
+
+// ---- supervisors ----
+
+use cortex::actor::{GroupStrategy, SupervisorEvent};
+
+#[tokio::test]
+async fn all_for_one_restarts_every_child_and_keeps_their_mailboxes() {
+    let (sys, _) = system();
+    let sup = sys.supervisor("t-group", GroupStrategy::AllForOne);
+    let mut events = sup.events(16);
+    let ((_, a_starts), fa) = recorder();
+    let ((b_log, b_starts), fb) = recorder();
+    let a = sup
+        .spawn(
+            SpawnOptions::named("t-group-a").strategy(Strategy::Escalate),
+            fa,
+        )
+        .unwrap();
+    let b = sup.spawn(SpawnOptions::named("t-group-b"), fb).unwrap();
+    // b has messages queued behind a gate when a fails.
+    let gate = Arc::new(Notify::new());
+    b.tell(Msg::Wait(Arc::clone(&gate))).await.unwrap();
+    b.tell(Msg::Record(7)).await.unwrap();
+    a.tell(Msg::Fail(1)).await.unwrap();
+    assert_eq!(
+        events.recv().await,
+        Some(SupervisorEvent::ChildFailed {
+            child: "t-group-a".into(),
+            reason: "cannot record 1".into()
+        })
+    );
+    gate.notify_one();
+    let seen = b.ask(Msg::Get, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(seen, vec![7], "b's queued message survived its restart");
+    a.ask(Msg::Get, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(*a_starts.lock().unwrap(), 2, "a restarted (escalated)");
+    assert_eq!(*b_starts.lock().unwrap(), 2, "b restarted with the group");
+    assert_eq!(*b_log.lock().unwrap(), vec![7]);
+}
+
+#[tokio::test]
+async fn one_for_one_restarts_only_the_failing_child_and_reports_give_ups() {
+    let (sys, _) = system();
+    let sup = sys.supervisor("t-one", GroupStrategy::OneForOne);
+    let mut events = sup.events(16);
+    let ((_, a_starts), fa) = recorder();
+    let ((_, b_starts), fb) = recorder();
+    let a = sup
+        .spawn(SpawnOptions::named("t-one-a").strategy(Strategy::Stop), fa)
+        .unwrap();
+    let b = sup.spawn(SpawnOptions::named("t-one-b"), fb).unwrap();
+    a.tell(Msg::Fail(1)).await.unwrap();
+    assert!(matches!(
+        events.recv().await,
+        Some(SupervisorEvent::ChildFailed { .. })
+    ));
+    assert_eq!(
+        events.recv().await,
+        Some(SupervisorEvent::ChildGaveUp {
+            child: "t-one-a".into()
+        })
+    );
+    b.ask(Msg::Get, Duration::from_secs(1)).await.unwrap();
+    assert!(a.has_failed());
+    assert_eq!(*a_starts.lock().unwrap(), 1);
+    assert_eq!(*b_starts.lock().unwrap(), 1, "the sibling was left alone");
+}
+
+#[tokio::test]
+async fn escalating_without_a_supervisor_stops() {
+    let (sys, _) = system();
+    let (_, f) = recorder();
+    let a = sys
+        .spawn(SpawnOptions::default().strategy(Strategy::Escalate), f)
+        .unwrap();
+    a.tell(Msg::Fail(1)).await.unwrap();
+    for _ in 0..100 {
+        if a.is_stopped() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(a.has_failed());
+}

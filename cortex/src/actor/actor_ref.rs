@@ -18,13 +18,21 @@ pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
     pub(crate) state: AtomicU8,
     pub(crate) stopping: std::sync::atomic::AtomicBool,
+    pub(crate) restart_requested: std::sync::atomic::AtomicBool,
     pub(crate) stop: Notify,
+    pub(crate) group: Option<Arc<super::supervisor::Group>>,
     pub(crate) dead_letters: Counter,
 }
 
 impl Shared {
     pub(crate) fn request_stop(&self) {
         self.stopping.store(true, Ordering::Release);
+        self.stop.notify_one();
+    }
+
+    /// Asks the actor to replace itself with a fresh one from its factory.
+    pub(crate) fn request_restart(&self) {
+        self.restart_requested.store(true, Ordering::Release);
         self.stop.notify_one();
     }
 }

@@ -108,6 +108,17 @@ impl<T> fmt::Debug for Topic<T> {
     }
 }
 
+impl<T> Topic<T> {
+    /// A topic outside any bus (a supervisor's events).
+    pub(crate) fn standalone(name: &str) -> Self {
+        Topic {
+            name: name.into(),
+            subscribers: Arc::new(Mutex::new(Vec::new())),
+            dropped: None,
+        }
+    }
+}
+
 impl<T: Clone + Send + 'static> Topic<T> {
     /// A new subscriber with a buffer of `capacity` events.
     pub fn subscribe(&self, capacity: usize, policy: SlowPolicy) -> Subscription<T> {

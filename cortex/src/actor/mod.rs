@@ -41,6 +41,7 @@
 
 mod actor_ref;
 pub mod event_bus;
+mod supervisor;
 mod system;
 
 use std::fmt;
@@ -50,6 +51,7 @@ use std::time::Duration;
 
 pub use actor_ref::{ActorRef, Reply};
 pub use event_bus::{EventBus, SlowPolicy, Subscription, Topic};
+pub use supervisor::Supervisor;
 pub use system::{ActorSystem, ShutdownReport};
 
 /// A stateful component that handles one message at a time.
@@ -112,6 +114,40 @@ pub enum Strategy {
     },
     /// Stop at the first failure.
     Stop,
+    /// Let the supervisor decide: in a [`Supervisor`] group the actor is
+    /// restarted (with the default limit) and, for
+    /// [`GroupStrategy::AllForOne`], so are its siblings; outside a group it
+    /// stops.
+    Escalate,
+}
+
+/// How a [`Supervisor`] treats its children when one fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupStrategy {
+    /// Only the failing child is restarted (by its own strategy).
+    #[default]
+    OneForOne,
+    /// Every child of the group is restarted (fresh from its factory, its
+    /// mailbox intact) when one fails.
+    AllForOne,
+}
+
+/// What a supervisor is told about its children.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SupervisorEvent {
+    /// A child failed (and was handled by its strategy).
+    ChildFailed {
+        /// The child.
+        child: String,
+        /// The error or panic message.
+        reason: String,
+    },
+    /// A child hit its restart limit (or failed with `Stop`) and stopped for
+    /// good.
+    ChildGaveUp {
+        /// The child.
+        child: String,
+    },
 }
 
 impl Default for Strategy {

@@ -163,6 +163,25 @@ impl ActorSystem {
         A: Actor,
         F: Fn() -> A + Send + Sync + 'static,
     {
+        self.spawn_in(options, factory, None)
+    }
+
+    /// A supervisor: a group of children under `strategy`, told when a
+    /// child fails or gives up.
+    pub fn supervisor(&self, name: &str, strategy: super::GroupStrategy) -> super::Supervisor {
+        super::Supervisor::new(self.clone(), name, strategy)
+    }
+
+    pub(crate) fn spawn_in<A, F>(
+        &self,
+        options: SpawnOptions,
+        factory: F,
+        group: Option<Arc<super::supervisor::Group>>,
+    ) -> Result<ActorRef<A>, Error>
+    where
+        A: Actor,
+        F: Fn() -> A + Send + Sync + 'static,
+    {
         let named = options.name.is_some();
         let name: Arc<str> = match &options.name {
             Some(n) => n.as_str().into(),
@@ -180,7 +199,9 @@ impl ActorSystem {
             name: Arc::clone(&name),
             state: AtomicU8::new(RUNNING),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            restart_requested: std::sync::atomic::AtomicBool::new(false),
             stop: Notify::new(),
+            group: group.clone(),
             dead_letters: self
                 .inner
                 .metrics
@@ -239,6 +260,9 @@ impl ActorSystem {
                     }
                 },
             );
+        }
+        if let Some(g) = &group {
+            g.add(&shared);
         }
         let ctx = Context {
             myself: actor_ref.clone(),
@@ -321,6 +345,14 @@ async fn run<A, F>(
     let outcome = loop {
         // Fast path: a queued message is taken without arming the stop
         // signal; the select only runs when the mailbox is empty.
+        if !closing && shared.restart_requested.swap(false, Ordering::AcqRel) {
+            tracing::warn!(target: "cortex::actor", actor = %shared.name, "restarted by its supervisor");
+            actor = factory();
+            if let Some(s) = &series {
+                s.restarts.inc();
+            }
+            actor.started(&mut ctx).await;
+        }
         let msg = if closing {
             rx.recv().await
         } else if shared.stopping.load(Ordering::Acquire) {
@@ -335,9 +367,8 @@ async fn run<A, F>(
                     tokio::select! {
                         biased;
                         _ = shared.stop.notified() => {
-                            // Take nothing new; handle what is queued.
-                            rx.close();
-                            closing = true;
+                            // A stop or a restart request; the loop's top
+                            // handles either.
                             continue;
                         }
                         msg = rx.recv() => msg,
@@ -379,8 +410,16 @@ async fn run<A, F>(
         }
         // The failing message is gone: count it as a dead letter.
         shared.dead_letters.inc();
+        if let Some(g) = &shared.group {
+            g.child_failed(&shared, &reason);
+        }
+        let strategy = match (strategy, &shared.group) {
+            (Strategy::Escalate, Some(_)) => Strategy::default(),
+            (Strategy::Escalate, None) => Strategy::Stop,
+            (s, _) => s,
+        };
         match strategy {
-            Strategy::Stop => {
+            Strategy::Stop | Strategy::Escalate => {
                 tracing::warn!(target: "cortex::actor", actor = %shared.name, %reason, "actor failed and stops");
                 break FAILED;
             }
@@ -414,6 +453,9 @@ async fn run<A, F>(
         }
     };
     if outcome == FAILED {
+        if let Some(g) = &shared.group {
+            g.child_gave_up(&shared);
+        }
         // Nothing will handle what is still queued.
         rx.close();
         while rx.try_recv().is_ok() {
