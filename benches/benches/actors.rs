@@ -68,6 +68,30 @@ enum RMsg {
     Flush(ractor::RpcReplyPort<u64>),
 }
 
+#[derive(kameo::Actor)]
+struct KSum(u64);
+
+struct KAdd(u64);
+struct KFlush;
+
+impl kameo::message::Message<KAdd> for KSum {
+    type Reply = ();
+    async fn handle(&mut self, msg: KAdd, _ctx: &mut kameo::message::Context<Self, Self::Reply>) {
+        self.0 += msg.0;
+    }
+}
+
+impl kameo::message::Message<KFlush> for KSum {
+    type Reply = u64;
+    async fn handle(
+        &mut self,
+        _msg: KFlush,
+        _ctx: &mut kameo::message::Context<Self, Self::Reply>,
+    ) -> u64 {
+        self.0
+    }
+}
+
 fn actors(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -134,6 +158,23 @@ fn actors(c: &mut Criterion) {
                     let _ = ractor::call!(actor, RMsg::Flush).unwrap();
                     actor.stop(None);
                     handle.await.unwrap();
+                }
+                started.elapsed()
+            })
+        })
+    });
+    g.bench_function("kameo", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                use kameo::actor::Spawn as _;
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let actor = KSum::spawn(KSum(0));
+                    for i in 0..MESSAGES {
+                        actor.tell(KAdd(i)).await.unwrap();
+                    }
+                    let _ = actor.ask(KFlush).await.unwrap();
+                    let _ = actor.stop_gracefully().await;
                 }
                 started.elapsed()
             })
