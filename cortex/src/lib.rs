@@ -64,6 +64,8 @@ pub mod http;
 pub mod metrics;
 pub mod resilience;
 mod util;
+#[cfg(feature = "workers")]
+pub mod workers;
 
 #[doc(hidden)]
 pub mod __private;

@@ -1,0 +1,696 @@
+//! The pool itself.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::oneshot;
+
+use crate::metrics::{Buckets, Counter, Family, Histogram, Registry};
+use crate::util::panic_message;
+
+/// Why a task gave no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task panicked; the message is kept.
+    #[error("task panicked: {0}")]
+    Panicked(String),
+    /// The task ran past its timeout.
+    #[error("task timed out after {0:?}")]
+    TimedOut(Duration),
+    /// The queue was full (`try_submit`).
+    #[error("the worker pool's queue is full")]
+    QueueFull,
+    /// The pool was shut down before the task ran, or refuses new tasks.
+    #[error("the worker pool is shut down")]
+    Cancelled,
+}
+
+type Reply<T> = Arc<Mutex<Option<oneshot::Sender<Result<T, TaskError>>>>>;
+
+/// Runs a task on a worker's state; `Err` if it panicked (the caller has
+/// already been answered either way).
+type RunFn<S> = Box<dyn FnOnce(&mut S) -> Result<(), TaskError> + Send>;
+/// Answers the caller with a timeout; `false` if it was answered already.
+type TimeoutFn = Box<dyn Fn(Duration) -> bool + Send + Sync>;
+
+struct Job<S> {
+    run: RunFn<S>,
+    cancel: Box<dyn FnOnce() + Send>,
+    timeout: Option<Duration>,
+    on_timeout: TimeoutFn,
+}
+
+/// How to build a pool.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    name: String,
+    threads: usize,
+    queue: usize,
+    timeout: Option<Duration>,
+    metrics: bool,
+}
+
+impl Default for PoolOptions {
+    /// `workers`, one thread per available core, a queue of 1024, no
+    /// default timeout, metrics in the global registry.
+    fn default() -> Self {
+        PoolOptions {
+            name: "workers".into(),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            queue: 1024,
+            timeout: None,
+            metrics: true,
+        }
+    }
+}
+
+impl PoolOptions {
+    /// Options for a pool with this name (threads are named `name-N`; the
+    /// name is the `pool` label of its metrics).
+    pub fn named(name: &str) -> Self {
+        PoolOptions {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Number of worker threads (at least 1).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Queue capacity (at least 1).
+    pub fn queue(mut self, n: usize) -> Self {
+        self.queue = n.max(1);
+        self
+    }
+
+    /// A timeout for every task that does not set its own.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    /// No metrics.
+    pub fn without_metrics(mut self) -> Self {
+        self.metrics = false;
+        self
+    }
+}
+
+/// Counts of a pool, now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Tasks waiting in the queue.
+    pub queued: usize,
+    /// Workers running a task.
+    pub active: usize,
+    /// Worker threads (not counting lost ones).
+    pub threads: usize,
+    /// Threads given up on after a timeout, still running their task.
+    pub lost: usize,
+}
+
+struct Metrics {
+    outcomes: Family<Counter>,
+    duration: Histogram,
+}
+
+struct Shared<S> {
+    name: Arc<str>,
+    queue: Mutex<VecDeque<Job<S>>>,
+    capacity: usize,
+    work: Condvar,
+    space: Condvar,
+    space_async: tokio::sync::Notify,
+    closed: AtomicBool,
+    active: AtomicUsize,
+    lost: AtomicUsize,
+    threads: Mutex<Vec<(u64, JoinHandle<()>)>>,
+    next_worker: AtomicU64,
+    factory: Box<dyn Fn() -> S + Send + Sync>,
+    default_timeout: Option<Duration>,
+    metrics: Option<Metrics>,
+    watchdog: Watchdog,
+}
+
+/// A pool of worker threads, each with its own state `S` (`()` for plain
+/// pools).
+pub struct WorkerPool<S: Send + 'static = ()> {
+    shared: Arc<Shared<S>>,
+    watchdog: Option<JoinHandle<()>>,
+}
+
+impl<S: Send + 'static> fmt::Debug for WorkerPool<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerPool")
+            .field("name", &self.shared.name)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl WorkerPool<()> {
+    /// A pool of stateless workers.
+    pub fn new(options: PoolOptions) -> Self {
+        Self::with_state(options, || ())
+    }
+}
+
+impl<S: Send + 'static> WorkerPool<S> {
+    /// A pool whose every worker owns a state made by `factory` (made again
+    /// when a worker is replaced after a panic or a timeout).
+    pub fn with_state(
+        options: PoolOptions,
+        factory: impl Fn() -> S + Send + Sync + 'static,
+    ) -> Self {
+        let metrics = options
+            .metrics
+            .then(|| metrics(crate::metrics::global(), &options.name))
+            .flatten();
+        let shared = Arc::new(Shared {
+            name: options.name.as_str().into(),
+            queue: Mutex::new(VecDeque::new()),
+            capacity: options.queue,
+            work: Condvar::new(),
+            space: Condvar::new(),
+            space_async: tokio::sync::Notify::new(),
+            closed: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
+            lost: AtomicUsize::new(0),
+            threads: Mutex::new(Vec::new()),
+            next_worker: AtomicU64::new(0),
+            factory: Box::new(factory),
+            default_timeout: options.timeout,
+            metrics,
+            watchdog: Watchdog::default(),
+        });
+        if let Some(m) = &shared.metrics {
+            attach_gauges(crate::metrics::global(), &shared, m);
+        }
+        for _ in 0..options.threads {
+            start_worker(&shared);
+        }
+        let weak = Arc::downgrade(&shared);
+        let watchdog = std::thread::Builder::new()
+            .name(format!("{}-watchdog", options.name))
+            .spawn(move || watchdog_loop(weak))
+            .ok();
+        WorkerPool { shared, watchdog }
+    }
+
+    /// Counts now.
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            queued: self.shared.queue.lock().len(),
+            active: self.shared.active.load(Ordering::Acquire),
+            threads: self.shared.threads.lock().len(),
+            lost: self.shared.lost.load(Ordering::Acquire),
+        }
+    }
+
+    fn job<T, F>(&self, f: F, timeout: Option<Duration>) -> (Job<S>, TaskHandle<T>)
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut S) -> T + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let reply: Reply<T> = Arc::new(Mutex::new(Some(tx)));
+        let (r1, r2, r3) = (Arc::clone(&reply), Arc::clone(&reply), reply);
+        let job = Job {
+            run: Box::new(move |state: &mut S| {
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| f(state)));
+                let (result, status) = match outcome {
+                    Ok(v) => (Ok(v), Ok(())),
+                    Err(p) => {
+                        let m = panic_message(&p);
+                        (
+                            Err(TaskError::Panicked(m.clone())),
+                            Err(TaskError::Panicked(m)),
+                        )
+                    }
+                };
+                if let Some(tx) = r1.lock().take() {
+                    let _ = tx.send(result);
+                }
+                status
+            }),
+            cancel: Box::new(move || {
+                if let Some(tx) = r2.lock().take() {
+                    let _ = tx.send(Err(TaskError::Cancelled));
+                }
+            }),
+            timeout: timeout.or(self.shared.default_timeout),
+            on_timeout: Box::new(move |after| match r3.lock().take() {
+                Some(tx) => {
+                    let _ = tx.send(Err(TaskError::TimedOut(after)));
+                    true
+                }
+                None => false,
+            }),
+        };
+        (job, TaskHandle { rx })
+    }
+
+    /// Queues `f` if there is room now.
+    ///
+    /// # Errors
+    /// [`TaskError::QueueFull`], or [`TaskError::Cancelled`] after shutdown.
+    pub fn try_submit<T, F>(&self, f: F) -> Result<TaskHandle<T>, TaskError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut S) -> T + Send + 'static,
+    {
+        self.try_submit_timeout(f, None)
+    }
+
+    /// [`try_submit`](Self::try_submit) with a timeout for this task.
+    ///
+    /// # Errors
+    /// As `try_submit`.
+    pub fn try_submit_timeout<T, F>(
+        &self,
+        f: F,
+        timeout: Option<Duration>,
+    ) -> Result<TaskHandle<T>, TaskError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut S) -> T + Send + 'static,
+    {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(self.rejected(TaskError::Cancelled));
+        }
+        let mut queue = self.shared.queue.lock();
+        if queue.len() >= self.shared.capacity {
+            return Err(self.rejected(TaskError::QueueFull));
+        }
+        let (job, handle) = self.job(f, timeout);
+        queue.push_back(job);
+        drop(queue);
+        self.shared.work.notify_one();
+        Ok(handle)
+    }
+
+    fn rejected(&self, e: TaskError) -> TaskError {
+        count(&self.shared, "rejected");
+        e
+    }
+
+    /// Queues `f`, blocking the thread while the queue is full.
+    ///
+    /// # Errors
+    /// [`TaskError::Cancelled`] after shutdown.
+    pub fn submit_blocking<T, F>(&self, f: F) -> Result<TaskHandle<T>, TaskError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut S) -> T + Send + 'static,
+    {
+        let (job, handle) = self.job(f, None);
+        let mut queue = self.shared.queue.lock();
+        loop {
+            if self.shared.closed.load(Ordering::Acquire) {
+                return Err(self.rejected(TaskError::Cancelled));
+            }
+            if queue.len() < self.shared.capacity {
+                queue.push_back(job);
+                drop(queue);
+                self.shared.work.notify_one();
+                return Ok(handle);
+            }
+            self.shared.space.wait(&mut queue);
+        }
+    }
+
+    /// Queues `f`, waiting (asynchronously) while the queue is full.
+    ///
+    /// # Errors
+    /// [`TaskError::Cancelled`] after shutdown.
+    pub async fn submit<T, F>(&self, f: F) -> Result<TaskHandle<T>, TaskError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut S) -> T + Send + 'static,
+    {
+        let (job, handle) = self.job(f, None);
+        let mut job = Some(job);
+        loop {
+            let space = self.shared.space_async.notified();
+            tokio::pin!(space);
+            space.as_mut().enable();
+            {
+                if self.shared.closed.load(Ordering::Acquire) {
+                    return Err(self.rejected(TaskError::Cancelled));
+                }
+                let mut queue = self.shared.queue.lock();
+                if queue.len() < self.shared.capacity {
+                    if let Some(j) = job.take() {
+                        queue.push_back(j);
+                    }
+                    drop(queue);
+                    self.shared.work.notify_one();
+                    return Ok(handle);
+                }
+            }
+            space.await;
+        }
+    }
+
+    /// Refuses new tasks, lets queued ones finish, and joins every worker.
+    pub fn shutdown(mut self) {
+        self.stop(false);
+    }
+
+    /// Refuses new tasks, cancels queued ones ([`TaskError::Cancelled`]),
+    /// lets running ones finish, and joins every worker.
+    pub fn shutdown_now(mut self) {
+        self.stop(true);
+    }
+
+    fn stop(&mut self, cancel_queued: bool) {
+        self.shared.closed.store(true, Ordering::Release);
+        if cancel_queued {
+            let drained: Vec<Job<S>> = self.shared.queue.lock().drain(..).collect();
+            for job in drained {
+                (job.cancel)();
+                count(&self.shared, "cancelled");
+            }
+        }
+        self.shared.work.notify_all();
+        self.shared.space.notify_all();
+        self.shared.space_async.notify_waiters();
+        // Replacements can still be started while we join; loop until none.
+        loop {
+            let threads: Vec<(u64, JoinHandle<()>)> =
+                std::mem::take(&mut *self.shared.threads.lock());
+            if threads.is_empty() {
+                break;
+            }
+            for (_, t) in threads {
+                let _ = t.join();
+            }
+        }
+        self.shared.watchdog.stop();
+        if let Some(w) = self.watchdog.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl<S: Send + 'static> Drop for WorkerPool<S> {
+    fn drop(&mut self) {
+        if self.watchdog.is_some() {
+            self.stop(true);
+        }
+    }
+}
+
+/// The caller's side of a submitted task: `.await` it, or
+/// [`wait`](TaskHandle::wait) from a plain thread.
+#[derive(Debug)]
+pub struct TaskHandle<T> {
+    rx: oneshot::Receiver<Result<T, TaskError>>,
+}
+
+impl<T> TaskHandle<T> {
+    /// Blocks until the task ends. Do not call it on an async worker thread;
+    /// `.await` the handle there.
+    ///
+    /// # Errors
+    /// The task's [`TaskError`].
+    pub fn wait(self) -> Result<T, TaskError> {
+        self.rx.blocking_recv().unwrap_or(Err(TaskError::Cancelled))
+    }
+}
+
+impl<T> Future for TaskHandle<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(TaskError::Cancelled)))
+    }
+}
+
+fn metrics(registry: &Registry, pool: &str) -> Option<Metrics> {
+    let outcomes = registry
+        .counter_family(
+            "cortex_worker_pool_tasks_total",
+            "Tasks of a worker pool, by outcome.",
+            &["pool", "outcome"],
+        )
+        .ok()?;
+    for outcome in [
+        "completed",
+        "panicked",
+        "timed_out",
+        "rejected",
+        "cancelled",
+    ] {
+        let _ = outcomes.with_labels(&[pool, outcome]);
+    }
+    let duration = registry
+        .histogram_family(
+            "cortex_worker_pool_task_duration_seconds",
+            "Time a worker pool's task ran.",
+            &["pool"],
+            Buckets::default(),
+        )
+        .and_then(|f| f.with_labels(&[pool]))
+        .ok()?;
+    Some(Metrics { outcomes, duration })
+}
+
+fn attach_gauges<S: Send + 'static>(registry: &Registry, shared: &Arc<Shared<S>>, _m: &Metrics) {
+    let name = shared.name.to_string();
+    if let Ok(depth) = registry.gauge_family(
+        "cortex_worker_pool_queue_depth",
+        "Tasks waiting in a worker pool's queue.",
+        &["pool"],
+    ) {
+        let w = Arc::downgrade(shared);
+        depth.core().attach_derived(
+            &[&name],
+            Arc::new(move || w.upgrade().map_or(0.0, |s| s.queue.lock().len() as f64)),
+        );
+    }
+    if let Ok(active) = registry.gauge_family(
+        "cortex_worker_pool_active_workers",
+        "Workers of a pool running a task.",
+        &["pool"],
+    ) {
+        let w = Arc::downgrade(shared);
+        active.core().attach_derived(
+            &[&name],
+            Arc::new(move || {
+                w.upgrade()
+                    .map_or(0.0, |s| s.active.load(Ordering::Relaxed) as f64)
+            }),
+        );
+    }
+}
+
+fn count<S>(shared: &Shared<S>, outcome: &str) {
+    if let Some(m) = &shared.metrics {
+        let _ = m.outcomes.with(&[&shared.name, outcome], Counter::inc);
+    }
+}
+
+fn start_worker<S: Send + 'static>(shared: &Arc<Shared<S>>) {
+    let id = shared.next_worker.fetch_add(1, Ordering::Relaxed);
+    let weak = Arc::downgrade(shared);
+    let handle = std::thread::Builder::new()
+        .name(format!("{}-{id}", shared.name))
+        .spawn(move || worker_loop(weak, id));
+    match handle {
+        Ok(h) => shared.threads.lock().push((id, h)),
+        Err(error) => {
+            tracing::error!(target: "cortex::workers", pool = %shared.name, %error, "cannot start a worker thread")
+        }
+    }
+}
+
+/// Why a worker stops taking tasks.
+enum Exit {
+    Shutdown,
+    Replace,
+}
+
+fn worker_loop<S: Send + 'static>(weak: Weak<Shared<S>>, id: u64) {
+    let Some(shared) = weak.upgrade() else { return };
+    let mut state = (shared.factory)();
+    let exit = loop {
+        let job = {
+            let mut queue = shared.queue.lock();
+            loop {
+                if let Some(job) = queue.pop_front() {
+                    break Some(job);
+                }
+                if shared.closed.load(Ordering::Acquire) {
+                    break None;
+                }
+                shared.work.wait(&mut queue);
+            }
+        };
+        let Some(job) = job else { break Exit::Shutdown };
+        shared.space.notify_one();
+        shared.space_async.notify_one();
+        shared.active.fetch_add(1, Ordering::AcqRel);
+        let started = Instant::now();
+        let ticket = job
+            .timeout
+            .map(|t| shared.watchdog.watch(started + t, t, id, job.on_timeout));
+        let result = (job.run)(&mut state);
+        shared.active.fetch_sub(1, Ordering::AcqRel);
+        let timed_out = ticket.is_some_and(|t| shared.watchdog.finish(t));
+        if let Some(m) = &shared.metrics {
+            m.duration.observe_duration(started.elapsed());
+        }
+        if timed_out {
+            // The watchdog answered the caller, detached this thread and
+            // started a replacement; this thread now leaves.
+            shared.lost.fetch_sub(1, Ordering::AcqRel);
+            break Exit::Replace;
+        }
+        match result {
+            Ok(()) => count(&shared, "completed"),
+            Err(_) => {
+                count(&shared, "panicked");
+                tracing::warn!(target: "cortex::workers", pool = %shared.name, worker = id, "task panicked; replacing the worker");
+                if !shared.closed.load(Ordering::Acquire) {
+                    start_worker(&shared);
+                }
+                break Exit::Replace;
+            }
+        }
+    };
+    if let Exit::Replace = exit {
+        // Leave the list of threads to join: this one is done.
+        let mut threads = shared.threads.lock();
+        if let Some(pos) = threads.iter().position(|(i, _)| *i == id) {
+            threads.swap_remove(pos);
+        }
+    }
+}
+
+/// Watches running tasks' deadlines from its own thread.
+#[derive(Default)]
+struct Watchdog {
+    state: Mutex<WatchState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct WatchState {
+    next: u64,
+    running: Vec<Watched>,
+    stopped: bool,
+    expired: Vec<u64>,
+}
+
+struct Watched {
+    ticket: u64,
+    worker: u64,
+    deadline: Instant,
+    after: Duration,
+    on_timeout: TimeoutFn,
+}
+
+impl Watchdog {
+    fn watch(&self, deadline: Instant, after: Duration, worker: u64, on_timeout: TimeoutFn) -> u64 {
+        let mut s = self.state.lock();
+        s.next += 1;
+        let ticket = s.next;
+        s.running.push(Watched {
+            ticket,
+            worker,
+            deadline,
+            after,
+            on_timeout,
+        });
+        drop(s);
+        self.wake.notify_one();
+        ticket
+    }
+
+    /// The task ended; whether the watchdog had already timed it out.
+    fn finish(&self, ticket: u64) -> bool {
+        let mut s = self.state.lock();
+        if let Some(pos) = s.running.iter().position(|w| w.ticket == ticket) {
+            s.running.swap_remove(pos);
+            return false;
+        }
+        if let Some(pos) = s.expired.iter().position(|t| *t == ticket) {
+            s.expired.swap_remove(pos);
+            return true;
+        }
+        false
+    }
+
+    fn stop(&self) {
+        self.state.lock().stopped = true;
+        self.wake.notify_one();
+    }
+}
+
+fn watchdog_loop<S: Send + 'static>(weak: Weak<Shared<S>>) {
+    let Some(shared) = weak.upgrade() else { return };
+    let dog = &shared.watchdog;
+    loop {
+        let mut s = dog.state.lock();
+        if s.stopped {
+            return;
+        }
+        let now = Instant::now();
+        let mut fired = Vec::new();
+        let mut i = 0;
+        while i < s.running.len() {
+            if s.running[i].deadline <= now {
+                let w = s.running.swap_remove(i);
+                if (w.on_timeout)(w.after) {
+                    fired.push(w.worker);
+                }
+                s.expired.push(w.ticket);
+            } else {
+                i += 1;
+            }
+        }
+        if fired.is_empty() {
+            // Sleep until the nearest deadline, or until a task is watched
+            // or the pool stops.
+            match s.running.iter().map(|w| w.deadline).min() {
+                Some(deadline) => {
+                    dog.wake.wait_until(&mut s, deadline);
+                }
+                None => dog.wake.wait(&mut s),
+            }
+            continue;
+        }
+        drop(s);
+        for worker in fired {
+            count(&shared, "timed_out");
+            shared.lost.fetch_add(1, Ordering::AcqRel);
+            // Detach the hung thread: a shutdown must not wait for it.
+            {
+                let mut threads = shared.threads.lock();
+                if let Some(pos) = threads.iter().position(|(i, _)| *i == worker) {
+                    drop(threads.swap_remove(pos));
+                }
+            }
+            tracing::warn!(target: "cortex::workers", pool = %shared.name, "task timed out; its worker is given up on and replaced");
+            if !shared.closed.load(Ordering::Acquire) {
+                start_worker(&shared);
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The worker pool: limits, timeouts, panics, per-worker state, shutdown,
+//! and no leaked threads.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use cortex::workers::{PoolOptions, TaskError, WorkerPool};
+
+fn opts(name: &str, threads: usize) -> PoolOptions {
+    PoolOptions::named(name).threads(threads).without_metrics()
+}
+
+#[test]
+fn concurrency_never_exceeds_the_thread_count() {
+    let pool = WorkerPool::new(opts("t-conc", 3));
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..60)
+        .map(|_| {
+            let (r, p) = (Arc::clone(&running), Arc::clone(&peak));
+            pool.submit_blocking(move |_| {
+                let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+                p.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(2));
+                r.fetch_sub(1, Ordering::SeqCst);
+            })
+            .unwrap()
+        })
+        .collect();
+    for h in handles {
+        h.wait().unwrap();
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn the_queue_limit_is_respected() {
+    let pool = WorkerPool::new(opts("t-queue", 1).queue(2));
+    let gate = Arc::new(Barrier::new(2));
+    let g = Arc::clone(&gate);
+    let busy = pool
+        .try_submit(move |_| {
+            g.wait();
+        })
+        .unwrap();
+    while pool.stats().active == 0 {
+        std::thread::yield_now();
+    }
+    let a = pool.try_submit(|_| 1).unwrap();
+    let b = pool.try_submit(|_| 2).unwrap();
+    assert_eq!(pool.try_submit(|_| 3).unwrap_err(), TaskError::QueueFull);
+    gate.wait();
+    busy.wait().unwrap();
+    assert_eq!((a.wait(), b.wait()), (Ok(1), Ok(2)));
+}
+
+#[test]
+fn a_timed_out_task_returns_promptly_and_capacity_recovers() {
+    let pool = WorkerPool::new(opts("t-timeout", 1));
+    let started = Instant::now();
+    let hung = pool
+        .try_submit_timeout(
+            |_| std::thread::sleep(Duration::from_secs(2)),
+            Some(Duration::from_millis(100)),
+        )
+        .unwrap();
+    assert_eq!(
+        hung.wait(),
+        Err(TaskError::TimedOut(Duration::from_millis(100)))
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "answered at the deadline, not when the task ended"
+    );
+    // The replacement worker takes new tasks while the lost one still sleeps.
+    assert_eq!(pool.try_submit(|_| 5).unwrap().wait(), Ok(5));
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    assert_eq!(pool.stats().lost, 1);
+    assert_eq!(pool.stats().threads, 1);
+}
+
+#[test]
+fn panics_are_contained_and_state_is_rebuilt() {
+    let built = Arc::new(AtomicUsize::new(0));
+    let b = Arc::clone(&built);
+    let pool = WorkerPool::with_state(opts("t-state", 1), move || {
+        b.fetch_add(1, Ordering::SeqCst);
+        Vec::<u32>::new()
+    });
+    pool.try_submit(|v: &mut Vec<u32>| v.push(1))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_eq!(
+        pool.try_submit(|v: &mut Vec<u32>| v.len()).unwrap().wait(),
+        Ok(1)
+    );
+    let err = pool
+        .try_submit(|v: &mut Vec<u32>| -> usize {
+            v.push(2);
+            panic!("poisoned state")
+        })
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert_eq!(err, TaskError::Panicked("poisoned state".into()));
+    assert_eq!(
+        pool.try_submit(|v: &mut Vec<u32>| v.len()).unwrap().wait(),
+        Ok(0),
+        "a fresh state after the panic"
+    );
+    assert_eq!(built.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn graceful_shutdown_finishes_queued_tasks() {
+    let pool = WorkerPool::new(opts("t-graceful", 1));
+    let handles: Vec<_> = (0..20)
+        .map(|i| pool.submit_blocking(move |_| i).unwrap())
+        .collect();
+    pool.shutdown();
+    let results: Vec<_> = handles.into_iter().map(|h| h.wait().unwrap()).collect();
+    assert_eq!(results, (0..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn immediate_shutdown_cancels_queued_tasks() {
+    let pool = WorkerPool::new(opts("t-now", 1));
+    let gate = Arc::new(Barrier::new(2));
+    let g = Arc::clone(&gate);
+    let running = pool
+        .try_submit(move |_| {
+            g.wait();
+            1
+        })
+        .unwrap();
+    while pool.stats().active == 0 {
+        std::thread::yield_now();
+    }
+    let queued = pool.try_submit(|_| 2).unwrap();
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        gate.wait();
+    });
+    pool.shutdown_now();
+    opener.join().unwrap();
+    assert_eq!(running.wait(), Ok(1), "the running task finished");
+    assert_eq!(queued.wait(), Err(TaskError::Cancelled));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_tasks_with_panics_and_timeouts_are_all_accounted() {
+    let pool = Arc::new(WorkerPool::new(opts("t-storm", 4).queue(256)));
+    let mut handles = Vec::new();
+    for i in 0..10_000u32 {
+        // A task either panics or hangs, never both (a first panic can take
+        // longer than a short timeout to unwind in a debug build).
+        let hangs = i % 997 == 0 && i % 101 != 0;
+        let timeout = hangs.then_some(Duration::from_millis(20));
+        let task = move |_: &mut ()| -> u32 {
+            if i % 101 == 0 {
+                panic!("task {i}");
+            }
+            if hangs {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            i
+        };
+        let handle = match timeout {
+            Some(t) => loop {
+                match pool.try_submit_timeout(task, Some(t)) {
+                    Ok(h) => break h,
+                    Err(TaskError::QueueFull) => tokio::task::yield_now().await,
+                    Err(e) => panic!("{e}"),
+                }
+            },
+            None => pool.submit(task).await.unwrap(),
+        };
+        handles.push((i, handle));
+    }
+    let (mut ok, mut panicked, mut timed_out) = (0, 0, 0);
+    for (i, h) in handles {
+        match h.await {
+            Ok(v) => {
+                assert_eq!(v, i);
+                ok += 1;
+            }
+            Err(TaskError::Panicked(m)) => {
+                assert_eq!(m, format!("task {i}"));
+                panicked += 1;
+            }
+            Err(TaskError::TimedOut(_)) => timed_out += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    let expected_panics = (0..10_000u32).filter(|i| i % 101 == 0).count();
+    let expected_timeouts = (0..10_000u32)
+        .filter(|i| i % 997 == 0 && i % 101 != 0)
+        .count();
+    assert_eq!(panicked, expected_panics);
+    assert_eq!(timed_out, expected_timeouts);
+    assert_eq!(ok + panicked + timed_out, 10_000);
+}
