@@ -45,9 +45,9 @@ type TimeoutFn = Box<dyn Fn(Duration) -> bool + Send + Sync>;
 
 struct Job<S> {
     run: RunFn<S>,
-    cancel: Box<dyn FnOnce() + Send>,
+    cancel: Option<Box<dyn FnOnce() + Send>>,
     timeout: Option<Duration>,
-    on_timeout: TimeoutFn,
+    on_timeout: Option<TimeoutFn>,
 }
 
 /// How to build a pool.
@@ -134,6 +134,7 @@ struct Shared<S> {
     work: Condvar,
     space: Condvar,
     space_async: tokio::sync::Notify,
+    space_waiters: AtomicUsize,
     closed: AtomicBool,
     active: AtomicUsize,
     lost: AtomicUsize,
@@ -186,6 +187,7 @@ impl<S: Send + 'static> WorkerPool<S> {
             work: Condvar::new(),
             space: Condvar::new(),
             space_async: tokio::sync::Notify::new(),
+            space_waiters: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             lost: AtomicUsize::new(0),
@@ -246,21 +248,52 @@ impl<S: Send + 'static> WorkerPool<S> {
                 }
                 status
             }),
-            cancel: Box::new(move || {
+            cancel: Some(Box::new(move || {
                 if let Some(tx) = r2.lock().take() {
                     let _ = tx.send(Err(TaskError::Cancelled));
                 }
-            }),
+            })),
             timeout: timeout.or(self.shared.default_timeout),
-            on_timeout: Box::new(move |after| match r3.lock().take() {
+            on_timeout: Some(Box::new(move |after| match r3.lock().take() {
                 Some(tx) => {
                     let _ = tx.send(Err(TaskError::TimedOut(after)));
                     true
                 }
                 None => false,
-            }),
+            })),
         };
         (job, TaskHandle { rx })
+    }
+
+    /// Queues `f` without waiting for a result (fire and forget), if there
+    /// is room now. A panic is counted and logged, and the worker replaced.
+    ///
+    /// # Errors
+    /// [`TaskError::QueueFull`], or [`TaskError::Cancelled`] after shutdown.
+    pub fn spawn<F>(&self, f: F) -> Result<(), TaskError>
+    where
+        F: FnOnce(&mut S) + Send + 'static,
+    {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(self.rejected(TaskError::Cancelled));
+        }
+        let job = Job {
+            run: Box::new(move |state: &mut S| {
+                std::panic::catch_unwind(AssertUnwindSafe(|| f(state)))
+                    .map_err(|p| TaskError::Panicked(panic_message(&p)))
+            }),
+            cancel: None,
+            timeout: self.shared.default_timeout,
+            on_timeout: None,
+        };
+        let mut queue = self.shared.queue.lock();
+        if queue.len() >= self.shared.capacity {
+            return Err(self.rejected(TaskError::QueueFull));
+        }
+        queue.push_back(job);
+        drop(queue);
+        self.shared.work.notify_one();
+        Ok(())
     }
 
     /// Queues `f` if there is room now.
@@ -318,18 +351,30 @@ impl<S: Send + 'static> WorkerPool<S> {
     {
         let (job, handle) = self.job(f, None);
         let mut queue = self.shared.queue.lock();
-        loop {
+        let mut waiting = false;
+        let result = loop {
             if self.shared.closed.load(Ordering::Acquire) {
-                return Err(self.rejected(TaskError::Cancelled));
+                break Err(self.rejected(TaskError::Cancelled));
             }
             if queue.len() < self.shared.capacity {
                 queue.push_back(job);
-                drop(queue);
-                self.shared.work.notify_one();
-                return Ok(handle);
+                break Ok(handle);
+            }
+            if !waiting {
+                // Workers only signal space when someone waits for it.
+                self.shared.space_waiters.fetch_add(1, Ordering::SeqCst);
+                waiting = true;
             }
             self.shared.space.wait(&mut queue);
+        };
+        drop(queue);
+        if waiting {
+            self.shared.space_waiters.fetch_sub(1, Ordering::SeqCst);
         }
+        if result.is_ok() {
+            self.shared.work.notify_one();
+        }
+        result
     }
 
     /// Queues `f`, waiting (asynchronously) while the queue is full.
@@ -343,13 +388,14 @@ impl<S: Send + 'static> WorkerPool<S> {
     {
         let (job, handle) = self.job(f, None);
         let mut job = Some(job);
-        loop {
+        let mut waiting = false;
+        let result = loop {
             let space = self.shared.space_async.notified();
             tokio::pin!(space);
             space.as_mut().enable();
             {
                 if self.shared.closed.load(Ordering::Acquire) {
-                    return Err(self.rejected(TaskError::Cancelled));
+                    break Err(self.rejected(TaskError::Cancelled));
                 }
                 let mut queue = self.shared.queue.lock();
                 if queue.len() < self.shared.capacity {
@@ -358,11 +404,22 @@ impl<S: Send + 'static> WorkerPool<S> {
                     }
                     drop(queue);
                     self.shared.work.notify_one();
-                    return Ok(handle);
+                    break Ok(handle);
                 }
             }
+            if !waiting {
+                self.shared.space_waiters.fetch_add(1, Ordering::SeqCst);
+                waiting = true;
+                // Re-check after registering, so a place freed in between is
+                // not missed.
+                continue;
+            }
             space.await;
+        };
+        if waiting {
+            self.shared.space_waiters.fetch_sub(1, Ordering::SeqCst);
         }
+        result
     }
 
     /// Refuses new tasks, lets queued ones finish, and joins every worker.
@@ -381,7 +438,9 @@ impl<S: Send + 'static> WorkerPool<S> {
         if cancel_queued {
             let drained: Vec<Job<S>> = self.shared.queue.lock().drain(..).collect();
             for job in drained {
-                (job.cancel)();
+                if let Some(cancel) = job.cancel {
+                    cancel();
+                }
                 count(&self.shared, "cancelled");
             }
         }
@@ -543,17 +602,28 @@ fn worker_loop<S: Send + 'static>(weak: Weak<Shared<S>>, id: u64) {
             }
         };
         let Some(job) = job else { break Exit::Shutdown };
-        shared.space.notify_one();
-        shared.space_async.notify_one();
+        if shared.space_waiters.load(Ordering::SeqCst) > 0 {
+            shared.space.notify_one();
+            shared.space_async.notify_one();
+        }
         shared.active.fetch_add(1, Ordering::AcqRel);
-        let started = Instant::now();
-        let ticket = job
-            .timeout
-            .map(|t| shared.watchdog.watch(started + t, t, id, job.on_timeout));
+        // The clock is read only when something needs it.
+        let started = (job.timeout.is_some() || shared.metrics.is_some()).then(Instant::now);
+        // A fire-and-forget task has no caller to answer; it is still
+        // watched so a hung worker is replaced.
+        let on_timeout = job.on_timeout.unwrap_or_else(|| Box::new(|_| true));
+        let ticket = match (job.timeout, started) {
+            (Some(t), Some(started)) => Some(shared.watchdog.watch(started + t, t, id, on_timeout)),
+            _ => None,
+        };
         let result = (job.run)(&mut state);
-        shared.active.fetch_sub(1, Ordering::AcqRel);
         let timed_out = ticket.is_some_and(|t| shared.watchdog.finish(t));
-        if let Some(m) = &shared.metrics {
+        if !timed_out {
+            // A timed-out worker was taken off the active count by the
+            // watchdog when it gave up on it.
+            shared.active.fetch_sub(1, Ordering::AcqRel);
+        }
+        if let (Some(m), Some(started)) = (&shared.metrics, started) {
             m.duration.observe_duration(started.elapsed());
         }
         if timed_out {
@@ -657,10 +727,12 @@ fn watchdog_loop<S: Send + 'static>(weak: Weak<Shared<S>>) {
         while i < s.running.len() {
             if s.running[i].deadline <= now {
                 let w = s.running.swap_remove(i);
+                // `false`: the task finished just now and answered its
+                // caller itself; its worker carries on as usual.
                 if (w.on_timeout)(w.after) {
                     fired.push(w.worker);
+                    s.expired.push(w.ticket);
                 }
-                s.expired.push(w.ticket);
             } else {
                 i += 1;
             }
@@ -680,6 +752,7 @@ fn watchdog_loop<S: Send + 'static>(weak: Weak<Shared<S>>) {
         for worker in fired {
             count(&shared, "timed_out");
             shared.lost.fetch_add(1, Ordering::AcqRel);
+            shared.active.fetch_sub(1, Ordering::AcqRel);
             // Detach the hung thread: a shutdown must not wait for it.
             {
                 let mut threads = shared.threads.lock();
