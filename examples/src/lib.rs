@@ -60,8 +60,55 @@ async fn order_store() -> Health {
     Health::up().with_detail("orders_created", NEXT_ORDER.load(Ordering::Relaxed) - 1000)
 }
 
+/// CPU work runs on a worker pool, never on the async workers.
+fn pool() -> &'static cortex::workers::WorkerPool {
+    static POOL: std::sync::LazyLock<cortex::workers::WorkerPool> =
+        std::sync::LazyLock::new(|| {
+            cortex::workers::WorkerPool::new(
+                cortex::workers::PoolOptions::named("demo-cpu")
+                    .threads(2)
+                    .timeout(std::time::Duration::from_secs(2)),
+            )
+        });
+    &POOL
+}
+
+/// `GET /checksum/{rounds}`: a CPU-heavy checksum, offloaded to the pool.
+async fn checksum(req: Request) -> Response {
+    let rounds: u32 = match req.param("rounds").and_then(|r| r.parse().ok()) {
+        Some(r) if r <= 100_000 => r,
+        _ => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "rounds must be a number up to 100000\n",
+            )
+        }
+    };
+    let work = move |_: &mut ()| {
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for i in 0..rounds {
+            for b in i.to_le_bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        h
+    };
+    match pool().submit(work).await {
+        Ok(task) => match task.await {
+            Ok(h) => json(
+                StatusCode::OK,
+                format!("{{\"rounds\":{rounds},\"checksum\":\"{h:016x}\"}}\n"),
+            ),
+            Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        },
+        Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+    }
+}
+
 /// Starts the demo service on `addr`: `GET /orders/{id}`, `POST /orders`,
-/// and the admin endpoints, with compressed responses.
+/// `GET /checksum/{rounds}` (CPU work on a worker pool), and the admin
+/// endpoints, with compressed responses.
 ///
 /// # Errors
 /// If the address cannot be bound.
@@ -69,6 +116,7 @@ pub async fn start(addr: &str) -> Result<RunningServer, cortex::http::Error> {
     Server::new()
         .route(Method::GET, "/orders/{id}", get_order)?
         .route(Method::POST, "/orders", post_order)?
+        .route(Method::GET, "/checksum/{rounds}", checksum)?
         .with_admin()?
         .bind(addr)
         .await
