@@ -245,15 +245,9 @@ fn actors(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = cortex_benches::config(3);
     targets = actors
 }
 criterion_main!(benches);

@@ -7,7 +7,6 @@
 //! ```
 
 use std::io::Write;
-use std::time::Duration;
 
 use bytes::Bytes;
 use cortex::http::compression::Compression;
@@ -99,15 +98,9 @@ fn compression(c: &mut Criterion) {
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = cortex_benches::config(3);
     targets = compression
 }
 criterion_main!(benches);

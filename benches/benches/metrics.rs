@@ -7,7 +7,6 @@
 //! BENCHMARKS.md records the ratios.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -243,15 +242,9 @@ fn encode_10k(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = cortex_benches::config(2);
     targets = counter_inc, histogram_observe, labelled_lookup, annotated_calls, encode_10k
 }
 criterion_main!(benches);

@@ -69,15 +69,9 @@ fn bulkhead(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = cortex_benches::config(2);
     targets = breaker, retry, bulkhead
 }
 criterion_main!(benches);

@@ -8,7 +8,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
 
 use cortex::workers::{PoolOptions, WorkerPool};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -92,15 +91,9 @@ fn workers(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = cortex_benches::config(3);
     targets = workers
 }
 criterion_main!(benches);

@@ -35,7 +35,8 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
-/// The message of a panic payload (`&str` or `String`), or a placeholder.
+/// The message of a panic payload (`&str` or `String`), or a fixed text
+/// saying it was neither.
 pub(crate) fn panic_message(payload: &Panic) -> String {
     payload
         .downcast_ref::<&str>()

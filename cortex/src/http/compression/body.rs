@@ -99,6 +99,16 @@ impl CompressedBody {
         }
     }
 
+    /// Ends the compressed stream; the last bytes, if any.
+    fn finish(&mut self) -> std::io::Result<Option<Bytes>> {
+        let out = self
+            .encoder
+            .take()
+            .map_or(Ok(Bytes::new()), Encoder::finish)?;
+        self.count(0, out.len());
+        Ok((!out.is_empty()).then_some(out))
+    }
+
     fn count(&self, bytes_in: usize, bytes_out: usize) {
         if let Some(c) = &self.counters {
             c.bytes_in.inc_by(bytes_in as u64);
@@ -136,24 +146,14 @@ impl http_body::Body for CompressedBody {
                     Err(frame) => {
                         // Trailers end the body: finish the stream first.
                         this.trailers = frame.into_trailers().ok();
-                        let out = this
-                            .encoder
-                            .take()
-                            .map_or(Ok(Bytes::new()), Encoder::finish)?;
-                        this.count(0, out.len());
-                        if !out.is_empty() {
+                        if let Some(out) = this.finish()? {
                             return Poll::Ready(Some(Ok(Frame::data(out))));
                         }
                     }
                 },
                 Some(Err(e)) => return Poll::Ready(Some(Err(e))),
                 None => {
-                    let out = this
-                        .encoder
-                        .take()
-                        .map_or(Ok(Bytes::new()), Encoder::finish)?;
-                    this.count(0, out.len());
-                    if !out.is_empty() {
+                    if let Some(out) = this.finish()? {
                         return Poll::Ready(Some(Ok(Frame::data(out))));
                     }
                 }
