@@ -12,7 +12,7 @@ use crate::metrics::{
 #[distributed_slice]
 pub static SITES: [Site];
 
-/// One entry of [`SITES`].
+/// One entry of `SITES`.
 #[derive(Debug, Clone, Copy)]
 pub enum Site {
     /// A `#[counted]` function.

@@ -177,7 +177,7 @@ struct Inner {
 }
 
 /// A circuit breaker. Cheap to clone (a shared handle); every instance is
-/// registered by name (see [`circuit_breaker`](super::circuit_breaker)).
+/// registered by name (see [`circuit_breaker`](fn@super::circuit_breaker)).
 ///
 /// ```
 /// use cortex::resilience::{CircuitBreaker, CircuitBreakerConfig, State};
