@@ -41,13 +41,25 @@
 //! ## What is here
 //! - [`metrics`]: counters, gauges, histograms, label families, the
 //!   [global registry](metrics::global), and the Prometheus text 0.0.4 and
-//!   OpenMetrics 1.0 expositions.
-//! - [`counted`] and [`timed`]: the function attributes.
+//!   OpenMetrics 1.0 expositions; [`counted`] and [`timed`] record any
+//!   function.
+//! - [`health`]: health checks run in parallel under timeouts, an
+//!   Actuator-style report, and [`health_check`] to register a function.
+//! - `http` (feature `http`): a hyper server with routes, limits, request
+//!   metrics and graceful shutdown; the admin endpoints `/metrics` and
+//!   `/health` (also as a hyper/tower service); `http::compression`
+//!   (feature `compression`) for brotli/gzip responses.
+//! - [`resilience`]: circuit breaker, retry, bulkhead, timeout and rate
+//!   limiter, by hand or with [`circuit_breaker`], [`retry`], [`bulkhead`],
+//!   [`timeout`] and [`rate_limit`], their options checked by the compiler.
+//! - `actor` (feature `actors`): actors with supervision and an event bus.
+//! - `workers` (feature `workers`): a worker thread pool with timeouts,
+//!   panic isolation and per-worker state.
 //!
 //! ## Cargo features
 //! `http`, `compression`, `actors` and `workers` are on by default; `wasm`
-//! is opt-in because wasmtime is heavy to build; `full` turns on everything.
-//! Each gates one area of the runtime as it lands.
+//! is opt-in because wasmtime is heavy to build (its module arrives with its
+//! issue); `full` turns on everything.
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
