@@ -1,6 +1,5 @@
 //! The pool itself.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -42,6 +41,12 @@ type Reply<T> = Arc<Mutex<Option<oneshot::Sender<Result<T, TaskError>>>>>;
 type RunFn<S> = Box<dyn FnOnce(&mut S) -> Result<(), TaskError> + Send>;
 /// Answers the caller with a timeout; `false` if it was answered already.
 type TimeoutFn = Box<dyn Fn(Duration) -> bool + Send + Sync>;
+
+enum Item<S> {
+    Task(Job<S>),
+    /// Sent once per worker at shutdown, after every queued task.
+    Stop,
+}
 
 struct Job<S> {
     run: RunFn<S>,
@@ -129,10 +134,10 @@ struct Metrics {
 
 struct Shared<S> {
     name: Arc<str>,
-    queue: Mutex<VecDeque<Job<S>>>,
-    capacity: usize,
-    work: Condvar,
-    space: Condvar,
+    // A lock-free bounded MPMC channel: submitters and workers never take
+    // a shared lock to hand a task over.
+    tx: crossbeam_channel::Sender<Item<S>>,
+    rx: crossbeam_channel::Receiver<Item<S>>,
     space_async: tokio::sync::Notify,
     space_waiters: AtomicUsize,
     closed: AtomicBool,
@@ -180,12 +185,11 @@ impl<S: Send + 'static> WorkerPool<S> {
             .metrics
             .then(|| metrics(crate::metrics::global(), &options.name))
             .flatten();
+        let (tx, rx) = crossbeam_channel::bounded(options.queue);
         let shared = Arc::new(Shared {
             name: options.name.as_str().into(),
-            queue: Mutex::new(VecDeque::new()),
-            capacity: options.queue,
-            work: Condvar::new(),
-            space: Condvar::new(),
+            tx,
+            rx,
             space_async: tokio::sync::Notify::new(),
             space_waiters: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -215,7 +219,7 @@ impl<S: Send + 'static> WorkerPool<S> {
     /// Counts now.
     pub fn stats(&self) -> PoolStats {
         PoolStats {
-            queued: self.shared.queue.lock().len(),
+            queued: self.shared.rx.len(),
             active: self.shared.active.load(Ordering::Acquire),
             threads: self.shared.threads.lock().len(),
             lost: self.shared.lost.load(Ordering::Acquire),
@@ -286,14 +290,19 @@ impl<S: Send + 'static> WorkerPool<S> {
             timeout: self.shared.default_timeout,
             on_timeout: None,
         };
-        let mut queue = self.shared.queue.lock();
-        if queue.len() >= self.shared.capacity {
-            return Err(self.rejected(TaskError::QueueFull));
+        self.push(job)
+    }
+
+    fn push(&self, job: Job<S>) -> Result<(), TaskError> {
+        match self.shared.tx.try_send(Item::Task(job)) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::TrySendError::Full(_)) => {
+                Err(self.rejected(TaskError::QueueFull))
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                Err(self.rejected(TaskError::Cancelled))
+            }
         }
-        queue.push_back(job);
-        drop(queue);
-        self.shared.work.notify_one();
-        Ok(())
     }
 
     /// Queues `f` if there is room now.
@@ -324,15 +333,8 @@ impl<S: Send + 'static> WorkerPool<S> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(self.rejected(TaskError::Cancelled));
         }
-        let mut queue = self.shared.queue.lock();
-        if queue.len() >= self.shared.capacity {
-            return Err(self.rejected(TaskError::QueueFull));
-        }
         let (job, handle) = self.job(f, timeout);
-        queue.push_back(job);
-        drop(queue);
-        self.shared.work.notify_one();
-        Ok(handle)
+        self.push(job).map(|()| handle)
     }
 
     fn rejected(&self, e: TaskError) -> TaskError {
@@ -349,32 +351,15 @@ impl<S: Send + 'static> WorkerPool<S> {
         T: Send + 'static,
         F: FnOnce(&mut S) -> T + Send + 'static,
     {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(self.rejected(TaskError::Cancelled));
+        }
         let (job, handle) = self.job(f, None);
-        let mut queue = self.shared.queue.lock();
-        let mut waiting = false;
-        let result = loop {
-            if self.shared.closed.load(Ordering::Acquire) {
-                break Err(self.rejected(TaskError::Cancelled));
-            }
-            if queue.len() < self.shared.capacity {
-                queue.push_back(job);
-                break Ok(handle);
-            }
-            if !waiting {
-                // Workers only signal space when someone waits for it.
-                self.shared.space_waiters.fetch_add(1, Ordering::SeqCst);
-                waiting = true;
-            }
-            self.shared.space.wait(&mut queue);
-        };
-        drop(queue);
-        if waiting {
-            self.shared.space_waiters.fetch_sub(1, Ordering::SeqCst);
-        }
-        if result.is_ok() {
-            self.shared.work.notify_one();
-        }
-        result
+        self.shared
+            .tx
+            .send(Item::Task(job))
+            .map_err(|_| self.rejected(TaskError::Cancelled))?;
+        Ok(handle)
     }
 
     /// Queues `f`, waiting (asynchronously) while the queue is full.
@@ -387,31 +372,27 @@ impl<S: Send + 'static> WorkerPool<S> {
         F: FnOnce(&mut S) -> T + Send + 'static,
     {
         let (job, handle) = self.job(f, None);
-        let mut job = Some(job);
+        let mut item = Item::Task(job);
         let mut waiting = false;
         let result = loop {
             let space = self.shared.space_async.notified();
             tokio::pin!(space);
             space.as_mut().enable();
-            {
-                if self.shared.closed.load(Ordering::Acquire) {
-                    break Err(self.rejected(TaskError::Cancelled));
-                }
-                let mut queue = self.shared.queue.lock();
-                if queue.len() < self.shared.capacity {
-                    if let Some(j) = job.take() {
-                        queue.push_back(j);
-                    }
-                    drop(queue);
-                    self.shared.work.notify_one();
-                    break Ok(handle);
+            if self.shared.closed.load(Ordering::Acquire) {
+                break Err(self.rejected(TaskError::Cancelled));
+            }
+            match self.shared.tx.try_send(item) {
+                Ok(()) => break Ok(handle),
+                Err(crossbeam_channel::TrySendError::Full(back)) => item = back,
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                    break Err(self.rejected(TaskError::Cancelled))
                 }
             }
             if !waiting {
+                // Workers only signal space when someone waits for it;
+                // re-check after registering so a freed place is not missed.
                 self.shared.space_waiters.fetch_add(1, Ordering::SeqCst);
                 waiting = true;
-                // Re-check after registering, so a place freed in between is
-                // not missed.
                 continue;
             }
             space.await;
@@ -436,16 +417,15 @@ impl<S: Send + 'static> WorkerPool<S> {
     fn stop(&mut self, cancel_queued: bool) {
         self.shared.closed.store(true, Ordering::Release);
         if cancel_queued {
-            let drained: Vec<Job<S>> = self.shared.queue.lock().drain(..).collect();
-            for job in drained {
-                if let Some(cancel) = job.cancel {
-                    cancel();
+            while let Ok(item) = self.shared.rx.try_recv() {
+                if let Item::Task(job) = item {
+                    if let Some(cancel) = job.cancel {
+                        cancel();
+                    }
+                    count(&self.shared, "cancelled");
                 }
-                count(&self.shared, "cancelled");
             }
         }
-        self.shared.work.notify_all();
-        self.shared.space.notify_all();
         self.shared.space_async.notify_waiters();
         // Replacements can still be started while we join; loop until none.
         loop {
@@ -453,6 +433,11 @@ impl<S: Send + 'static> WorkerPool<S> {
                 std::mem::take(&mut *self.shared.threads.lock());
             if threads.is_empty() {
                 break;
+            }
+            // One stop marker per worker, behind every queued task (sent per
+            // round, so a replacement started meanwhile gets one too).
+            for _ in 0..threads.len() {
+                let _ = self.shared.tx.send(Item::Stop);
             }
             for (_, t) in threads {
                 let _ = t.join();
@@ -540,7 +525,7 @@ fn attach_gauges<S: Send + 'static>(registry: &Registry, shared: &Arc<Shared<S>>
         let w = Arc::downgrade(shared);
         depth.core().attach_derived(
             &[&name],
-            Arc::new(move || w.upgrade().map_or(0.0, |s| s.queue.lock().len() as f64)),
+            Arc::new(move || w.upgrade().map_or(0.0, |s| s.rx.len() as f64)),
         );
     }
     if let Ok(active) = registry.gauge_family(
@@ -589,21 +574,12 @@ fn worker_loop<S: Send + 'static>(weak: Weak<Shared<S>>, id: u64) {
     let Some(shared) = weak.upgrade() else { return };
     let mut state = (shared.factory)();
     let exit = loop {
-        let job = {
-            let mut queue = shared.queue.lock();
-            loop {
-                if let Some(job) = queue.pop_front() {
-                    break Some(job);
-                }
-                if shared.closed.load(Ordering::Acquire) {
-                    break None;
-                }
-                shared.work.wait(&mut queue);
-            }
+        let job = match shared.rx.recv() {
+            Ok(Item::Task(job)) => Some(job),
+            Ok(Item::Stop) | Err(_) => None,
         };
         let Some(job) = job else { break Exit::Shutdown };
         if shared.space_waiters.load(Ordering::SeqCst) > 0 {
-            shared.space.notify_one();
             shared.space_async.notify_one();
         }
         shared.active.fetch_add(1, Ordering::AcqRel);
