@@ -280,7 +280,6 @@ fn parse_policy(kind: Kind, attr: TokenStream, attr_span: Span) -> syn::Result<P
     let make = match kind {
         Kind::CircuitBreaker => {
             let mut c = CircuitBreakerConfig::default();
-            let mut window_given = false;
             for key in kind.keys() {
                 let Some(arg) = args.take(key) else { continue };
                 match *key {
@@ -321,7 +320,6 @@ fn parse_policy(kind: Kind, attr: TokenStream, attr_span: Span) -> syn::Result<P
                         c.open_for = d;
                     }
                     "window" => {
-                        window_given = true;
                         match &arg.value {
                             Value::Expr(Expr::Lit(ExprLit { lit: Lit::Int(i), .. })) => {
                                 spans.map.insert(key, i.span());
@@ -357,7 +355,6 @@ fn parse_policy(kind: Kind, attr: TokenStream, attr_span: Span) -> syn::Result<P
                     _ => {}
                 }
             }
-            let _ = window_given;
             c.validate()
                 .map_err(|e| spans.error(e, &[("minimum_calls", "window")]))?;
             let window = match c.window {
@@ -775,7 +772,6 @@ fn try_expand(kind: Kind, attr: TokenStream, tokens: TokenStream) -> syn::Result
                 })
             };
         }
-        let _ = p.span;
     }
     if !has_fallback {
         let span = match &item.sig.output {

@@ -82,6 +82,18 @@ pub enum Error {
     },
 }
 
+/// The error a policy gives when its metrics clash with metrics registered
+/// differently (a user metric with the same name, say).
+pub(crate) fn metrics_conflict<'a>(
+    kind: &'a str,
+    name: &'a str,
+) -> impl Fn(crate::metrics::Error) -> ConfigError + Copy + 'a {
+    move |e| ConfigError {
+        key: "name",
+        message: format!("metrics for {kind} `{name}` cannot be registered: {e}"),
+    }
+}
+
 impl Error {
     /// A timeout error (for tests and hand-written policies).
     pub fn timeout(name: &str, after: Duration) -> Self {

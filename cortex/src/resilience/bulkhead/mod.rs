@@ -101,10 +101,7 @@ impl Bulkhead {
         metrics: &Registry,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let conflict = |e: crate::metrics::Error| ConfigError {
-            key: "name",
-            message: format!("metrics for bulkhead `{name}` cannot be registered: {e}"),
-        };
+        let conflict = super::metrics_conflict("bulkhead", name);
         let rejected = metrics
             .counter_family(
                 "cortex_bulkhead_rejected_total",

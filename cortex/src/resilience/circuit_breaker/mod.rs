@@ -229,10 +229,7 @@ impl CircuitBreaker {
         health: Option<&HealthRegistry>,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let conflict = |e: crate::metrics::Error| ConfigError {
-            key: "name",
-            message: format!("metrics for breaker `{name}` cannot be registered: {e}"),
-        };
+        let conflict = super::metrics_conflict("breaker", name);
         let calls = metrics
             .counter_family(
                 "cortex_circuit_breaker_calls_total",
@@ -686,12 +683,9 @@ fn should_open(config: &CircuitBreakerConfig, t: Totals) -> bool {
 fn reset_window(core: &Core) {
     // Calls do not record into the window while half-open, so closing from
     // there races with nothing; `reset` from closed may drop a call or two.
-    let config = core.config;
-    let fresh = Core::new(config);
-    match (&core.window, fresh.window) {
-        (WindowKind::Count(old), WindowKind::Count(new)) => old.replace_with(new),
-        (WindowKind::Time(old), WindowKind::Time(new)) => old.replace_with(new),
-        _ => {}
+    match &core.window {
+        WindowKind::Count(w) => w.reset(),
+        WindowKind::Time(w) => w.reset(),
     }
 }
 

@@ -114,7 +114,7 @@ impl CountWindow {
     }
 
     /// Empties the window.
-    pub(crate) fn replace_with(&self, _fresh: CountWindow) {
+    pub(crate) fn reset(&self) {
         for slot in self.slots.iter() {
             slot.store(0, Relaxed);
         }
@@ -155,7 +155,7 @@ impl TimeWindow {
     }
 
     /// Empties the window.
-    pub(crate) fn replace_with(&self, _fresh: TimeWindow) {
+    pub(crate) fn reset(&self) {
         for epoch in self.epochs.iter() {
             epoch.store(u64::MAX, Relaxed);
         }

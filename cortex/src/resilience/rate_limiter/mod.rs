@@ -74,10 +74,7 @@ impl RateLimiter {
         metrics: &Registry,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let conflict = |e: crate::metrics::Error| ConfigError {
-            key: "name",
-            message: format!("metrics for rate limiter `{name}` cannot be registered: {e}"),
-        };
+        let conflict = super::metrics_conflict("rate limiter", name);
         let rejected = metrics
             .counter_family(
                 "cortex_rate_limiter_rejected_total",

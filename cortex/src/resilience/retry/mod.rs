@@ -80,10 +80,7 @@ impl Retry {
         metrics: &Registry,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let conflict = |e: crate::metrics::Error| ConfigError {
-            key: "name",
-            message: format!("metrics for retry `{name}` cannot be registered: {e}"),
-        };
+        let conflict = super::metrics_conflict("retry", name);
         let calls = metrics
             .counter_family(
                 "cortex_retry_calls_total",

@@ -64,10 +64,7 @@ impl Timeout {
         metrics: &Registry,
     ) -> Result<Self, ConfigError> {
         cortex_rules::resilience::check_timeout(after)?;
-        let conflict = |e: crate::metrics::Error| ConfigError {
-            key: "name",
-            message: format!("metrics for timeout `{name}` cannot be registered: {e}"),
-        };
+        let conflict = super::metrics_conflict("timeout", name);
         let calls = metrics
             .counter_family(
                 "cortex_timeout_calls_total",
