@@ -55,11 +55,13 @@
 //! - `actor` (feature `actors`): actors with supervision and an event bus.
 //! - `workers` (feature `workers`): a worker thread pool with timeouts,
 //!   panic isolation and per-worker state.
+//! - `wasm` (feature `wasm`): a host-side memory manager over WebAssembly
+//!   linear memory and a runner for guest modules under fuel, time and
+//!   memory limits (wasmtime).
 //!
 //! ## Cargo features
 //! `http`, `compression`, `actors` and `workers` are on by default; `wasm`
-//! is opt-in because wasmtime is heavy to build (its module arrives with its
-//! issue); `full` turns on everything.
+//! is opt-in because wasmtime is heavy to build; `full` turns on everything.
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
@@ -76,6 +78,8 @@ pub mod http;
 pub mod metrics;
 pub mod resilience;
 mod util;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 #[cfg(feature = "workers")]
 pub mod workers;
 

@@ -6,6 +6,9 @@ use std::time::Duration;
 use cortex::health::Health;
 use cortex::http::{json, text, Method, Request, Response, RunningServer, Server, StatusCode};
 
+#[cfg(feature = "wasm")]
+pub mod transform;
+
 static NEXT_ORDER: AtomicU64 = AtomicU64::new(1000);
 
 #[derive(Debug)]
@@ -107,17 +110,18 @@ async fn checksum(req: Request) -> Response {
 }
 
 /// Starts the demo service on `addr`: `GET /orders/{id}`, `POST /orders`,
-/// `GET /checksum/{rounds}` (CPU work on a worker pool), and the admin
-/// endpoints, with compressed responses.
+/// `GET /checksum/{rounds}` (CPU work on a worker pool), with feature
+/// `wasm` `POST /transform` (the body run through a WebAssembly guest, see
+/// [`transform`]), and the admin endpoints, with compressed responses.
 ///
 /// # Errors
 /// If the address cannot be bound.
 pub async fn start(addr: &str) -> Result<RunningServer, cortex::http::Error> {
-    Server::new()
+    let server = Server::new()
         .route(Method::GET, "/orders/{id}", get_order)?
         .route(Method::POST, "/orders", post_order)?
-        .route(Method::GET, "/checksum/{rounds}", checksum)?
-        .with_admin()?
-        .bind(addr)
-        .await
+        .route(Method::GET, "/checksum/{rounds}", checksum)?;
+    #[cfg(feature = "wasm")]
+    let server = server.route(Method::POST, "/transform", transform::transform)?;
+    server.with_admin()?.bind(addr).await
 }

@@ -66,3 +66,26 @@ async fn curl_compressed_against_the_demo() {
     );
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// `POST /transform` runs the body through the WebAssembly guest.
+#[cfg(feature = "wasm")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transform_runs_the_wasm_guest() {
+    let server = cortex_examples::start("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/transform", server.local_addr());
+    let out = tokio::task::spawn_blocking(move || {
+        curl(&[
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "--data-binary",
+            "card 4111-1111, cvv 123",
+            &url,
+        ])
+    })
+    .await
+    .unwrap();
+    let Some(out) = out else { return };
+    let out = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out, "card ****-****, cvv ***\n200");
+}
