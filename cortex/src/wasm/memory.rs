@@ -336,7 +336,7 @@ impl MemoryManager {
         }
     }
 
-    fn range(
+    pub(crate) fn range(
         &self,
         ptr: &GuestPtr,
         at: u32,

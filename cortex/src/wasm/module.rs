@@ -1,13 +1,13 @@
 //! Loading guest modules, running them under limits, and calling them with
 //! byte buffers.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use hashbrown::HashMap;
 use wasmtime::{
     Caller, Config, Engine, Instance, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
     TypedFunc,
@@ -357,7 +357,9 @@ pub struct WasmInstance {
     module: WasmModule,
     store: Store<HostState>,
     instance: Instance,
-    functions: HashMap<String, TypedFunc<(i32, i32), i64>>,
+    /// Exports looked up so far; a `TypedFunc` is costly to clone, so calls
+    /// borrow it from here.
+    functions: HashMap<Box<str>, TypedFunc<(i32, i32), i64>>,
     poisoned: bool,
 }
 
@@ -400,7 +402,7 @@ impl WasmInstance {
         if self.poisoned {
             return Err(WasmError::Poisoned);
         }
-        let func = self.function(function)?;
+        self.look_up(function)?;
         let len = u32::try_from(input.len()).map_err(|_| WasmError::OutOfMemory {
             requested: u32::MAX,
             max_pages: self.module.inner.limits.max_memory_pages,
@@ -408,10 +410,13 @@ impl WasmInstance {
         let ptr = self.alloc(len, 8)?;
         self.write(&ptr, input)?;
         self.store.data_mut().call_allocs.push(ptr);
-        let result = self
-            .module
-            .arm(&mut self.store)
-            .and_then(|()| func.call(&mut self.store, (ptr.offset() as i32, len as i32)));
+        let result =
+            self.module
+                .arm(&mut self.store)
+                .and_then(|()| match self.functions.get(function) {
+                    Some(func) => func.call(&mut self.store, (ptr.offset() as i32, len as i32)),
+                    None => Err(wasmtime::Error::msg("export vanished")),
+                });
         let answer = match result {
             Ok(packed) => self.take_output(function, packed as u64, out),
             Err(e) => {
@@ -484,9 +489,11 @@ impl WasmInstance {
         }
     }
 
-    fn function(&mut self, name: &str) -> Result<TypedFunc<(i32, i32), i64>, WasmError> {
-        if let Some(f) = self.functions.get(name) {
-            return Ok(f.clone());
+    /// Finds and checks the export `name` once; later calls find it in
+    /// `functions`.
+    fn look_up(&mut self, name: &str) -> Result<(), WasmError> {
+        if self.functions.contains_key(name) {
+            return Ok(());
         }
         let func = self
             .instance
@@ -498,8 +505,8 @@ impl WasmInstance {
                     name: name.into(),
                     expected: CALL_SIGNATURE,
                 })?;
-        self.functions.insert(name.into(), typed.clone());
-        Ok(typed)
+        self.functions.insert(name.into(), typed);
+        Ok(())
     }
 
     /// Whether a failed call poisoned the instance.
@@ -566,7 +573,17 @@ impl WasmInstance {
     /// # Errors
     /// As [`MemoryManager::write`].
     pub fn write(&mut self, ptr: &GuestPtr, bytes: &[u8]) -> Result<(), WasmError> {
-        self.with_manager(|m, store| m.write(store, ptr, bytes))
+        let manager = self.manager()?;
+        let (memory, range) = (manager.memory(), manager.range(ptr, 0, bytes.len() as u64)?);
+        match memory.data_mut(&mut self.store).get_mut(range) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                Ok(())
+            }
+            None => Err(WasmError::UnknownPointer {
+                offset: ptr.offset(),
+            }),
+        }
     }
 
     /// Copies bytes out of an allocation; see [`MemoryManager::read`].
