@@ -209,3 +209,42 @@ pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::policy::expand(expand::policy::Kind::RateLimit, args.into(), item.into()).into()
 }
+
+/// Makes every call of a function a span of the installed tracer
+/// ([`cortex::trace`](../cortex/trace/index.html)), a child of the span
+/// current when it is called. For an async fn the span is current whenever
+/// the body is polled, so spans started inside it (also after `.await`, on
+/// any thread) are its children.
+///
+/// An `Err` return sets the span's status to error and records an
+/// `exception` event (type and message); a panic sets the status to error.
+/// Arguments are never recorded unless named in `attributes(...)`.
+///
+/// Options (all optional):
+/// - `name = "..."`: the span name (default `module::path::fn`).
+/// - `kind = "..."`: `internal` (default), `server`, `client`,
+///   `producer` or `consumer`.
+/// - `attributes(key = expr, ...)`: attributes evaluated from the
+///   arguments when the call starts (only if the span is sampled); keys may
+///   be dotted (`user.id = user`) or string literals.
+/// - `crate = path`: where `cortex` is, if it is re-exported.
+///
+/// ```
+/// #[derive(Debug)]
+/// struct NotFound;
+///
+/// #[cortex::traced(kind = "client", attributes(db.table = "orders", order.id = id))]
+/// async fn load(id: u64) -> Result<String, NotFound> {
+///     if id == 0 { Err(NotFound) } else { Ok(format!("order {id}")) }
+/// }
+/// ```
+///
+/// ```compile_fail
+/// #[cortex::traced(kind = "backend")] // error: unknown span kind
+/// fn f() {}
+/// ```
+#[proc_macro_attribute]
+pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::traced::expand(args.into(), item.into()).into()
+}
+

@@ -77,6 +77,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod resilience;
+pub mod trace;
 mod util;
 #[cfg(feature = "wasm")]
 pub mod wasm;
@@ -87,5 +88,5 @@ pub mod workers;
 pub mod __private;
 
 pub use cortex_macros::{
-    bulkhead, circuit_breaker, counted, health_check, rate_limit, retry, timed, timeout,
+    bulkhead, circuit_breaker, counted, health_check, rate_limit, retry, timed, timeout, traced,
 };

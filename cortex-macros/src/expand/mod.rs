@@ -5,6 +5,7 @@ mod fused;
 pub(crate) mod health_check;
 pub(crate) mod policy;
 pub(crate) mod timed;
+pub(crate) mod traced;
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;

@@ -46,6 +46,12 @@ impl Drop for CountedCall {
 // else the OS monotonic clock; quanta makes that choice once.
 static CLOCK: LazyLock<quanta::Clock> = LazyLock::new(quanta::Clock::new);
 
+/// The clock every timing in Cortex reads.
+#[inline]
+pub fn clock() -> &'static quanta::Clock {
+    &CLOCK
+}
+
 /// Times one call of a `#[timed]` function, however it ends.
 #[derive(Debug)]
 pub struct TimedCall {

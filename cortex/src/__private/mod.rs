@@ -6,9 +6,15 @@ mod health;
 mod outcome;
 pub mod policy;
 mod site;
+mod trace;
 
-pub use call::{CountedCall, FusedCall, TimedCall};
+pub use call::{clock, CountedCall, FusedCall, TimedCall};
 pub use outcome::{call_once, typed_future, IsResult, NotResult, Outcome};
+pub use trace::{
+    ErrorIsDebug, ErrorIsDisplay, ErrorIsError, ErrorIsOpaque, ErrorOf, IntoAttribute, NotAnError,
+    TracedCall, TracedSite,
+};
+pub use crate::trace::{SpanKind, Value as AttributeValue};
 pub use site::{register_sites, CountedSite, FnInfo, FusedSite, Site, TimedSite, SITES};
 
 pub use health::{

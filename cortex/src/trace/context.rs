@@ -1,0 +1,308 @@
+//! The current span (per thread, carried by futures across `.await`) and W3C
+//! Trace Context (`traceparent`, `tracestate`).
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use super::id::{parse_hex, SpanId, TraceId};
+
+/// The part of a span that crosses process boundaries: its ids, whether it
+/// is sampled, and the caller's `tracestate`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SpanContext {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    pub(crate) sampled: bool,
+    pub(crate) remote: bool,
+    pub(crate) trace_state: Option<Arc<str>>,
+}
+
+impl fmt::Debug for SpanContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanContext")
+            .field("trace_id", &format_args!("{:032x}", self.trace_id))
+            .field("span_id", &format_args!("{:016x}", self.span_id))
+            .field("sampled", &self.sampled)
+            .field("remote", &self.remote)
+            .field("trace_state", &self.trace_state)
+            .finish()
+    }
+}
+
+impl SpanContext {
+    /// A context with these ids (both non-zero, as the types ensure).
+    pub fn new(trace_id: TraceId, span_id: SpanId, sampled: bool) -> Self {
+        SpanContext {
+            trace_id: trace_id.to_u128(),
+            span_id: span_id.to_u64(),
+            sampled,
+            remote: false,
+            trace_state: None,
+        }
+    }
+
+    pub(crate) const fn invalid() -> Self {
+        SpanContext {
+            trace_id: 0,
+            span_id: 0,
+            sampled: false,
+            remote: false,
+            trace_state: None,
+        }
+    }
+
+    /// Whether the ids are set (a span made with no tracer has none).
+    pub fn is_valid(&self) -> bool {
+        self.trace_id != 0 && self.span_id != 0
+    }
+
+    /// The trace id (`None` when invalid).
+    pub fn trace_id(&self) -> Option<TraceId> {
+        TraceId::from_u128(self.trace_id)
+    }
+
+    /// The span id (`None` when invalid).
+    pub fn span_id(&self) -> Option<SpanId> {
+        SpanId::from_u64(self.span_id)
+    }
+
+    pub(crate) fn span_id_raw(&self) -> u64 {
+        self.span_id
+    }
+
+    /// Whether the trace is sampled (recorded and exported).
+    pub fn is_sampled(&self) -> bool {
+        self.sampled
+    }
+
+    /// Whether it came from another process.
+    pub fn is_remote(&self) -> bool {
+        self.remote
+    }
+
+    /// The `tracestate` to pass on, as received.
+    pub fn trace_state(&self) -> Option<&str> {
+        self.trace_state.as_deref()
+    }
+
+    /// Parses a `traceparent` header (and passes `tracestate` through).
+    /// Returns `None` for anything the W3C Trace Context spec calls invalid:
+    /// wrong length or separators, upper-case hex, version `ff`, all-zero
+    /// ids, or a version-00 header with extra fields. A future version's
+    /// header is read for its first four fields, as the spec asks.
+    ///
+    /// ```
+    /// use cortex::trace::SpanContext;
+    ///
+    /// let cx = SpanContext::from_traceparent(
+    ///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    ///     Some("congo=t61rcWkgMzE"),
+    /// ).unwrap();
+    /// assert!(cx.is_sampled() && cx.is_remote());
+    /// assert_eq!(cx.trace_state(), Some("congo=t61rcWkgMzE"));
+    /// assert_eq!(cx.to_traceparent(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    ///
+    /// assert!(SpanContext::from_traceparent("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", None).is_none());
+    /// assert!(SpanContext::from_traceparent("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", None).is_none());
+    /// ```
+    pub fn from_traceparent(header: &str, trace_state: Option<&str>) -> Option<Self> {
+        let header = header.trim_matches(|c| c == ' ' || c == '\t');
+        if header.len() < 55 {
+            return None;
+        }
+        let b = header.as_bytes();
+        if b[2] != b'-' || b[35] != b'-' || b[52] != b'-' {
+            return None;
+        }
+        let version = parse_hex::<2>(&header[0..2])? as u8;
+        if version == 0xff {
+            return None;
+        }
+        if header.len() > 55 && (version == 0 || b[55] != b'-') {
+            return None;
+        }
+        let trace_id = parse_hex::<32>(&header[3..35])?;
+        let span_id = parse_hex::<16>(&header[36..52])? as u64;
+        let flags = parse_hex::<2>(&header[53..55])? as u8;
+        if trace_id == 0 || span_id == 0 {
+            return None;
+        }
+        let trace_state = trace_state
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && s.len() <= 512 && s.is_ascii())
+            .map(Arc::from);
+        Some(SpanContext {
+            trace_id,
+            span_id,
+            sampled: flags & 1 == 1,
+            remote: true,
+            trace_state,
+        })
+    }
+
+    /// The `traceparent` header for this context (version 00; of the flags
+    /// only `sampled` is set).
+    pub fn to_traceparent(&self) -> String {
+        format!(
+            "00-{:032x}-{:016x}-{:02x}",
+            self.trace_id,
+            self.span_id,
+            u8::from(self.sampled)
+        )
+    }
+}
+
+/// The current span of a thread: its context, and the local root span of
+/// its trace (where tail sampling decides).
+#[derive(Debug, Clone)]
+pub(crate) struct Active {
+    pub(crate) context: SpanContext,
+    pub(crate) local_root: u64,
+}
+
+thread_local! {
+    static CURRENT: Cell<Option<Active>> = const { Cell::new(None) };
+}
+
+/// Makes `next` current; returns what was.
+#[inline]
+pub(crate) fn swap(next: Option<Active>) -> Option<Active> {
+    CURRENT.with(|c| c.replace(next))
+}
+
+/// A copy of the current span's context and local root, without changing it.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Active>) -> R) -> R {
+    CURRENT.with(|c| {
+        let current = c.take();
+        let r = f(current.as_ref());
+        c.set(current);
+        r
+    })
+}
+
+/// The context of the span current on this thread (or in this task), if
+/// any.
+pub fn current() -> Option<SpanContext> {
+    with_current(|a| a.map(|a| a.context.clone()))
+}
+
+/// A future that makes its span current each time it is polled, so spans
+/// started inside it (on whatever thread polls it) are children of that
+/// span. Made by [`in_current_span`] and by `#[traced]` on async fns.
+#[derive(Debug)]
+pub struct Instrumented<F> {
+    inner: F,
+    active: Option<Active>,
+}
+
+impl<F> Instrumented<F> {
+    pub(crate) fn new(inner: F, active: Option<Active>) -> Self {
+        Instrumented { inner, active }
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of
+        // `self`, and `active` is never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let previous = swap(this.active.clone());
+        struct Restore(Option<Option<Active>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                if let Some(p) = self.0.take() {
+                    swap(p);
+                }
+            }
+        }
+        let _restore = Restore(Some(previous));
+        // SAFETY: see above.
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}
+
+/// Wraps `future` so it runs with the current span as its current span,
+/// wherever it is polled: what a task given to `tokio::spawn` needs to stay
+/// in its parent's trace.
+pub fn in_current_span<F: Future>(future: F) -> Instrumented<F> {
+    Instrumented::new(future, with_current(|a| a.cloned()))
+}
+
+/// `tokio::spawn`, with the task carrying the current span.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use cortex::trace::{self, InMemoryExporter, Tracer};
+///
+/// let exporter = InMemoryExporter::default();
+/// let tracer = Tracer::builder().exporter(exporter.clone()).build();
+/// let parent = tracer.start("parent");
+/// let _in = parent.enter();
+/// let child_tracer = tracer;
+/// trace::spawn(async move { child_tracer.start("child"); }).await.unwrap();
+/// drop(_in);
+/// drop(parent);
+/// tracer.force_flush();
+/// let spans = exporter.spans();
+/// let parent_id = spans.iter().find(|s| s.name == "parent").unwrap().span_id;
+/// let child = spans.iter().find(|s| s.name == "child").unwrap();
+/// assert_eq!(child.parent_span_id, Some(parent_id));
+/// # }
+/// ```
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(in_current_span(future))
+}
+
+/// The `traceparent` (and `tracestate`) to send with an outgoing request
+/// made in the current span, or `None` outside any span.
+pub fn outgoing_headers() -> Option<(String, Option<String>)> {
+    with_current(|a| {
+        a.filter(|a| a.context.is_valid()).map(|a| {
+            (
+                a.context.to_traceparent(),
+                a.context.trace_state.as_deref().map(str::to_owned),
+            )
+        })
+    })
+}
+
+/// Adds `traceparent` (and `tracestate`) for the current span to an
+/// outgoing request's headers; does nothing outside a span.
+#[cfg(feature = "http")]
+pub fn inject(headers: &mut http::HeaderMap) {
+    if let Some((parent, state)) = outgoing_headers() {
+        if let Ok(v) = http::HeaderValue::from_str(&parent) {
+            headers.insert("traceparent", v);
+        }
+        if let Some(v) = state.and_then(|s| http::HeaderValue::from_str(&s).ok()) {
+            headers.insert("tracestate", v);
+        }
+    }
+}
+
+/// The caller's context from incoming request headers; `None` (start a new
+/// trace) when there is no valid `traceparent`.
+#[cfg(feature = "http")]
+pub fn extract(headers: &http::HeaderMap) -> Option<SpanContext> {
+    let parent = headers.get("traceparent")?.to_str().ok()?;
+    // Several tracestate lines are one list.
+    let state: Vec<&str> = headers
+        .get_all("tracestate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let state = (!state.is_empty()).then(|| state.join(","));
+    SpanContext::from_traceparent(parent, state.as_deref())
+}

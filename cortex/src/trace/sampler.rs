@@ -1,0 +1,82 @@
+//! Which traces are recorded: head samplers decided when a span starts, and
+//! tail sampling decided when a trace's local root span ends.
+
+use std::time::Duration;
+
+/// Decides, when a span starts, whether it is recorded and exported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sampler {
+    /// Every span.
+    AlwaysOn,
+    /// No span.
+    AlwaysOff,
+    /// This fraction of traces (0.0 to 1.0), decided from the trace id, so
+    /// every service with the same ratio makes the same choice for a trace.
+    Ratio(f64),
+    /// Follow the parent's sampled flag; a root span asks the inner sampler.
+    ParentBased(Box<Sampler>),
+}
+
+impl Default for Sampler {
+    /// `ParentBased(AlwaysOn)`, OpenTelemetry's default.
+    fn default() -> Self {
+        Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+    }
+}
+
+impl Sampler {
+    /// Whether a span of trace `trace_id` is sampled, given its parent's
+    /// sampled flag (`None` for a root span).
+    #[inline]
+    pub fn should_sample(&self, parent_sampled: Option<bool>, trace_id: u128) -> bool {
+        match self {
+            Sampler::AlwaysOn => true,
+            Sampler::AlwaysOff => false,
+            Sampler::Ratio(r) => ratio_keeps(*r, trace_id),
+            Sampler::ParentBased(root) => match parent_sampled {
+                Some(sampled) => sampled,
+                None => root.should_sample(None, trace_id),
+            },
+        }
+    }
+}
+
+/// OpenTelemetry's `TraceIdRatioBased` rule: the trace id's low 64 bits,
+/// shifted to 63, against `ratio * 2^63`.
+#[inline]
+pub(crate) fn ratio_keeps(ratio: f64, trace_id: u128) -> bool {
+    if ratio >= 1.0 {
+        return true;
+    }
+    if ratio.is_nan() || ratio <= 0.0 {
+        return false;
+    }
+    let bound = (ratio * (1u64 << 63) as f64) as u64;
+    ((trace_id as u64) >> 1) < bound
+}
+
+/// Tail sampling: spans are held until their trace's local root span ends,
+/// then the whole trace is kept if any span failed or the root took at least
+/// `latency`, and otherwise kept at `keep_ratio` (by trace id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TailSampling {
+    /// Keep every trace whose local root lasted this long.
+    pub latency: Duration,
+    /// Fraction of the other traces to keep.
+    pub keep_ratio: f64,
+    /// Spans held at most, over all open traces; more are dropped (and
+    /// counted) rather than held.
+    pub max_buffered_spans: usize,
+}
+
+impl TailSampling {
+    /// Keep errors, traces slower than `latency`, and `keep_ratio` of the
+    /// rest; hold at most 100,000 spans.
+    pub fn new(latency: Duration, keep_ratio: f64) -> Self {
+        TailSampling {
+            latency,
+            keep_ratio,
+            max_buffered_spans: 100_000,
+        }
+    }
+}

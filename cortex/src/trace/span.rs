@@ -1,0 +1,369 @@
+//! Spans: what they record, and the handle that records it.
+
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+
+use super::context::{self, Active, SpanContext};
+use super::id::{SpanId, TraceId};
+use super::tracer::Tracer;
+
+/// What a span stands for, as OpenTelemetry names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SpanKind {
+    /// Work inside the service.
+    #[default]
+    Internal,
+    /// The handling of a request from a client.
+    Server,
+    /// A request to another service.
+    Client,
+    /// A message sent for later handling.
+    Producer,
+    /// The handling of a message.
+    Consumer,
+}
+
+impl SpanKind {
+    /// The OTLP enum value (`SPAN_KIND_INTERNAL` = 1 ...).
+    pub const fn otlp(self) -> u8 {
+        match self {
+            SpanKind::Internal => 1,
+            SpanKind::Server => 2,
+            SpanKind::Client => 3,
+            SpanKind::Producer => 4,
+            SpanKind::Consumer => 5,
+        }
+    }
+
+    /// The lowercase name, as `#[traced(kind = "...")]` spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+}
+
+/// How a span's work ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Status {
+    /// Not said (the default).
+    #[default]
+    Unset,
+    /// Explicitly successful.
+    Ok,
+    /// Failed, with a message.
+    Error(Cow<'static, str>),
+}
+
+impl Status {
+    /// The OTLP status code (0 unset, 1 ok, 2 error).
+    pub const fn otlp(&self) -> u8 {
+        match self {
+            Status::Unset => 0,
+            Status::Ok => 1,
+            Status::Error(_) => 2,
+        }
+    }
+}
+
+/// An attribute value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Text.
+    Str(Cow<'static, str>),
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    I64(i64),
+    /// A float.
+    F64(f64),
+}
+
+macro_rules! value_from {
+    ($($t:ty => $v:ident via $conv:expr),* $(,)?) => {
+        $(impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                Value::$v($conv(v))
+            }
+        })*
+    };
+}
+
+value_from! {
+    &'static str => Str via Cow::Borrowed,
+    String => Str via Cow::Owned,
+    Cow<'static, str> => Str via std::convert::identity,
+    bool => Bool via std::convert::identity,
+    i64 => I64 via std::convert::identity,
+    i32 => I64 via i64::from,
+    u32 => I64 via i64::from,
+    u16 => I64 via i64::from,
+    u8 => I64 via i64::from,
+    // Values above i64::MAX are clamped (OTLP integers are signed).
+    u64 => I64 via |v: u64| i64::try_from(v).unwrap_or(i64::MAX),
+    usize => I64 via |v: usize| i64::try_from(v).unwrap_or(i64::MAX),
+    f64 => F64 via std::convert::identity,
+    f32 => F64 via f64::from,
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Str(Cow::Owned(v.clone()))
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::I64(i) => write!(f, "{i}"),
+            Value::F64(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// A named attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyValue {
+    /// The key (OpenTelemetry semantic convention names where they exist).
+    pub key: Cow<'static, str>,
+    /// The value.
+    pub value: Value,
+}
+
+impl KeyValue {
+    /// An attribute.
+    pub fn new(key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
+        KeyValue {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Something that happened at a moment during a span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// What happened.
+    pub name: Cow<'static, str>,
+    /// When, in nanoseconds since the Unix epoch.
+    pub time_unix_nanos: u64,
+    /// Details.
+    pub attributes: Vec<KeyValue>,
+}
+
+/// A finished span, as exporters receive it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SpanData {
+    /// The trace it belongs to.
+    pub trace_id: TraceId,
+    /// Its own id.
+    pub span_id: SpanId,
+    /// Its parent's id; `None` for a root span.
+    pub parent_span_id: Option<SpanId>,
+    /// Whether the parent came from another process (a `traceparent`).
+    pub parent_is_remote: bool,
+    /// The W3C `tracestate` passed through from the caller.
+    pub trace_state: Option<Arc<str>>,
+    /// The operation.
+    pub name: Cow<'static, str>,
+    /// What the span stands for.
+    pub kind: SpanKind,
+    /// Start, in nanoseconds since the Unix epoch.
+    pub start_unix_nanos: u64,
+    /// End, in nanoseconds since the Unix epoch.
+    pub end_unix_nanos: u64,
+    /// Attributes.
+    pub attributes: Vec<KeyValue>,
+    /// Events, in the order they were added.
+    pub events: Vec<Event>,
+    /// How it ended.
+    pub status: Status,
+}
+
+impl SpanData {
+    /// How long it lasted.
+    pub fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.end_unix_nanos.saturating_sub(self.start_unix_nanos))
+    }
+
+    /// The attribute with this key.
+    pub fn attribute(&self, key: &str) -> Option<&Value> {
+        self.attributes
+            .iter()
+            .rev()
+            .find(|kv| kv.key == key)
+            .map(|kv| &kv.value)
+    }
+}
+
+/// What a recording span carries until it ends.
+pub(crate) struct Recording {
+    pub(crate) data: SpanData,
+    pub(crate) tracer: Tracer,
+    /// The first span of this trace in this process: tail sampling decides
+    /// when it ends.
+    pub(crate) local_root: u64,
+}
+
+/// A span in progress. Ends when [`end`](Span::end) is called or when it is
+/// dropped; after that every change is ignored.
+///
+/// A span that is not sampled still has a context (its children and the
+/// `traceparent` of outgoing requests carry it) but records nothing, and
+/// costs almost nothing.
+///
+/// ```
+/// use cortex::trace::{InMemoryExporter, SpanKind, Status, Tracer};
+///
+/// let exporter = InMemoryExporter::default();
+/// let tracer = Tracer::builder().exporter(exporter.clone()).build();
+/// let mut span = tracer.span("charge").kind(SpanKind::Client).start();
+/// span.set_attribute("payment.amount_cents", 1299);
+/// span.add_event("card authorised", vec![]);
+/// span.set_status(Status::Ok);
+/// span.end();
+/// span.set_attribute("ignored", true); // ended: no effect
+///
+/// tracer.force_flush();
+/// let spans = exporter.spans();
+/// assert_eq!(spans[0].name, "charge");
+/// assert_eq!(spans[0].attributes.len(), 1);
+/// ```
+pub struct Span {
+    pub(crate) context: SpanContext,
+    pub(crate) recording: Option<Recording>,
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Span")
+            .field("context", &self.context)
+            .field("recording", &self.recording.is_some())
+            .finish()
+    }
+}
+
+impl Span {
+    /// A span that records nothing, with no valid context (what spans are
+    /// when no tracer is installed).
+    pub fn none() -> Self {
+        Span {
+            context: SpanContext::invalid(),
+            recording: None,
+        }
+    }
+
+    /// Its context: ids, sampled flag, `tracestate`.
+    pub fn context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    /// Whether it records (sampled and not ended).
+    pub fn is_recording(&self) -> bool {
+        self.recording.is_some()
+    }
+
+    /// Sets an attribute (a later value for the same key wins on export).
+    pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
+        if let Some(r) = &mut self.recording {
+            r.data.attributes.push(KeyValue::new(key, value));
+        }
+    }
+
+    /// Adds a timestamped event.
+    pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        if let Some(r) = &mut self.recording {
+            r.data.events.push(Event {
+                name: name.into(),
+                time_unix_nanos: super::clock::now_unix_nanos(),
+                attributes,
+            });
+        }
+    }
+
+    /// Sets the status.
+    pub fn set_status(&mut self, status: Status) {
+        if let Some(r) = &mut self.recording {
+            r.data.status = status;
+        }
+    }
+
+    /// Records an error as an `exception` event (`exception.type`,
+    /// `exception.message`, per OpenTelemetry's conventions) and sets the
+    /// status to error with its message.
+    pub fn record_exception<E: Error + ?Sized>(&mut self, error: &E) {
+        if let Some(r) = &mut self.recording {
+            let message = error.to_string();
+            r.data.events.push(Event {
+                name: Cow::Borrowed("exception"),
+                time_unix_nanos: super::clock::now_unix_nanos(),
+                attributes: vec![
+                    KeyValue::new("exception.type", std::any::type_name::<E>()),
+                    KeyValue::new("exception.message", message.clone()),
+                ],
+            });
+            r.data.status = Status::Error(Cow::Owned(message));
+        }
+    }
+
+    /// Ends the span now; later changes are ignored.
+    #[inline]
+    pub fn end(&mut self) {
+        if let Some(r) = self.recording.take() {
+            let tracer = r.tracer;
+            tracer.finish(r, super::clock::now_unix_nanos());
+        }
+    }
+
+    /// Makes this span the current one on this thread until the guard is
+    /// dropped: spans started meanwhile are its children.
+    #[inline]
+    pub fn enter(&self) -> Entered {
+        Entered {
+            previous: context::swap(Some(self.active())),
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// What children need to know of this span.
+    #[inline]
+    pub(crate) fn active(&self) -> Active {
+        Active {
+            context: self.context.clone(),
+            local_root: self
+                .recording
+                .as_ref()
+                .map_or(self.context.span_id_raw(), |r| r.local_root),
+        }
+    }
+}
+
+impl Drop for Span {
+    #[inline]
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Restores the previous current span when dropped; see [`Span::enter`].
+#[derive(Debug)]
+pub struct Entered {
+    previous: Option<Active>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for Entered {
+    #[inline]
+    fn drop(&mut self) {
+        context::swap(self.previous.take());
+    }
+}

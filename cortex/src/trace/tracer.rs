@@ -1,0 +1,506 @@
+//! The tracer: starts spans, samples them and hands ended ones on.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use super::context::{self, Active, SpanContext};
+use super::export::{OtlpExporter, OtlpOptions, SpanExporter};
+use super::id::{SpanId, TraceId};
+use super::pipeline::{BatchConfig, Pipeline, TailBuffer};
+use super::sampler::{Sampler, TailSampling};
+use super::span::{KeyValue, Recording, Span, SpanData, SpanKind, Status, Value};
+
+/// Starts spans. A `Tracer` is a cheap `Copy` handle to state that lives for
+/// the rest of the program (like a global OpenTelemetry provider);
+/// [`install`](TracerBuilder::install) makes one the tracer `#[traced]` and
+/// the HTTP server use.
+///
+/// ```
+/// use cortex::trace::{InMemoryExporter, Sampler, Tracer};
+///
+/// let exporter = InMemoryExporter::default();
+/// let tracer = Tracer::builder()
+///     .service_name("checkout")
+///     .sampler(Sampler::AlwaysOn)
+///     .exporter(exporter.clone())
+///     .build();
+/// {
+///     let parent = tracer.start("handle order");
+///     let _current = parent.enter();
+///     let _child = tracer.start("load cart"); // a child of "handle order"
+/// }
+/// tracer.force_flush();
+/// let spans = exporter.spans();
+/// assert_eq!(spans.len(), 2);
+/// assert_eq!(spans[0].name, "load cart");
+/// assert_eq!(spans[0].parent_span_id, Some(spans[1].span_id));
+/// ```
+#[derive(Clone, Copy)]
+pub struct Tracer {
+    inner: &'static Inner,
+}
+
+struct Inner {
+    service_name: String,
+    sampler: Sampler,
+    pipeline: Option<Arc<Pipeline>>,
+    tail: Option<TailBuffer>,
+}
+
+impl fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracer")
+            .field("service_name", &self.inner.service_name)
+            .field("sampler", &self.inner.sampler)
+            .field("exporting", &self.inner.pipeline.is_some())
+            .field("tail_sampling", &self.inner.tail.as_ref().map(|_| ()))
+            .finish()
+    }
+}
+
+static GLOBAL: OnceLock<Tracer> = OnceLock::new();
+
+/// The installed tracer, if any.
+#[inline]
+pub fn global() -> Option<Tracer> {
+    GLOBAL.get().copied()
+}
+
+/// A bad tracing setting (from code or from an `OTEL_*` variable).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// An environment variable holds a value that cannot be used.
+    #[error("{variable}={value:?}: {reason}")]
+    BadVariable {
+        /// The variable.
+        variable: &'static str,
+        /// What it holds.
+        value: String,
+        /// What is wrong, and what would be right.
+        reason: String,
+    },
+    /// A setting given in code cannot be used.
+    #[error("{0}")]
+    Invalid(String),
+    /// A tracer was installed already.
+    #[error("a global tracer is installed already")]
+    AlreadyInstalled,
+}
+
+/// Builds a [`Tracer`].
+pub struct TracerBuilder {
+    service_name: String,
+    sampler: Sampler,
+    tail: Option<TailSampling>,
+    exporter: Option<Box<dyn SpanExporter>>,
+    batch: BatchConfig,
+}
+
+impl fmt::Debug for TracerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracerBuilder")
+            .field("service_name", &self.service_name)
+            .field("sampler", &self.sampler)
+            .field("tail", &self.tail)
+            .field("exporter", &self.exporter.is_some())
+            .field("batch", &self.batch)
+            .finish()
+    }
+}
+
+impl Default for TracerBuilder {
+    fn default() -> Self {
+        TracerBuilder {
+            service_name: "unknown_service".into(),
+            sampler: Sampler::default(),
+            tail: None,
+            exporter: None,
+            batch: BatchConfig::default(),
+        }
+    }
+}
+
+impl TracerBuilder {
+    /// The `service.name` resource attribute (default `unknown_service`,
+    /// as OpenTelemetry says).
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = name.into();
+        self
+    }
+
+    /// The head sampler (default `ParentBased(AlwaysOn)`).
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = sampler;
+        self
+    }
+
+    /// Decide at the end of each trace's local root span instead; see
+    /// [`TailSampling`]. Only what the head sampler samples is held.
+    pub fn tail_sampling(mut self, tail: TailSampling) -> Self {
+        self.tail = Some(tail);
+        self
+    }
+
+    /// Where ended spans go. Without one, spans still carry context (and
+    /// `traceparent` goes out) but nothing is exported.
+    pub fn exporter(mut self, exporter: impl SpanExporter) -> Self {
+        self.exporter = Some(Box::new(exporter));
+        self
+    }
+
+    /// Export over OTLP/HTTP JSON to `endpoint` (a base URL such as
+    /// `http://localhost:4318`; `/v1/traces` is added).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for an endpoint that is not an `http://` URL.
+    pub fn otlp(self, endpoint: &str) -> Result<Self, ConfigError> {
+        let options = OtlpOptions::new(endpoint)?;
+        let service = self.service_name.clone();
+        Ok(self.exporter(OtlpExporter::new(options.service_name(&service))))
+    }
+
+    /// Spans per export batch at most (default 512).
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.batch.max_batch = n.max(1);
+        self
+    }
+
+    /// How long ended spans wait for a batch to fill (default 1 s).
+    pub fn batch_delay(mut self, delay: Duration) -> Self {
+        self.batch.delay = delay;
+        self
+    }
+
+    /// Spans queued for export at most (default 4096); more are dropped and
+    /// counted in `cortex_trace_spans_dropped_total{reason="queue_full"}`.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.batch.queue = n.max(1);
+        self
+    }
+
+    /// Applies the standard OpenTelemetry variables that are set:
+    /// `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER` (`always_on`,
+    /// `always_off`, `traceidratio`, `parentbased_always_on`,
+    /// `parentbased_always_off`, `parentbased_traceidratio`),
+    /// `OTEL_TRACES_SAMPLER_ARG` (the ratio, 0 to 1), and
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) or
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces` added).
+    ///
+    /// # Errors
+    /// [`ConfigError::BadVariable`] naming the variable and the fix.
+    pub fn from_env(self) -> Result<Self, ConfigError> {
+        self.from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) reading variables through `get`.
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn from_vars(
+        mut self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        if let Some(name) = get("OTEL_SERVICE_NAME").filter(|s| !s.trim().is_empty()) {
+            self.service_name = name.trim().to_owned();
+        }
+        if let Some(sampler) = get("OTEL_TRACES_SAMPLER") {
+            let arg = get("OTEL_TRACES_SAMPLER_ARG");
+            self.sampler = sampler_from_env(sampler.trim(), arg.as_deref())?;
+        }
+        let endpoint = match get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            Some(full) => Some(("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", full, true)),
+            None => get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .map(|base| ("OTEL_EXPORTER_OTLP_ENDPOINT", base, false)),
+        };
+        if let Some((variable, value, full)) = endpoint {
+            let options = if full {
+                OtlpOptions::with_traces_url(value.trim())
+            } else {
+                OtlpOptions::new(value.trim())
+            }
+            .map_err(|e| ConfigError::BadVariable {
+                variable,
+                value: value.clone(),
+                reason: e.to_string(),
+            })?;
+            let service = self.service_name.clone();
+            self = self.exporter(OtlpExporter::new(options.service_name(&service)));
+        }
+        Ok(self)
+    }
+
+    /// The tracer. Its state lives for the rest of the program.
+    pub fn build(self) -> Tracer {
+        let pipeline = self
+            .exporter
+            .map(|exporter| Pipeline::start(exporter, &self.batch));
+        let inner: &'static Inner = Box::leak(Box::new(Inner {
+            service_name: self.service_name,
+            sampler: self.sampler,
+            pipeline,
+            tail: self.tail.map(TailBuffer::new),
+        }));
+        Tracer { inner }
+    }
+
+    /// Builds the tracer and makes it the global one, used by `#[traced]`
+    /// and the HTTP server.
+    ///
+    /// # Errors
+    /// [`ConfigError::AlreadyInstalled`] if one was installed before.
+    pub fn install(self) -> Result<Tracer, ConfigError> {
+        if GLOBAL.get().is_some() {
+            return Err(ConfigError::AlreadyInstalled);
+        }
+        let tracer = self.build();
+        GLOBAL
+            .set(tracer)
+            .map_err(|_| ConfigError::AlreadyInstalled)?;
+        Ok(tracer)
+    }
+}
+
+fn sampler_from_env(name: &str, arg: Option<&str>) -> Result<Sampler, ConfigError> {
+    let ratio = || -> Result<f64, ConfigError> {
+        match arg.map(str::trim) {
+            None | Some("") => Ok(1.0),
+            Some(a) => match a.parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+                _ => Err(ConfigError::BadVariable {
+                    variable: "OTEL_TRACES_SAMPLER_ARG",
+                    value: a.to_owned(),
+                    reason: "the sampling ratio must be a number from 0 to 1".into(),
+                }),
+            },
+        }
+    };
+    Ok(match name {
+        "always_on" => Sampler::AlwaysOn,
+        "always_off" => Sampler::AlwaysOff,
+        "traceidratio" => Sampler::Ratio(ratio()?),
+        "parentbased_always_on" => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        "parentbased_traceidratio" => Sampler::ParentBased(Box::new(Sampler::Ratio(ratio()?))),
+        other => {
+            return Err(ConfigError::BadVariable {
+                variable: "OTEL_TRACES_SAMPLER",
+                value: other.to_owned(),
+                reason: "expected always_on, always_off, traceidratio, parentbased_always_on, \
+                         parentbased_always_off or parentbased_traceidratio"
+                    .into(),
+            })
+        }
+    })
+}
+
+/// Where a new span's parent comes from.
+#[derive(Debug, Clone)]
+pub enum Parent {
+    /// The current span of this thread or task (the default).
+    Current,
+    /// No parent: a new trace.
+    Root,
+    /// This context, usually a caller's from `traceparent`.
+    Context(SpanContext),
+}
+
+/// Options of a span about to start; see [`Tracer::span`].
+#[derive(Debug)]
+pub struct SpanBuilder {
+    tracer: Tracer,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    parent: Parent,
+    attributes: Vec<KeyValue>,
+}
+
+impl SpanBuilder {
+    /// Its kind (default internal).
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Its parent (default: the current span).
+    pub fn parent(mut self, parent: Parent) -> Self {
+        self.parent = parent;
+        self
+    }
+
+    /// An attribute set from the start.
+    pub fn attribute(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
+        self.attributes.push(KeyValue::new(key, value));
+        self
+    }
+
+    /// Starts it.
+    pub fn start(self) -> Span {
+        let parent = match self.parent {
+            Parent::Current => context::with_current(|a| a.cloned()),
+            Parent::Root => None,
+            Parent::Context(context) => context.is_valid().then_some(Active {
+                local_root: 0,
+                context,
+            }),
+        };
+        let mut span = self.tracer.start_with(self.name, self.kind, parent.as_ref());
+        if let Some(r) = &mut span.recording {
+            r.data.attributes = self.attributes;
+        }
+        span
+    }
+}
+
+impl Tracer {
+    /// A builder for a tracer.
+    pub fn builder() -> TracerBuilder {
+        TracerBuilder::default()
+    }
+
+    /// The `service.name` it reports.
+    pub fn service_name(&self) -> &str {
+        &self.inner.service_name
+    }
+
+    /// Starts an internal span, a child of the current span.
+    pub fn start(&self, name: impl Into<Cow<'static, str>>) -> Span {
+        self.span(name).start()
+    }
+
+    /// A span with more options (kind, parent, attributes).
+    pub fn span(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder {
+        SpanBuilder {
+            tracer: *self,
+            name: name.into(),
+            kind: SpanKind::Internal,
+            parent: Parent::Current,
+            attributes: Vec::new(),
+        }
+    }
+
+    /// Starts a span of the current span: the path `#[traced]` takes.
+    #[inline]
+    pub(crate) fn start_current(&self, name: &'static str, kind: SpanKind) -> Span {
+        context::with_current(|parent| self.start_with(Cow::Borrowed(name), kind, parent))
+    }
+
+    /// The one place spans start. `parent.local_root == 0` marks a remote
+    /// parent or one given explicitly: this span is then a local root.
+    #[inline]
+    pub(crate) fn start_with(
+        &self,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        parent: Option<&Active>,
+    ) -> Span {
+        let (trace_id, parent_sampled, state) = match parent {
+            Some(p) => (
+                p.context.trace_id,
+                Some(p.context.sampled),
+                p.context.trace_state.clone(),
+            ),
+            None => (TraceId::random().to_u128(), None, None),
+        };
+        let sampled = self.inner.sampler.should_sample(parent_sampled, trace_id);
+        let local_parent = parent.filter(|p| !p.context.remote && p.local_root != 0);
+        if !sampled {
+            // Nothing is recorded. A local child shares its parent's context
+            // (no new id: nobody will see it); otherwise new ids go out.
+            let context = match local_parent {
+                Some(p) if !p.context.sampled => p.context.clone(),
+                _ => SpanContext {
+                    trace_id,
+                    span_id: SpanId::random().to_u64(),
+                    sampled: false,
+                    remote: false,
+                    trace_state: state,
+                },
+            };
+            return Span {
+                context,
+                recording: None,
+            };
+        }
+        let span_id = SpanId::random();
+        let local_root = local_parent.map_or(span_id.to_u64(), |p| p.local_root);
+        let context = SpanContext {
+            trace_id,
+            span_id: span_id.to_u64(),
+            sampled: true,
+            remote: false,
+            trace_state: state.clone(),
+        };
+        let data = SpanData {
+            trace_id: TraceId::from_u128(trace_id).unwrap_or_else(TraceId::random),
+            span_id,
+            parent_span_id: parent.and_then(|p| SpanId::from_u64(p.context.span_id)),
+            parent_is_remote: parent.is_some_and(|p| p.context.remote),
+            trace_state: state,
+            name,
+            kind,
+            start_unix_nanos: super::clock::now_unix_nanos(),
+            end_unix_nanos: 0,
+            attributes: Vec::new(),
+            events: Vec::new(),
+            status: Status::Unset,
+        };
+        Span {
+            context,
+            recording: Some(Recording {
+                data,
+                tracer: *self,
+                local_root,
+            }),
+        }
+    }
+
+    /// A span ended.
+    #[inline]
+    pub(crate) fn finish(&self, mut recording: Recording, end_unix_nanos: u64) {
+        let Some(pipeline) = &self.inner.pipeline else {
+            return;
+        };
+        recording.data.end_unix_nanos = end_unix_nanos.max(recording.data.start_unix_nanos);
+        match &self.inner.tail {
+            None => pipeline.push(recording.data),
+            Some(tail) => tail.on_end(recording.data, recording.local_root, pipeline),
+        }
+    }
+
+    /// Exports every span ended so far; returns when the exporter has them.
+    pub fn force_flush(&self) {
+        if let Some(p) = &self.inner.pipeline {
+            p.flush();
+        }
+    }
+
+    /// Flushes, then stops exporting (spans ended later are dropped and
+    /// counted). Blocks; see [`shutdown`](Self::shutdown) for async code.
+    pub fn shutdown_blocking(&self) {
+        if let Some(p) = &self.inner.pipeline {
+            p.shutdown();
+        }
+    }
+
+    /// [`shutdown_blocking`](Self::shutdown_blocking) without blocking the
+    /// async runtime.
+    pub async fn shutdown(&self) {
+        let tracer = *self;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("cortex-trace-shutdown".into())
+            .spawn(move || {
+                tracer.shutdown_blocking();
+                let _ = tx.send(());
+            });
+        match spawned {
+            Ok(_) => {
+                let _ = rx.await;
+            }
+            Err(_) => tracer.shutdown_blocking(),
+        }
+    }
+}
