@@ -87,6 +87,43 @@ print(len(families))\n";
     )
 }
 
+/// Checks OTLP/HTTP JSON trace bodies with `otlp_validate.py` (hex ids,
+/// integer enums, then a strict parse into the official
+/// `ExportTraceServiceRequest`). Uses the workplace's shared copy beside the
+/// checkout when there is one, else the copy in `tests/tools`.
+pub fn otlp_validate(bodies: &[String]) -> Verdict {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shared = manifest.join("../../shared/tools/otlp_validate.py");
+    let script = if shared.exists() {
+        shared
+    } else {
+        manifest.join("tools/otlp_validate.py")
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "cortex-otlp-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let mut args = vec![script.to_string_lossy().into_owned()];
+    for (i, body) in bodies.iter().enumerate() {
+        let path = dir.join(format!("body-{i}.json"));
+        std::fs::write(&path, body).expect("write a body");
+        args.push(path.to_string_lossy().into_owned());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let verdict = run(
+        "python3",
+        &refs,
+        "",
+        "install its packages with `pip install opentelemetry-proto protobuf`",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    verdict
+}
+
 /// A minimal HTTP/1.1 client over a raw socket, so tests can also send what
 /// a well-behaved client never would.
 pub mod raw {

@@ -61,7 +61,7 @@ impl CountedSite {
 
     #[inline(always)]
     pub(crate) fn record(&self, outcome: Outcome) {
-        self.cells[outcome as usize].inc_by(1);
+        self.cells[outcome as usize].inc_with_exemplar();
     }
 }
 

@@ -354,6 +354,53 @@ fn method_label(method: &Method) -> &'static str {
 
 const UNMATCHED: &str = "unmatched";
 
+/// A `server` span for the request when a tracer is installed, continuing
+/// the caller's trace from its `traceparent` (an invalid one is ignored and
+/// a new trace starts).
+fn server_span(req: &http::Request<Incoming>) -> Option<crate::trace::Span> {
+    let tracer = crate::trace::global()?;
+    let parent = match crate::trace::extract(req.headers()) {
+        Some(caller) => crate::trace::Parent::Context(caller),
+        None => crate::trace::Parent::Root,
+    };
+    let mut span = tracer
+        .span(method_label(req.method()))
+        .kind(crate::trace::SpanKind::Server)
+        .parent(parent)
+        .start();
+    if span.is_recording() {
+        span.set_attribute("http.request.method", method_label(req.method()));
+        span.set_attribute("url.path", req.uri().path().to_owned());
+    }
+    Some(span)
+}
+
+/// Names the span after the route (`GET /orders/{id}`) and records the
+/// status; 5xx answers are errors, as OpenTelemetry's HTTP conventions say
+/// for servers.
+fn end_server_span(
+    span: &mut crate::trace::Span,
+    method: &'static str,
+    route: Option<&str>,
+    status: StatusCode,
+) {
+    if !span.is_recording() {
+        return;
+    }
+    if let Some(route) = route {
+        span.update_name(format!("{method} {route}"));
+        span.set_attribute("http.route", route.to_owned());
+    }
+    span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.set_status(crate::trace::Status::Error(std::borrow::Cow::Owned(format!(
+            "HTTP {}",
+            status.as_u16()
+        ))));
+    }
+    span.end();
+}
+
 impl App {
     async fn handle(&self, req: http::Request<Incoming>) -> Response {
         let started = Instant::now();
@@ -364,14 +411,19 @@ impl App {
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let (response, route) = match self.router.find(&method, req.uri().path()) {
-            Match::NotFound => (text(StatusCode::NOT_FOUND, "not found\n"), UNMATCHED),
+        let mut span = server_span(&req);
+        let active = span
+            .as_ref()
+            .filter(|s| s.context().is_valid())
+            .map(crate::trace::Span::active);
+        let routed = async { match self.router.find(&method, req.uri().path()) {
+            Match::NotFound => (text(StatusCode::NOT_FOUND, "not found\n"), None),
             Match::MethodNotAllowed { route, allow } => {
                 let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
                 if let Ok(v) = HeaderValue::from_str(&allow) {
                     r.headers_mut().insert(header::ALLOW, v);
                 }
-                (r, route.template.as_str())
+                (r, Some(route.template.as_str()))
             }
             Match::Found {
                 route,
@@ -392,9 +444,10 @@ impl App {
                     }
                     Err(response) => response,
                 };
-                (response, template)
+                (response, Some(template))
             }
-        };
+        } };
+        let (response, route) = crate::trace::Instrumented::new(routed, active).await;
         #[cfg(feature = "compression")]
         let response = match &self.compression {
             Some(c) => c.apply(&method, accept_encoding.as_deref(), response),
@@ -402,6 +455,10 @@ impl App {
         };
         let method = method_label(&method);
         let status = response.status();
+        if let Some(span) = &mut span {
+            end_server_span(span, method, route, status);
+        }
+        let route = route.unwrap_or(UNMATCHED);
         let _ = self
             .requests
             .with(&[method, route, status.as_str()], Counter::inc);

@@ -13,6 +13,7 @@ use super::Error;
 pub struct CounterCell {
     int: AtomicU64,
     float_bits: AtomicU64,
+    pub(crate) exemplar: super::exemplar::Exemplars,
 }
 
 impl CounterCell {
@@ -21,12 +22,22 @@ impl CounterCell {
         CounterCell {
             int: AtomicU64::new(0),
             float_bits: AtomicU64::new(0), // 0.0_f64 has all bits clear
+            exemplar: super::exemplar::Exemplars::new(),
         }
     }
 
     #[inline(always)]
     pub(crate) fn inc_by(&self, v: u64) {
         self.int.fetch_add(v, Relaxed);
+    }
+
+    /// Counts one, with the current sampled span as its exemplar if any.
+    #[inline(always)]
+    pub(crate) fn inc_with_exemplar(&self) {
+        self.int.fetch_add(1, Relaxed);
+        if let Some(e) = super::exemplar::current(1.0) {
+            self.exemplar.record(0, 1, &e);
+        }
     }
 
     pub(crate) fn add_f64(&self, v: f64) {

@@ -35,6 +35,9 @@ pub struct HistogramCell {
     lanes: usize,
     sum_bits: AtomicU64,
     sum_nanos: AtomicU64,
+    /// One per bucket slot (all lanes), made when a sampled span is first
+    /// current during an observation.
+    pub(crate) exemplars: super::exemplar::Exemplars,
 }
 
 impl HistogramCell {
@@ -66,6 +69,7 @@ impl HistogramCell {
             lanes,
             sum_bits: AtomicU64::new(0),
             sum_nanos: AtomicU64::new(0),
+            exemplars: super::exemplar::Exemplars::new(),
         }
     }
 
@@ -79,6 +83,7 @@ impl HistogramCell {
             lanes: 1,
             sum_bits: AtomicU64::new(0),
             sum_nanos: AtomicU64::new(0),
+            exemplars: super::exemplar::Exemplars::new(),
         }
     }
 
@@ -117,11 +122,29 @@ impl HistogramCell {
     pub(crate) fn observe_nanos_in_lane(&self, lane: usize, ns: u64) {
         let bounds: &[u64] = &self.bounds_nanos;
         let i = bounds.iter().take_while(|&&b| ns > b).count();
-        self.buckets[lane * (bounds.len() + 1) + i].fetch_add(1, Relaxed);
+        let slot = lane * (bounds.len() + 1) + i;
+        self.buckets[slot].fetch_add(1, Relaxed);
         let before = self.sum_nanos.fetch_add(ns, Relaxed);
         if before >= SPILL_NANOS {
             self.spill();
         }
+        if let Some(e) = super::exemplar::current(ns as f64 / 1e9) {
+            self.exemplars.record(slot, self.buckets.len(), &e);
+        }
+    }
+
+    /// The newest exemplar of lane `lane` (for its count as a counter).
+    pub(crate) fn lane_exemplar(&self, lane: usize) -> Option<super::exemplar::Exemplar> {
+        let width = self.bounds.len() + 1;
+        self.exemplars.newest(lane * width..(lane + 1) * width)
+    }
+
+    /// The newest exemplar of bucket `index` over all lanes.
+    pub(crate) fn bucket_exemplar(&self, index: usize) -> Option<super::exemplar::Exemplar> {
+        let width = self.bounds.len() + 1;
+        (0..self.lanes)
+            .filter_map(|lane| self.exemplars.get(lane * width + index))
+            .max_by_key(|e| e.unix_nanos)
     }
 
     #[cold]

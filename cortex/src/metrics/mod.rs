@@ -34,6 +34,7 @@ mod atomic_f64;
 mod counter;
 mod encode;
 mod error;
+mod exemplar;
 mod family;
 mod gauge;
 mod histogram;

@@ -185,6 +185,22 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Active>) -> R) -> R {
     })
 }
 
+/// Set once any tracer exists: until then no exemplar lookup touches the
+/// thread-local.
+pub(crate) static TRACING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The ids of the current span when it is sampled: an exemplar's.
+#[inline(always)]
+pub(crate) fn sampled_current() -> Option<(u128, u64)> {
+    if !TRACING.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    with_current(|a| {
+        a.filter(|a| a.context.sampled)
+            .map(|a| (a.context.trace_id, a.context.span_id))
+    })
+}
+
 /// The context of the span current on this thread (or in this task), if
 /// any.
 pub fn current() -> Option<SpanContext> {

@@ -58,4 +58,5 @@ pub use sampler::{Sampler, TailSampling};
 pub use span::{Entered, Event, KeyValue, Span, SpanData, SpanKind, Status, Value};
 pub use tracer::{global, ConfigError, Parent, SpanBuilder, Tracer, TracerBuilder};
 
-pub(crate) use context::{swap as swap_current, with_current, Active};
+pub(crate) use clock::now_unix_nanos;
+pub(crate) use context::{sampled_current, swap as swap_current, Active};

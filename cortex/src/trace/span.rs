@@ -290,6 +290,14 @@ impl Span {
         }
     }
 
+    /// Renames the span (for a name known only once work has begun, like an
+    /// HTTP route).
+    pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
+        if let Some(r) = &mut self.recording {
+            r.data.name = name.into();
+        }
+    }
+
     /// Sets the status.
     pub fn set_status(&mut self, status: Status) {
         if let Some(r) = &mut self.recording {

@@ -234,6 +234,7 @@ impl TracerBuilder {
 
     /// The tracer. Its state lives for the rest of the program.
     pub fn build(self) -> Tracer {
+        super::context::TRACING.store(true, std::sync::atomic::Ordering::Relaxed);
         let pipeline = self
             .exporter
             .map(|exporter| Pipeline::start(exporter, &self.batch));
@@ -315,9 +316,16 @@ pub struct SpanBuilder {
     kind: SpanKind,
     parent: Parent,
     attributes: Vec<KeyValue>,
+    start_time: Option<std::time::SystemTime>,
 }
 
 impl SpanBuilder {
+    /// When it started, if not now (for work measured elsewhere).
+    pub fn start_time(mut self, at: std::time::SystemTime) -> Self {
+        self.start_time = Some(at);
+        self
+    }
+
     /// Its kind (default internal).
     pub fn kind(mut self, kind: SpanKind) -> Self {
         self.kind = kind;
@@ -349,6 +357,11 @@ impl SpanBuilder {
         let mut span = self.tracer.start_with(self.name, self.kind, parent.as_ref());
         if let Some(r) = &mut span.recording {
             r.data.attributes = self.attributes;
+            if let Some(at) = self.start_time {
+                r.data.start_unix_nanos = at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+            }
         }
         span
     }
@@ -378,6 +391,7 @@ impl Tracer {
             kind: SpanKind::Internal,
             parent: Parent::Current,
             attributes: Vec::new(),
+            start_time: None,
         }
     }
 

@@ -4,7 +4,7 @@ mod negotiate;
 mod text;
 
 pub use negotiate::negotiate;
-pub(crate) use text::{Encoder, LabelSet, Reading};
+pub(crate) use text::{push_f64 as push_f64_pub, Encoder, LabelSet, Reading};
 
 use std::fmt;
 

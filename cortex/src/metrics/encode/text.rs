@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::Format;
 use crate::metrics::counter::CounterCell;
+use crate::metrics::exemplar::Exemplar;
 use crate::metrics::family::Descriptor;
 use crate::metrics::gauge::GaugeCell;
 use crate::metrics::histogram::HistogramCell;
@@ -95,14 +96,24 @@ impl<'a> Encoder<'a> {
             (_, None) => {}
             (MetricType::Counter, Some(_)) => {
                 let (mut int, mut float) = (0u64, 0.0f64);
+                let mut exemplar: Option<Exemplar> = None;
+                let mut newer = |e: Option<Exemplar>| {
+                    if e.is_some_and(|e| exemplar.is_none_or(|x| e.unix_nanos > x.unix_nanos)) {
+                        exemplar = e;
+                    }
+                };
                 for r in readings {
                     match r {
                         Reading::Counter(c) => {
                             let (i, f) = c.parts();
                             int = int.wrapping_add(i);
                             float += f;
+                            newer(c.exemplar.get(0));
                         }
-                        Reading::Lane(h, lane) => int = int.wrapping_add(h.lane_count(*lane)),
+                        Reading::Lane(h, lane) => {
+                            int = int.wrapping_add(h.lane_count(*lane));
+                            newer(h.lane_exemplar(*lane).map(|e| Exemplar { value: 1.0, ..e }));
+                        }
                         Reading::Value(v) => float += v,
                         _ => {}
                     }
@@ -112,6 +123,9 @@ impl<'a> Encoder<'a> {
                     self.out.push_str(itoa::Buffer::new().format(int));
                 } else {
                     push_f64(self.out, int as f64 + float);
+                }
+                if let (Format::OpenMetrics, Some(e)) = (self.format, exemplar) {
+                    crate::metrics::exemplar::push(self.out, &e);
                 }
                 self.out.push('\n');
             }
@@ -150,6 +164,11 @@ impl<'a> Encoder<'a> {
                     };
                     self.sample(&desc.name, "_bucket", labels, Some(le));
                     self.out.push_str(ints.format(count));
+                    if self.format == Format::OpenMetrics {
+                        if let Some(e) = first.bucket_exemplar(i) {
+                            crate::metrics::exemplar::push(self.out, &e);
+                        }
+                    }
                     self.out.push('\n');
                 }
                 self.sample(&desc.name, "_sum", labels, None);

@@ -1,0 +1,446 @@
+//! Spans, context, sampling, W3C Trace Context and the export pipeline,
+//! with tracers built per test (the global tracer is in `trace_macros.rs`).
+
+use std::collections::HashSet;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
+
+use cortex::metrics::{global, Format};
+use cortex::trace::{
+    self, ExportError, InMemoryExporter, Parent, Sampler, SpanContext, SpanData, SpanExporter,
+    SpanKind, Status, TailSampling, TraceId, Tracer, Value,
+};
+
+fn tracer(sampler: Sampler) -> (Tracer, InMemoryExporter) {
+    let exporter = InMemoryExporter::default();
+    let tracer = Tracer::builder()
+        .service_name("test")
+        .sampler(sampler)
+        .exporter(exporter.clone())
+        .build();
+    (tracer, exporter)
+}
+
+fn by_name<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name} in {spans:#?}"))
+}
+
+#[test]
+fn ids_are_random_and_never_zero() {
+    let mut seen = HashSet::new();
+    for _ in 0..10_000 {
+        let t = TraceId::random();
+        assert_ne!(t.to_u128(), 0);
+        assert!(seen.insert(t), "repeated trace id");
+    }
+    assert_eq!(TraceId::from_u128(0), None);
+    assert_eq!(TraceId::from_hex(&"0".repeat(32)), None);
+    let t = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+    assert_eq!(t.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
+#[test]
+fn nested_sync_spans_are_parent_and_child() {
+    let (tracer, exporter) = tracer(Sampler::AlwaysOn);
+    {
+        let root = tracer.start("root");
+        let _in_root = root.enter();
+        {
+            let child = tracer.start("child");
+            let _in_child = child.enter();
+            let _grandchild = tracer.start("grandchild");
+        }
+        let _sibling = tracer.start("sibling");
+    }
+    let _unrelated = tracer.start("after");
+    drop(_unrelated);
+    tracer.force_flush();
+    let spans = exporter.spans();
+    let root = by_name(&spans, "root");
+    let child = by_name(&spans, "child");
+    assert_eq!(root.parent_span_id, None);
+    assert_eq!(child.parent_span_id, Some(root.span_id));
+    assert_eq!(by_name(&spans, "grandchild").parent_span_id, Some(child.span_id));
+    assert_eq!(by_name(&spans, "sibling").parent_span_id, Some(root.span_id));
+    for name in ["child", "grandchild", "sibling"] {
+        assert_eq!(by_name(&spans, name).trace_id, root.trace_id);
+    }
+    let after = by_name(&spans, "after");
+    assert_eq!(after.parent_span_id, None, "the root's guard was dropped");
+    assert_ne!(after.trace_id, root.trace_id);
+    assert!(trace::current().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_children_follow_their_parent_across_await_and_spawn() {
+    let (tracer, exporter) = tracer(Sampler::AlwaysOn);
+    let root = tracer.start("request");
+    let root_id = root.context().span_id().unwrap();
+    let work = async move {
+        for i in 0..20 {
+            // Each yield may resume on the other worker thread.
+            tokio::task::yield_now().await;
+            let _step = tracer.start(format!("step {i}"));
+        }
+        // A spawned task stays in the trace when spawned through the helper,
+        let handle = trace::spawn(async move {
+            tokio::task::yield_now().await;
+            tracer.start("spawned").end();
+        });
+        // and does not when spawned bare.
+        let bare = tokio::spawn(async move { tracer.start("bare").end() });
+        handle.await.unwrap();
+        bare.await.unwrap();
+    };
+    let active = {
+        let _in = root.enter();
+        trace::in_current_span(work)
+    };
+    active.await;
+    drop(root);
+    // Outside the instrumented future, nothing is current on this thread.
+    assert!(trace::current().is_none());
+    tracer.force_flush();
+    let spans = exporter.spans();
+    for i in 0..20 {
+        assert_eq!(by_name(&spans, &format!("step {i}")).parent_span_id, Some(root_id));
+    }
+    assert_eq!(by_name(&spans, "spawned").parent_span_id, Some(root_id));
+    assert_eq!(by_name(&spans, "bare").parent_span_id, None);
+}
+
+#[test]
+fn a_span_is_immutable_once_ended() {
+    let (tracer, exporter) = tracer(Sampler::AlwaysOn);
+    let mut span = tracer.span("pay").kind(SpanKind::Client).attribute("amount", 12).start();
+    span.set_attribute("currency", "EUR");
+    span.add_event("authorised", vec![trace::KeyValue::new("code", "A1")]);
+    let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "bank timed out");
+    span.record_exception(&err);
+    span.end();
+    span.set_attribute("late", true);
+    span.set_status(Status::Ok);
+    span.add_event("late", vec![]);
+    span.end();
+    drop(span);
+    tracer.force_flush();
+    let spans = exporter.spans();
+    assert_eq!(spans.len(), 1, "ended once");
+    let s = &spans[0];
+    assert_eq!(s.kind, SpanKind::Client);
+    assert_eq!(s.attribute("amount"), Some(&Value::I64(12)));
+    assert_eq!(s.attribute("currency"), Some(&Value::from("EUR")));
+    assert_eq!(s.attribute("late"), None);
+    assert_eq!(s.status, Status::Error("bank timed out".into()));
+    assert_eq!(s.events.len(), 2);
+    let exception = &s.events[1];
+    assert_eq!(exception.name, "exception");
+    assert_eq!(
+        exception.attributes[0],
+        trace::KeyValue::new("exception.type", "std::io::error::Error")
+    );
+    assert_eq!(
+        exception.attributes[1],
+        trace::KeyValue::new("exception.message", "bank timed out")
+    );
+    assert!(s.start_unix_nanos > 0 && s.end_unix_nanos >= s.start_unix_nanos);
+}
+
+#[test]
+fn ratio_sampling_is_within_bounds_and_the_same_everywhere() {
+    let ratio = 0.25;
+    let (tracer, exporter) = tracer(Sampler::Ratio(ratio));
+    let mut sampled = 0;
+    for _ in 0..10_000 {
+        let span = tracer.start("t");
+        if span.context().is_sampled() {
+            sampled += 1;
+        }
+    }
+    // Binomial(10000, 0.25): sd = 43.3; 5 sd either side.
+    assert!((2284..=2716).contains(&sampled), "{sampled} of 10000 sampled");
+    tracer.force_flush();
+    assert_eq!(exporter.spans().len(), sampled);
+    // Decided from the trace id: another service makes the same choice.
+    let other = Sampler::Ratio(ratio);
+    for _ in 0..1000 {
+        let id = TraceId::random().to_u128();
+        assert_eq!(
+            Sampler::Ratio(ratio).should_sample(None, id),
+            other.should_sample(None, id)
+        );
+    }
+    assert!(!Sampler::Ratio(0.0).should_sample(None, u128::MAX));
+    assert!(Sampler::Ratio(1.0).should_sample(None, 1));
+    // Children of a ratio-sampled root share its decision.
+    let (tracer, _) = self::tracer(Sampler::Ratio(0.5));
+    for _ in 0..200 {
+        let root = tracer.start("root");
+        let _in = root.enter();
+        let child = tracer.start("child");
+        assert_eq!(child.context().is_sampled(), root.context().is_sampled());
+    }
+}
+
+#[test]
+fn parent_based_follows_the_callers_flag() {
+    let (tracer, exporter) = tracer(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)));
+    let yes = SpanContext::from_traceparent(
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        None,
+    )
+    .unwrap();
+    let no = SpanContext::from_traceparent(
+        "00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203331-00",
+        None,
+    )
+    .unwrap();
+    let kept = tracer.span("kept").parent(Parent::Context(yes.clone())).start();
+    let dropped = tracer.span("dropped").parent(Parent::Context(no)).start();
+    let root = tracer.start("root");
+    assert!(kept.is_recording());
+    assert!(!dropped.is_recording());
+    assert!(!root.is_recording(), "roots ask AlwaysOff");
+    // An unsampled span still propagates: same trace, new span id.
+    assert!(dropped.context().is_valid());
+    assert_ne!(dropped.context().span_id(), no_span());
+    drop((kept, dropped, root));
+    tracer.force_flush();
+    let spans = exporter.spans();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].trace_id, yes.trace_id().unwrap());
+    assert_eq!(spans[0].parent_span_id, yes.span_id());
+    assert!(spans[0].parent_is_remote);
+}
+
+fn no_span() -> Option<trace::SpanId> {
+    trace::SpanId::from_hex("b7ad6b7169203331")
+}
+
+#[test]
+fn tail_sampling_keeps_every_error_and_slow_trace() {
+    let exporter = InMemoryExporter::default();
+    let tracer = Tracer::builder()
+        .sampler(Sampler::AlwaysOn)
+        .tail_sampling(TailSampling::new(Duration::from_millis(500), 0.0))
+        .exporter(exporter.clone())
+        .build();
+    let mut want = HashSet::new();
+    for i in 0..300 {
+        let slow = i % 7 == 0;
+        let failing = i % 5 == 0;
+        let mut root = if slow {
+            // Started a second ago: its duration passes the threshold.
+            tracer
+                .span("root")
+                .start_time(SystemTime::now() - Duration::from_secs(1))
+                .start()
+        } else {
+            tracer.start("root")
+        };
+        {
+            let _in = root.enter();
+            let mut child = tracer.start("child");
+            let _grandchild = tracer.start("grandchild");
+            if failing {
+                child.set_status(Status::Error("boom".into()));
+            }
+        }
+        if slow || failing {
+            want.insert(root.context().trace_id().unwrap());
+        }
+        root.end();
+    }
+    tracer.force_flush();
+    let spans = exporter.spans();
+    let got: HashSet<_> = spans.iter().map(|s| s.trace_id).collect();
+    assert_eq!(got, want, "exactly the error and slow traces");
+    // Whole traces: root, child and grandchild each.
+    assert_eq!(spans.len(), want.len() * 3);
+
+    // keep_ratio keeps about that share of the healthy rest.
+    let exporter = InMemoryExporter::default();
+    let tracer = Tracer::builder()
+        .tail_sampling(TailSampling::new(Duration::from_secs(60), 0.3))
+        .exporter(exporter.clone())
+        .build();
+    for _ in 0..2000 {
+        let root = tracer.start("root");
+        let _in = root.enter();
+        tracer.start("child");
+    }
+    tracer.force_flush();
+    let kept = exporter.spans().len() / 2;
+    // Binomial(2000, 0.3): sd = 20.5; 5 sd either side.
+    assert!((497..=703).contains(&kept), "{kept} of 2000 kept");
+}
+
+#[test]
+fn traceparent_vectors() {
+    let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let cx = SpanContext::from_traceparent(valid, Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")).unwrap();
+    assert_eq!(cx.to_traceparent(), valid);
+    assert!(cx.is_sampled());
+    assert_eq!(cx.trace_state(), Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"));
+    let unsampled = SpanContext::from_traceparent(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        None,
+    )
+    .unwrap();
+    assert!(!unsampled.is_sampled());
+    // Flags other than sampled are not passed on.
+    let other_flags = SpanContext::from_traceparent(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+        None,
+    )
+    .unwrap();
+    assert!(other_flags.to_traceparent().ends_with("-01"));
+    // A future version with more fields is read for its first four.
+    assert!(SpanContext::from_traceparent(
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-holds",
+        None
+    )
+    .is_some());
+    for bad in [
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01", // upper case
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", // zero trace id
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", // zero span id
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", // version ff
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",  // too short
+        "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  // short trace id
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", // 00 with extra
+        "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01", // separators
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g", // bad hex
+        "garbage",
+        "",
+        "zz-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    ] {
+        assert!(
+            SpanContext::from_traceparent(bad, None).is_none(),
+            "accepted {bad:?}"
+        );
+    }
+}
+
+/// An exporter that waits for the test's go-ahead before each batch.
+struct Gated {
+    go: mpsc::Receiver<()>,
+    seen: InMemoryExporter,
+}
+
+impl SpanExporter for Gated {
+    fn export(&mut self, batch: &[SpanData]) -> Result<(), ExportError> {
+        let _ = self.go.recv();
+        self.seen.export(batch)
+    }
+}
+
+fn dropped(reason: &str) -> u64 {
+    let text = global().encode(Format::PrometheusText);
+    let line = format!("cortex_trace_spans_dropped_total{{reason=\"{reason}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .map_or(0, |v| v.parse().unwrap())
+}
+
+#[test]
+fn a_full_queue_drops_and_counts_instead_of_growing() {
+    let (go, gate) = mpsc::channel();
+    let seen = InMemoryExporter::default();
+    let tracer = Tracer::builder()
+        .exporter(Gated {
+            go: gate,
+            seen: seen.clone(),
+        })
+        .queue_capacity(8)
+        .max_batch(4)
+        .build();
+    let before = dropped("queue_full");
+    // The thread takes up to 4 spans, then waits at the gate; 8 more fit.
+    // The export thread takes up to 4 spans and waits at the gate, or has
+    // not woken yet: either way at most 8 more fit.
+    for _ in 0..4 {
+        tracer.start("first").end();
+    }
+    for _ in 0..100 {
+        tracer.start("burst").end();
+    }
+    let lost = dropped("queue_full") - before;
+    assert!(lost >= 100 - 8, "{lost} dropped");
+    for _ in 0..100 {
+        let _ = go.send(());
+    }
+    tracer.force_flush();
+    assert_eq!(seen.spans().len() as u64 + lost, 104, "every span exported or counted");
+}
+
+#[test]
+fn batches_are_bounded_and_shutdown_flushes() {
+    let exporter = InMemoryExporter::default();
+    let tracer = Tracer::builder()
+        .exporter(exporter.clone())
+        .max_batch(16)
+        .batch_delay(Duration::from_secs(3600))
+        .build();
+    for i in 0..100 {
+        tracer.start(format!("s{i}")).end();
+    }
+    tracer.shutdown_blocking();
+    assert_eq!(exporter.spans().len(), 100, "shutdown exported everything");
+    assert!(exporter.batch_sizes().iter().all(|&n| n <= 16), "{:?}", exporter.batch_sizes());
+    // After shutdown, spans are dropped and counted.
+    let before = dropped("shutdown");
+    tracer.start("late").end();
+    assert_eq!(dropped("shutdown"), before + 1);
+    assert_eq!(exporter.spans().len(), 100);
+}
+
+#[test]
+fn configuration_from_the_standard_variables() {
+    let vars = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    };
+    let b = Tracer::builder()
+        .from_vars(vars(&[
+            ("OTEL_SERVICE_NAME", "checkout"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+        ]))
+        .unwrap();
+    let text = format!("{b:?}");
+    assert!(text.contains("\"checkout\""), "{text}");
+    assert!(text.contains("ParentBased(Ratio(0.1))"), "{text}");
+    assert!(text.contains("exporter: true"), "{text}");
+
+    let err = Tracer::builder()
+        .from_vars(vars(&[("OTEL_TRACES_SAMPLER", "sometimes")]))
+        .unwrap_err();
+    assert!(err.to_string().starts_with("OTEL_TRACES_SAMPLER=\"sometimes\": expected always_on"), "{err}");
+    let err = Tracer::builder()
+        .from_vars(vars(&[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+        ]))
+        .unwrap_err();
+    assert!(err.to_string().contains("from 0 to 1"), "{err}");
+    let err = Tracer::builder()
+        .from_vars(vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://saas.example")]))
+        .unwrap_err();
+    assert!(err.to_string().contains("https is not supported"), "{err}");
+    let err = Tracer::builder()
+        .from_vars(vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:99999")]))
+        .unwrap_err();
+    assert!(err.to_string().contains("port"), "{err}");
+    // Nothing set: the defaults.
+    let b = Tracer::builder().from_vars(|_| None).unwrap();
+    assert!(format!("{b:?}").contains("exporter: false"));
+}

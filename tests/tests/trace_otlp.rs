@@ -1,0 +1,225 @@
+//! The OTLP/HTTP JSON exporter against a receiver in the test, every body
+//! checked against the official OpenTelemetry proto.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cortex::trace::{
+    ExportError, OtlpExporter, OtlpOptions, SpanExporter, SpanKind, Status, Tracer,
+};
+use cortex_tests::{otlp_validate, Verdict};
+
+/// What the receiver got: path and body of each request.
+#[derive(Default)]
+struct Received {
+    requests: Vec<(String, String, String)>,
+}
+
+/// An HTTP receiver on a loopback port: answers each request with the next
+/// scripted status (200 once the script runs out).
+fn receiver(script: &[u16]) -> (SocketAddr, Arc<Mutex<Received>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Arc::new(Mutex::new(Received::default()));
+    let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
+    let r = Arc::clone(&received);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            let (head, body) = loop {
+                let n = stream.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), String::new());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                        .unwrap_or(0);
+                    if rest.len() >= len {
+                        break (head.to_owned(), rest[..len].to_owned());
+                    }
+                }
+            };
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+            r.lock().unwrap().requests.push((path, head, body));
+            let status = script.lock().unwrap().pop_front().unwrap_or(200);
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nRetry-After: 0\r\nConnection: close\r\n\r\n{{}}"
+            );
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (addr, received)
+}
+
+fn exporter(addr: SocketAddr) -> OtlpExporter {
+    OtlpExporter::new(
+        OtlpOptions::new(&format!("http://{addr}"))
+            .unwrap()
+            .service_name("otlp-test")
+            .retries(4, Duration::from_millis(1), Duration::from_millis(10)),
+    )
+}
+
+fn assert_valid(bodies: &[String]) {
+    match otlp_validate(bodies) {
+        Verdict::Accepted | Verdict::Unavailable => {}
+        Verdict::Refused(why) => panic!("otlp_validate refused a body: {why}\n{bodies:#?}"),
+    }
+}
+
+#[test]
+fn batches_are_posted_as_valid_otlp_json() {
+    let (addr, received) = receiver(&[]);
+    let tracer = Tracer::builder()
+        .service_name("otlp-test")
+        .exporter(exporter(addr))
+        .max_batch(10)
+        .batch_delay(Duration::from_secs(3600))
+        .build();
+    {
+        let mut root = tracer.span("GET /orders/{id}").kind(SpanKind::Server).start();
+        root.set_attribute("http.response.status_code", 200);
+        root.set_attribute("ratio", 0.5);
+        root.set_attribute("cached", false);
+        root.set_attribute("weird", f64::NAN);
+        root.set_attribute("text", "quote \" and newline \n and ünïcode");
+        let _in = root.enter();
+        for i in 0..24 {
+            let mut s = tracer.start(format!("step {i}"));
+            if i == 3 {
+                let e = std::io::Error::other("disk full");
+                s.record_exception(&e);
+            }
+            if i == 4 {
+                s.set_status(Status::Ok);
+                s.add_event("checkpoint", vec![cortex::trace::KeyValue::new("n", 4)]);
+            }
+        }
+    }
+    tracer.shutdown_blocking();
+    let got = received.lock().unwrap();
+    assert_eq!(got.requests.len(), 3, "25 spans in batches of at most 10");
+    let mut spans = 0;
+    let mut bodies = Vec::new();
+    for (path, head, body) in &got.requests {
+        assert_eq!(path, "/v1/traces");
+        assert!(head.to_ascii_lowercase().contains("content-type: application/json"));
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        let rs = &json["resourceSpans"][0];
+        assert_eq!(
+            rs["resource"]["attributes"][0],
+            serde_json::json!({"key": "service.name", "value": {"stringValue": "otlp-test"}})
+        );
+        let batch = rs["scopeSpans"][0]["spans"].as_array().unwrap();
+        assert!(batch.len() <= 10);
+        spans += batch.len();
+        for s in batch {
+            assert_eq!(s["traceId"].as_str().unwrap().len(), 32);
+            assert!(s["startTimeUnixNano"].is_string(), "times are strings");
+            assert!(s["kind"].is_u64(), "enums are integers");
+        }
+        bodies.push(body.clone());
+    }
+    assert_eq!(spans, 25);
+    let all = bodies.join("\n");
+    assert!(all.contains(r#""kind":2"#), "the server span");
+    assert!(all.contains(r#""status":{"code":2,"message":"disk full"}"#));
+    assert!(all.contains(r#""intValue":"200""#));
+    assert!(all.contains(r#""doubleValue":"NaN""#));
+    assert_valid(&bodies);
+}
+
+#[test]
+fn retries_on_503_then_succeeds() {
+    let (addr, received) = receiver(&[503, 503]);
+    let mut e = exporter(addr);
+    let spans = one_span();
+    e.export(&spans).unwrap();
+    let got = received.lock().unwrap();
+    assert_eq!(got.requests.len(), 3, "two refusals, then accepted");
+    assert_valid(&[got.requests[2].2.clone()]);
+}
+
+#[test]
+fn retries_each_retryable_status_and_gives_up_at_the_limit() {
+    let (addr, received) = receiver(&[429, 502, 504, 503, 503]);
+    let mut e = exporter(addr);
+    let err = e.export(&one_span()).unwrap_err();
+    assert!(matches!(err, ExportError::GaveUp { attempts: 4, .. }), "{err}");
+    assert_eq!(received.lock().unwrap().requests.len(), 4);
+}
+
+#[test]
+fn never_retries_a_400() {
+    let (addr, received) = receiver(&[400]);
+    let mut e = exporter(addr);
+    let err = e.export(&one_span()).unwrap_err();
+    assert!(matches!(err, ExportError::Rejected { status: 400, .. }), "{err}");
+    assert_eq!(received.lock().unwrap().requests.len(), 1);
+}
+
+#[test]
+fn an_unreachable_receiver_is_an_error_not_a_hang() {
+    // A port nobody listens on: bind, learn it, close.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut e = OtlpExporter::new(
+        OtlpOptions::new(&format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .retries(2, Duration::from_millis(1), Duration::from_millis(1)),
+    );
+    let err = e.export(&one_span()).unwrap_err();
+    assert!(matches!(err, ExportError::GaveUp { attempts: 2, .. }), "{err}");
+}
+
+#[tokio::test]
+async fn shutdown_flushes_what_is_queued() {
+    let (addr, received) = receiver(&[]);
+    let tracer = Tracer::builder()
+        .exporter(exporter(addr))
+        .batch_delay(Duration::from_secs(3600))
+        .build();
+    for i in 0..7 {
+        tracer.start(format!("queued {i}")).end();
+    }
+    assert!(received.lock().unwrap().requests.is_empty(), "nothing sent before the delay");
+    tracer.shutdown().await;
+    let got = received.lock().unwrap();
+    assert_eq!(got.requests.len(), 1);
+    assert_eq!(got.requests[0].2.matches("\"name\":\"queued").count(), 7);
+}
+
+fn one_span() -> Vec<cortex::trace::SpanData> {
+    let memory = cortex::trace::InMemoryExporter::default();
+    let tracer = Tracer::builder().exporter(memory.clone()).build();
+    tracer.start("one").end();
+    tracer.force_flush();
+    memory.spans()
+}
+
+#[test]
+fn endpoints_are_checked() {
+    assert_eq!(
+        OtlpOptions::new("http://localhost:4318").unwrap().url(),
+        "http://localhost:4318/v1/traces"
+    );
+    assert_eq!(
+        OtlpOptions::new("http://collector/otel/").unwrap().url(),
+        "http://collector:80/otel/v1/traces"
+    );
+    assert_eq!(
+        OtlpOptions::with_traces_url("http://c:4318/custom").unwrap().url(),
+        "http://c:4318/custom"
+    );
+    for bad in ["localhost:4318", "ftp://x", "http://", "http://host:port", "https://x"] {
+        assert!(OtlpOptions::new(bad).is_err(), "accepted {bad}");
+    }
+}
