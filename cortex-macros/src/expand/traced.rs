@@ -1,7 +1,8 @@
 //! `#[traced]`.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -177,8 +178,13 @@ fn generate(traced: &Traced, mut item: ItemFn) -> syn::Result<TokenStream> {
         };
     };
     let attributes = traced.attributes.iter().map(|(key, value)| {
+        // Spanned on the expression: a type that cannot be an attribute is
+        // reported there.
+        let converted = quote_spanned! {value.span()=>
+            #krate::__private::IntoAttribute::into_attribute(&(#value))
+        };
         quote! {
-            #call.attribute(#key, #krate::__private::IntoAttribute::into_attribute(&(#value)));
+            #call.attribute(#key, #converted);
         }
     });
     let set_attributes = quote! {

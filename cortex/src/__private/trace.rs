@@ -128,6 +128,11 @@ impl Drop for TracedCall {
 
 /// An attribute value from an argument, borrowed: `attributes(k = expr)`
 /// expands to `IntoAttribute::into_attribute(&(expr))`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a span attribute",
+    label = "not a string, number, bool or char",
+    note = "give a value of one of those types, for example `key = value.to_string()` or `key = value.id`"
+)]
 pub trait IntoAttribute {
     /// The value.
     fn into_attribute(&self) -> Value;

@@ -1,0 +1,4 @@
+#[cortex::traced(attributes = "user")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[cortex::traced]
+const fn f() -> u32 {
+    1
+}
+
+fn main() {}

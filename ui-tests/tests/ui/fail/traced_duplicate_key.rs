@@ -1,0 +1,4 @@
+#[cortex::traced(name = "a", name = "b")]
+fn f() {}
+
+fn main() {}

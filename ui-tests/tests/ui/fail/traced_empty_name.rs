@@ -1,0 +1,4 @@
+#[cortex::traced(name = " ")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::traced(kind = client)]
+fn f() {}
+
+fn main() {}

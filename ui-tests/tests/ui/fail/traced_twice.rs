@@ -1,0 +1,5 @@
+#[cortex::traced]
+#[cortex::traced]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::traced(label = "x")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::traced(kind = "backend")]
+fn f() {}
+
+fn main() {}
