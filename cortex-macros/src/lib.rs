@@ -247,4 +247,3 @@ pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::traced::expand(args.into(), item.into()).into()
 }
-

@@ -63,8 +63,14 @@ fn nested_sync_spans_are_parent_and_child() {
     let child = by_name(&spans, "child");
     assert_eq!(root.parent_span_id, None);
     assert_eq!(child.parent_span_id, Some(root.span_id));
-    assert_eq!(by_name(&spans, "grandchild").parent_span_id, Some(child.span_id));
-    assert_eq!(by_name(&spans, "sibling").parent_span_id, Some(root.span_id));
+    assert_eq!(
+        by_name(&spans, "grandchild").parent_span_id,
+        Some(child.span_id)
+    );
+    assert_eq!(
+        by_name(&spans, "sibling").parent_span_id,
+        Some(root.span_id)
+    );
     for name in ["child", "grandchild", "sibling"] {
         assert_eq!(by_name(&spans, name).trace_id, root.trace_id);
     }
@@ -106,7 +112,10 @@ async fn async_children_follow_their_parent_across_await_and_spawn() {
     tracer.force_flush();
     let spans = exporter.spans();
     for i in 0..20 {
-        assert_eq!(by_name(&spans, &format!("step {i}")).parent_span_id, Some(root_id));
+        assert_eq!(
+            by_name(&spans, &format!("step {i}")).parent_span_id,
+            Some(root_id)
+        );
     }
     assert_eq!(by_name(&spans, "spawned").parent_span_id, Some(root_id));
     assert_eq!(by_name(&spans, "bare").parent_span_id, None);
@@ -115,7 +124,11 @@ async fn async_children_follow_their_parent_across_await_and_spawn() {
 #[test]
 fn a_span_is_immutable_once_ended() {
     let (tracer, exporter) = tracer(Sampler::AlwaysOn);
-    let mut span = tracer.span("pay").kind(SpanKind::Client).attribute("amount", 12).start();
+    let mut span = tracer
+        .span("pay")
+        .kind(SpanKind::Client)
+        .attribute("amount", 12)
+        .start();
     span.set_attribute("currency", "EUR");
     span.add_event("authorised", vec![trace::KeyValue::new("code", "A1")]);
     let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "bank timed out");
@@ -161,7 +174,10 @@ fn ratio_sampling_is_within_bounds_and_the_same_everywhere() {
         }
     }
     // Binomial(10000, 0.25): sd = 43.3; 5 sd either side.
-    assert!((2284..=2716).contains(&sampled), "{sampled} of 10000 sampled");
+    assert!(
+        (2284..=2716).contains(&sampled),
+        "{sampled} of 10000 sampled"
+    );
     tracer.force_flush();
     assert_eq!(exporter.spans().len(), sampled);
     // Decided from the trace id: another service makes the same choice.
@@ -198,7 +214,10 @@ fn parent_based_follows_the_callers_flag() {
         None,
     )
     .unwrap();
-    let kept = tracer.span("kept").parent(Parent::Context(yes.clone())).start();
+    let kept = tracer
+        .span("kept")
+        .parent(Parent::Context(yes.clone()))
+        .start();
     let dropped = tracer.span("dropped").parent(Parent::Context(no)).start();
     let root = tracer.start("root");
     assert!(kept.is_recording());
@@ -281,10 +300,14 @@ fn tail_sampling_keeps_every_error_and_slow_trace() {
 #[test]
 fn traceparent_vectors() {
     let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    let cx = SpanContext::from_traceparent(valid, Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")).unwrap();
+    let cx = SpanContext::from_traceparent(valid, Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"))
+        .unwrap();
     assert_eq!(cx.to_traceparent(), valid);
     assert!(cx.is_sampled());
-    assert_eq!(cx.trace_state(), Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"));
+    assert_eq!(
+        cx.trace_state(),
+        Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
+    );
     let unsampled = SpanContext::from_traceparent(
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
         None,
@@ -374,7 +397,11 @@ fn a_full_queue_drops_and_counts_instead_of_growing() {
         let _ = go.send(());
     }
     tracer.force_flush();
-    assert_eq!(seen.spans().len() as u64 + lost, 104, "every span exported or counted");
+    assert_eq!(
+        seen.spans().len() as u64 + lost,
+        104,
+        "every span exported or counted"
+    );
 }
 
 #[test]
@@ -390,7 +417,11 @@ fn batches_are_bounded_and_shutdown_flushes() {
     }
     tracer.shutdown_blocking();
     assert_eq!(exporter.spans().len(), 100, "shutdown exported everything");
-    assert!(exporter.batch_sizes().iter().all(|&n| n <= 16), "{:?}", exporter.batch_sizes());
+    assert!(
+        exporter.batch_sizes().iter().all(|&n| n <= 16),
+        "{:?}",
+        exporter.batch_sizes()
+    );
     // After shutdown, spans are dropped and counted.
     let before = dropped("shutdown");
     tracer.start("late").end();
@@ -424,7 +455,11 @@ fn configuration_from_the_standard_variables() {
     let err = Tracer::builder()
         .from_vars(vars(&[("OTEL_TRACES_SAMPLER", "sometimes")]))
         .unwrap_err();
-    assert!(err.to_string().starts_with("OTEL_TRACES_SAMPLER=\"sometimes\": expected always_on"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("OTEL_TRACES_SAMPLER=\"sometimes\": expected always_on"),
+        "{err}"
+    );
     let err = Tracer::builder()
         .from_vars(vars(&[
             ("OTEL_TRACES_SAMPLER", "traceidratio"),
@@ -433,11 +468,17 @@ fn configuration_from_the_standard_variables() {
         .unwrap_err();
     assert!(err.to_string().contains("from 0 to 1"), "{err}");
     let err = Tracer::builder()
-        .from_vars(vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://saas.example")]))
+        .from_vars(vars(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://saas.example",
+        )]))
         .unwrap_err();
     assert!(err.to_string().contains("https is not supported"), "{err}");
     let err = Tracer::builder()
-        .from_vars(vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:99999")]))
+        .from_vars(vars(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://collector:99999",
+        )]))
         .unwrap_err();
     assert!(err.to_string().contains("port"), "{err}");
     // Nothing set: the defaults.

@@ -126,7 +126,10 @@ fn an_err_sets_error_status_and_records_the_exception() {
         debug_error().unwrap_err();
         aliased().unwrap_err();
     });
-    let charges: Vec<_> = spans.iter().filter(|s| s.name == "trace_macros::charge").collect();
+    let charges: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "trace_macros::charge")
+        .collect();
     assert_eq!(charges.len(), 2);
     let ok = charges.iter().find(|s| s.events.is_empty()).unwrap();
     assert_eq!(ok.status, Status::Unset);
@@ -134,7 +137,10 @@ fn an_err_sets_error_status_and_records_the_exception() {
     assert_eq!(failed.status, Status::Error("card declined (51)".into()));
     let e = &failed.events[0];
     assert_eq!(e.name, "exception");
-    assert_eq!(e.attributes[0].value, Value::from("trace_macros::CardDeclined"));
+    assert_eq!(
+        e.attributes[0].value,
+        Value::from("trace_macros::CardDeclined")
+    );
     assert_eq!(e.attributes[1].value, Value::from("card declined (51)"));
     // Debug-only errors and Result aliases are recognised too.
     let d = named(&spans, "trace_macros::debug_error");
@@ -153,7 +159,10 @@ fn a_panic_sets_error_status_and_unwinds_the_context() {
     });
     let p = named(&spans, "trace_macros::panics");
     assert_eq!(p.status, Status::Error("the function panicked".into()));
-    assert_eq!(named(&spans, "trace_macros::inner").parent_span_id, Some(root.span_id));
+    assert_eq!(
+        named(&spans, "trace_macros::inner").parent_span_id,
+        Some(root.span_id)
+    );
 }
 
 #[cortex::traced]
@@ -214,7 +223,10 @@ async fn async_spans_nest_across_await_and_threads() {
         .into_iter()
         .filter(|s| s.trace_id == trace_id)
         .collect();
-    let fetches: Vec<_> = spans.iter().filter(|s| s.name == "trace_macros::fetch").collect();
+    let fetches: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "trace_macros::fetch")
+        .collect();
     assert_eq!(fetches.len(), 5);
     let get = named(&spans, "trace_macros::get");
     assert_eq!(get.attribute("base"), Some(&Value::I64(100)));
@@ -234,7 +246,10 @@ async fn async_spans_nest_across_await_and_threads() {
             .any(|s| s.name == "trace_macros::inner" && s.parent_span_id == Some(lookup.span_id)));
     }
     assert_eq!(
-        fetches.iter().filter(|f| f.parent_span_id == Some(root_id)).count(),
+        fetches
+            .iter()
+            .filter(|f| f.parent_span_id == Some(root_id))
+            .count(),
         4,
         "the four spawned"
     );
@@ -271,16 +286,32 @@ fn counted_and_timed_samples_carry_exemplars() {
     let counted = exemplar_of(
         r#"cortex_function_calls_total{function="measured",module="trace_macros",result="ok"} 1 # {trace_id=""#,
     );
-    assert!(counted.contains(&format!("trace_id=\"{}\",span_id=\"{}\"}} 1 ", m.trace_id, m.span_id)), "{counted}");
+    assert!(
+        counted.contains(&format!(
+            "trace_id=\"{}\",span_id=\"{}\"}} 1 ",
+            m.trace_id, m.span_id
+        )),
+        "{counted}"
+    );
     let bucket = exemplar_of(
         r#"cortex_function_duration_seconds_bucket{function="measured",module="trace_macros",le="0.001"} 1 # "#,
     );
-    assert!(bucket.contains(&format!("span_id=\"{}\"", m.span_id)), "{bucket}");
+    assert!(
+        bucket.contains(&format!("span_id=\"{}\"", m.span_id)),
+        "{bucket}"
+    );
     // Written the other way round, the span is still current when counted.
-    let other = exemplar_of(r#"exemplar_order_total{function="traced_first",module="trace_macros",result="ok"} 1 # "#);
-    assert!(other.contains(&format!("span_id=\"{}\"", t.span_id)), "{other}");
+    let other = exemplar_of(
+        r#"exemplar_order_total{function="traced_first",module="trace_macros",result="ok"} 1 # "#,
+    );
+    assert!(
+        other.contains(&format!("span_id=\"{}\"", t.span_id)),
+        "{other}"
+    );
     // The text format has no exemplars.
-    assert!(!metrics().encode(Format::PrometheusText).contains("trace_id"));
+    assert!(!metrics()
+        .encode(Format::PrometheusText)
+        .contains("trace_id"));
     match openmetrics_parse(&text) {
         Verdict::Accepted | Verdict::Unavailable => {}
         Verdict::Refused(why) => panic!("the OpenMetrics parser refused exemplars: {why}"),
@@ -332,14 +363,32 @@ async fn the_server_continues_the_callers_trace() {
         .find(|s| s.name == "GET /orders/{id}")
         .expect("a server span named after the route");
     assert_eq!(server_span.kind, SpanKind::Server);
-    assert_eq!(server_span.trace_id.to_hex(), "0af7651916cd43dd8448eb211c80319c");
-    assert_eq!(server_span.parent_span_id.unwrap().to_hex(), "b7ad6b7169203331");
+    assert_eq!(
+        server_span.trace_id.to_hex(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    assert_eq!(
+        server_span.parent_span_id.unwrap().to_hex(),
+        "b7ad6b7169203331"
+    );
     assert!(server_span.parent_is_remote);
     assert_eq!(server_span.trace_state.as_deref(), Some("vendor=abc"));
-    assert_eq!(server_span.attribute("http.request.method"), Some(&Value::from("GET")));
-    assert_eq!(server_span.attribute("http.route"), Some(&Value::from("/orders/{id}")));
-    assert_eq!(server_span.attribute("url.path"), Some(&Value::from("/orders/7")));
-    assert_eq!(server_span.attribute("http.response.status_code"), Some(&Value::I64(200)));
+    assert_eq!(
+        server_span.attribute("http.request.method"),
+        Some(&Value::from("GET"))
+    );
+    assert_eq!(
+        server_span.attribute("http.route"),
+        Some(&Value::from("/orders/{id}"))
+    );
+    assert_eq!(
+        server_span.attribute("url.path"),
+        Some(&Value::from("/orders/7"))
+    );
+    assert_eq!(
+        server_span.attribute("http.response.status_code"),
+        Some(&Value::I64(200))
+    );
     let work = spans
         .iter()
         .find(|s| s.name == "trace_macros::handler_work" && s.trace_id == server_span.trace_id)
@@ -349,7 +398,10 @@ async fn the_server_continues_the_callers_trace() {
     let body = r.body.clone();
     assert_eq!(
         body,
-        format!("ok 00-0af7651916cd43dd8448eb211c80319c-{}-01", server_span.span_id)
+        format!(
+            "ok 00-0af7651916cd43dd8448eb211c80319c-{}-01",
+            server_span.span_id
+        )
     );
     // An invalid traceparent is ignored: a new trace, a 5xx is an error.
     let failed = spans.iter().find(|s| s.name == "GET /fail").unwrap();

@@ -41,7 +41,11 @@ fn receiver(script: &[u16]) -> (SocketAddr, Arc<Mutex<Received>>) {
                 if let Some((head, rest)) = text.split_once("\r\n\r\n") {
                     let len: usize = head
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
                         .unwrap_or(0);
                     if rest.len() >= len {
                         break (head.to_owned(), rest[..len].to_owned());
@@ -86,7 +90,10 @@ fn batches_are_posted_as_valid_otlp_json() {
         .batch_delay(Duration::from_secs(3600))
         .build();
     {
-        let mut root = tracer.span("GET /orders/{id}").kind(SpanKind::Server).start();
+        let mut root = tracer
+            .span("GET /orders/{id}")
+            .kind(SpanKind::Server)
+            .start();
         root.set_attribute("http.response.status_code", 200);
         root.set_attribute("ratio", 0.5);
         root.set_attribute("cached", false);
@@ -112,7 +119,9 @@ fn batches_are_posted_as_valid_otlp_json() {
     let mut bodies = Vec::new();
     for (path, head, body) in &got.requests {
         assert_eq!(path, "/v1/traces");
-        assert!(head.to_ascii_lowercase().contains("content-type: application/json"));
+        assert!(head
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"));
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
         let rs = &json["resourceSpans"][0];
         assert_eq!(
@@ -154,7 +163,10 @@ fn retries_each_retryable_status_and_gives_up_at_the_limit() {
     let (addr, received) = receiver(&[429, 502, 504, 503, 503]);
     let mut e = exporter(addr);
     let err = e.export(&one_span()).unwrap_err();
-    assert!(matches!(err, ExportError::GaveUp { attempts: 4, .. }), "{err}");
+    assert!(
+        matches!(err, ExportError::GaveUp { attempts: 4, .. }),
+        "{err}"
+    );
     assert_eq!(received.lock().unwrap().requests.len(), 4);
 }
 
@@ -163,21 +175,31 @@ fn never_retries_a_400() {
     let (addr, received) = receiver(&[400]);
     let mut e = exporter(addr);
     let err = e.export(&one_span()).unwrap_err();
-    assert!(matches!(err, ExportError::Rejected { status: 400, .. }), "{err}");
+    assert!(
+        matches!(err, ExportError::Rejected { status: 400, .. }),
+        "{err}"
+    );
     assert_eq!(received.lock().unwrap().requests.len(), 1);
 }
 
 #[test]
 fn an_unreachable_receiver_is_an_error_not_a_hang() {
     // A port nobody listens on: bind, learn it, close.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut e = OtlpExporter::new(
         OtlpOptions::new(&format!("http://127.0.0.1:{port}"))
             .unwrap()
             .retries(2, Duration::from_millis(1), Duration::from_millis(1)),
     );
     let err = e.export(&one_span()).unwrap_err();
-    assert!(matches!(err, ExportError::GaveUp { attempts: 2, .. }), "{err}");
+    assert!(
+        matches!(err, ExportError::GaveUp { attempts: 2, .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -190,7 +212,10 @@ async fn shutdown_flushes_what_is_queued() {
     for i in 0..7 {
         tracer.start(format!("queued {i}")).end();
     }
-    assert!(received.lock().unwrap().requests.is_empty(), "nothing sent before the delay");
+    assert!(
+        received.lock().unwrap().requests.is_empty(),
+        "nothing sent before the delay"
+    );
     tracer.shutdown().await;
     let got = received.lock().unwrap();
     assert_eq!(got.requests.len(), 1);
@@ -216,10 +241,18 @@ fn endpoints_are_checked() {
         "http://collector:80/otel/v1/traces"
     );
     assert_eq!(
-        OtlpOptions::with_traces_url("http://c:4318/custom").unwrap().url(),
+        OtlpOptions::with_traces_url("http://c:4318/custom")
+            .unwrap()
+            .url(),
         "http://c:4318/custom"
     );
-    for bad in ["localhost:4318", "ftp://x", "http://", "http://host:port", "https://x"] {
+    for bad in [
+        "localhost:4318",
+        "ftp://x",
+        "http://",
+        "http://host:port",
+        "https://x",
+    ] {
         assert!(OtlpOptions::new(bad).is_err(), "accepted {bad}");
     }
 }

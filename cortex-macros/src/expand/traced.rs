@@ -2,10 +2,10 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
 use syn::{parse_quote, Expr, ItemFn, LitStr, Token};
 
 use super::{hidden, with_error};
@@ -181,7 +181,7 @@ fn generate(traced: &Traced, mut item: ItemFn) -> syn::Result<TokenStream> {
         // Spanned on the expression: a type that cannot be an attribute is
         // reported there.
         let converted = quote_spanned! {value.span()=>
-            #krate::__private::IntoAttribute::into_attribute(&(#value))
+            #krate::__private::ToAttribute::to_attribute(&(#value))
         };
         quote! {
             #call.attribute(#key, #converted);

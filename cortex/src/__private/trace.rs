@@ -17,28 +17,36 @@ pub struct TracedSite {
 
 /// The span of one call of a `#[traced]` function. A sync call makes it
 /// current for the call; an async call hands its context to the body's
-/// future instead.
+/// future instead. `None` when nothing is recorded or switched: no tracer,
+/// or an unsampled child that shares its parent's context.
 #[derive(Debug)]
 pub struct TracedCall {
-    span: Span,
+    span: Option<Span>,
     /// What was current before (sync calls only).
-    previous: Option<Option<Active>>,
+    previous: Option<Active>,
 }
 
 impl TracedCall {
+    const NOTHING: TracedCall = TracedCall {
+        span: None,
+        previous: None,
+    };
+
     /// Starts the span and makes it current on this thread (sync fns).
     #[inline(always)]
     pub fn enter(site: &'static TracedSite) -> Self {
-        match trace::global() {
-            None => TracedCall {
-                span: Span::none(),
-                previous: None,
-            },
-            Some(tracer) => {
-                let span = tracer.start_current(site.name, site.kind);
-                let previous = Some(trace::swap_current(Some(span.active())));
-                TracedCall { span, previous }
-            }
+        let Some(tracer) = trace::global() else {
+            return Self::NOTHING;
+        };
+        let parent = trace::current_raw();
+        if tracer.shares_parent(&parent) {
+            return Self::NOTHING;
+        }
+        let span = tracer.start_current(site.name, site.kind, parent);
+        let previous = Some(trace::enter_current(span.current, span.state.clone()));
+        TracedCall {
+            span: Some(span),
+            previous,
         }
     }
 
@@ -46,11 +54,15 @@ impl TracedCall {
     /// future carries it; see [`instrument`](Self::instrument)).
     #[inline(always)]
     pub fn start(site: &'static TracedSite) -> Self {
+        let Some(tracer) = trace::global() else {
+            return Self::NOTHING;
+        };
+        let parent = trace::current_raw();
+        if tracer.shares_parent(&parent) {
+            return Self::NOTHING;
+        }
         TracedCall {
-            span: match trace::global() {
-                None => Span::none(),
-                Some(tracer) => tracer.start_current(site.name, site.kind),
-            },
+            span: Some(tracer.start_current(site.name, site.kind, parent)),
             previous: None,
         }
     }
@@ -58,20 +70,25 @@ impl TracedCall {
     /// Runs `body` with this span current whenever it is polled.
     #[inline(always)]
     pub fn instrument<F: Future>(&self, body: F) -> Instrumented<F> {
-        let active = self.span.context().is_valid().then(|| self.span.active());
-        Instrumented::new(body, active)
+        match &self.span {
+            Some(span) if span.is_valid() => Instrumented::new(body, span.active()),
+            // Whatever is current stays current.
+            _ => trace::in_current_span(body),
+        }
     }
 
     /// Whether attributes would be kept (so only then are they evaluated).
     #[inline(always)]
     pub fn is_recording(&self) -> bool {
-        self.span.is_recording()
+        self.span.as_ref().is_some_and(Span::is_recording)
     }
 
     /// Sets an attribute from `attributes(...)`.
     #[inline]
     pub fn attribute(&mut self, key: &'static str, value: Value) {
-        self.span.set_attribute(key, value);
+        if let Some(span) = &mut self.span {
+            span.set_attribute(key, value);
+        }
     }
 
     /// The call returned; `error` is the `Err`'s type and message.
@@ -85,41 +102,37 @@ impl TracedCall {
 
     #[cold]
     fn record_error(&mut self, ty: &'static str, message: String) {
-        self.span.add_event(
-            "exception",
-            vec![
-                trace::KeyValue::new("exception.type", ty),
-                trace::KeyValue::new("exception.message", message.clone()),
-            ],
-        );
-        self.span.set_status(Status::Error(Cow::Owned(message)));
+        if let Some(span) = &mut self.span {
+            span.record_error(ty, message);
+        }
     }
 
     #[inline(always)]
     fn close(&mut self) {
         if let Some(previous) = self.previous.take() {
-            trace::swap_current(previous);
+            trace::restore_current(previous);
         }
-        self.span.end();
+        if let Some(span) = &mut self.span {
+            span.end();
+        }
     }
 
     /// Whether the call's error would be recorded (skips formatting it).
     #[inline(always)]
     pub fn wants_error(&self) -> bool {
-        self.span.is_recording()
+        self.is_recording()
     }
 }
 
 impl Drop for TracedCall {
     #[inline]
     fn drop(&mut self) {
-        if self.span.is_recording() {
+        if let Some(span) = self.span.as_mut().filter(|s| s.is_recording()) {
             if std::thread::panicking() {
-                self.span
-                    .set_status(Status::Error(Cow::Borrowed("the function panicked")));
+                span.set_status(Status::Error(Cow::Borrowed("the function panicked")));
             } else {
                 // An async call whose future was dropped before it finished.
-                self.span.set_attribute("cortex.cancelled", true);
+                span.set_attribute("cortex.cancelled", true);
             }
         }
         self.close();
@@ -127,57 +140,57 @@ impl Drop for TracedCall {
 }
 
 /// An attribute value from an argument, borrowed: `attributes(k = expr)`
-/// expands to `IntoAttribute::into_attribute(&(expr))`.
+/// expands to `ToAttribute::to_attribute(&(expr))`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a span attribute",
     label = "not a string, number, bool or char",
     note = "give a value of one of those types, for example `key = value.to_string()` or `key = value.id`"
 )]
-pub trait IntoAttribute {
+pub trait ToAttribute {
     /// The value.
-    fn into_attribute(&self) -> Value;
+    fn to_attribute(&self) -> Value;
 }
 
-impl<T: IntoAttribute + ?Sized> IntoAttribute for &T {
-    fn into_attribute(&self) -> Value {
-        (**self).into_attribute()
+impl<T: ToAttribute + ?Sized> ToAttribute for &T {
+    fn to_attribute(&self) -> Value {
+        (**self).to_attribute()
     }
 }
 
-impl IntoAttribute for str {
-    fn into_attribute(&self) -> Value {
+impl ToAttribute for str {
+    fn to_attribute(&self) -> Value {
         Value::Str(Cow::Owned(self.to_owned()))
     }
 }
 
-impl IntoAttribute for String {
-    fn into_attribute(&self) -> Value {
+impl ToAttribute for String {
+    fn to_attribute(&self) -> Value {
         Value::Str(Cow::Owned(self.clone()))
     }
 }
 
-impl IntoAttribute for Cow<'_, str> {
-    fn into_attribute(&self) -> Value {
+impl ToAttribute for Cow<'_, str> {
+    fn to_attribute(&self) -> Value {
         Value::Str(Cow::Owned(self.to_string()))
     }
 }
 
-impl IntoAttribute for char {
-    fn into_attribute(&self) -> Value {
+impl ToAttribute for char {
+    fn to_attribute(&self) -> Value {
         Value::Str(Cow::Owned(self.to_string()))
     }
 }
 
-impl IntoAttribute for bool {
-    fn into_attribute(&self) -> Value {
+impl ToAttribute for bool {
+    fn to_attribute(&self) -> Value {
         Value::Bool(*self)
     }
 }
 
 macro_rules! int_attribute {
     ($($t:ty),*) => {$(
-        impl IntoAttribute for $t {
-            fn into_attribute(&self) -> Value {
+        impl ToAttribute for $t {
+            fn to_attribute(&self) -> Value {
                 Value::I64(i64::try_from(*self).unwrap_or(i64::MAX))
             }
         }
@@ -186,14 +199,14 @@ macro_rules! int_attribute {
 
 int_attribute!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, i128, u128);
 
-impl IntoAttribute for f64 {
-    fn into_attribute(&self) -> Value {
+impl ToAttribute for f64 {
+    fn to_attribute(&self) -> Value {
         Value::F64(*self)
     }
 }
 
-impl IntoAttribute for f32 {
-    fn into_attribute(&self) -> Value {
+impl ToAttribute for f32 {
+    fn to_attribute(&self) -> Value {
         Value::F64(f64::from(*self))
     }
 }
@@ -213,7 +226,10 @@ pub trait ErrorIsError {
 }
 impl<T, E: std::error::Error> ErrorIsError for &&&&ErrorOf<'_, Result<T, E>> {
     fn __cortex_error(&self) -> Option<(&'static str, String)> {
-        self.0.as_ref().err().map(|e| (std::any::type_name::<E>(), e.to_string()))
+        self.0
+            .as_ref()
+            .err()
+            .map(|e| (std::any::type_name::<E>(), e.to_string()))
     }
 }
 
@@ -224,7 +240,10 @@ pub trait ErrorIsDisplay {
 }
 impl<T, E: Display> ErrorIsDisplay for &&&ErrorOf<'_, Result<T, E>> {
     fn __cortex_error(&self) -> Option<(&'static str, String)> {
-        self.0.as_ref().err().map(|e| (std::any::type_name::<E>(), e.to_string()))
+        self.0
+            .as_ref()
+            .err()
+            .map(|e| (std::any::type_name::<E>(), e.to_string()))
     }
 }
 
@@ -235,7 +254,10 @@ pub trait ErrorIsDebug {
 }
 impl<T, E: Debug> ErrorIsDebug for &&ErrorOf<'_, Result<T, E>> {
     fn __cortex_error(&self) -> Option<(&'static str, String)> {
-        self.0.as_ref().err().map(|e| (std::any::type_name::<E>(), format!("{e:?}")))
+        self.0
+            .as_ref()
+            .err()
+            .map(|e| (std::any::type_name::<E>(), format!("{e:?}")))
     }
 }
 

@@ -393,10 +393,9 @@ fn end_server_span(
     }
     span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
     if status.is_server_error() {
-        span.set_status(crate::trace::Status::Error(std::borrow::Cow::Owned(format!(
-            "HTTP {}",
-            status.as_u16()
-        ))));
+        span.set_status(crate::trace::Status::Error(std::borrow::Cow::Owned(
+            format!("HTTP {}", status.as_u16()),
+        )));
     }
     span.end();
 }
@@ -414,39 +413,42 @@ impl App {
         let mut span = server_span(&req);
         let active = span
             .as_ref()
-            .filter(|s| s.context().is_valid())
-            .map(crate::trace::Span::active);
-        let routed = async { match self.router.find(&method, req.uri().path()) {
-            Match::NotFound => (text(StatusCode::NOT_FOUND, "not found\n"), None),
-            Match::MethodNotAllowed { route, allow } => {
-                let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-                if let Ok(v) = HeaderValue::from_str(&allow) {
-                    r.headers_mut().insert(header::ALLOW, v);
-                }
-                (r, Some(route.template.as_str()))
-            }
-            Match::Found {
-                route,
-                handler,
-                params,
-            } => {
-                let template = route.template.as_str();
-                let response = match self.read_body(req).await {
-                    Ok((parts, body)) => {
-                        let request = Request {
-                            method: parts.method,
-                            uri: parts.uri,
-                            headers: parts.headers,
-                            params,
-                            body,
-                        };
-                        call_guarded(handler, request, template).await
+            .filter(|s| s.is_valid())
+            .map(crate::trace::Span::active)
+            .unwrap_or_default();
+        let routed = async {
+            match self.router.find(&method, req.uri().path()) {
+                Match::NotFound => (text(StatusCode::NOT_FOUND, "not found\n"), None),
+                Match::MethodNotAllowed { route, allow } => {
+                    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+                    if let Ok(v) = HeaderValue::from_str(&allow) {
+                        r.headers_mut().insert(header::ALLOW, v);
                     }
-                    Err(response) => response,
-                };
-                (response, Some(template))
+                    (r, Some(route.template.as_str()))
+                }
+                Match::Found {
+                    route,
+                    handler,
+                    params,
+                } => {
+                    let template = route.template.as_str();
+                    let response = match self.read_body(req).await {
+                        Ok((parts, body)) => {
+                            let request = Request {
+                                method: parts.method,
+                                uri: parts.uri,
+                                headers: parts.headers,
+                                params,
+                                body,
+                            };
+                            call_guarded(handler, request, template).await
+                        }
+                        Err(response) => response,
+                    };
+                    (response, Some(template))
+                }
             }
-        } };
+        };
         let (response, route) = crate::trace::Instrumented::new(routed, active).await;
         #[cfg(feature = "compression")]
         let response = match &self.compression {

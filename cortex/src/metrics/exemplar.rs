@@ -30,7 +30,12 @@ impl ExemplarSlot {
     #[inline]
     pub(crate) fn write(&self, e: &Exemplar) {
         let s = self.seq.load(Relaxed);
-        if s & 1 == 1 || self.seq.compare_exchange(s, s + 1, Acquire, Relaxed).is_err() {
+        if s & 1 == 1
+            || self
+                .seq
+                .compare_exchange(s, s + 1, Acquire, Relaxed)
+                .is_err()
+        {
             return;
         }
         self.trace_hi.store((e.trace_id >> 64) as u64, Relaxed);

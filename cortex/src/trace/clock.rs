@@ -23,6 +23,23 @@ static ANCHOR: LazyLock<Anchor> = LazyLock::new(|| {
     }
 });
 
+/// The raw clock now (cheap; see [`raw_to_unix_nanos`]).
+#[inline(always)]
+pub(crate) fn raw_now() -> u64 {
+    ANCHOR.clock.raw()
+}
+
+/// A raw reading as nanoseconds since the Unix epoch.
+pub(crate) fn raw_to_unix_nanos(raw: u64) -> u64 {
+    let a = &*ANCHOR;
+    if raw >= a.raw {
+        a.unix_nanos + a.clock.delta_as_nanos(a.raw, raw)
+    } else {
+        a.unix_nanos
+            .saturating_sub(a.clock.delta_as_nanos(raw, a.raw))
+    }
+}
+
 /// Nanoseconds since the Unix epoch, now.
 #[inline]
 pub(crate) fn now_unix_nanos() -> u64 {

@@ -45,16 +45,6 @@ impl SpanContext {
         }
     }
 
-    pub(crate) const fn invalid() -> Self {
-        SpanContext {
-            trace_id: 0,
-            span_id: 0,
-            sampled: false,
-            remote: false,
-            trace_state: None,
-        }
-    }
-
     /// Whether the ids are set (a span made with no tracer has none).
     pub fn is_valid(&self) -> bool {
         self.trace_id != 0 && self.span_id != 0
@@ -68,10 +58,6 @@ impl SpanContext {
     /// The span id (`None` when invalid).
     pub fn span_id(&self) -> Option<SpanId> {
         SpanId::from_u64(self.span_id)
-    }
-
-    pub(crate) fn span_id_raw(&self) -> u64 {
-        self.span_id
     }
 
     /// Whether the trace is sampled (recorded and exported).
@@ -156,38 +142,120 @@ impl SpanContext {
     }
 }
 
-/// The current span of a thread: its context, and the local root span of
-/// its trace (where tail sampling decides).
-#[derive(Debug, Clone)]
-pub(crate) struct Active {
-    pub(crate) context: SpanContext,
+/// What a thread knows of its current span: plain data, so reading and
+/// switching it is a few loads and stores. The `tracestate`, rare, lives
+/// beside it and is touched only when a span has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Current {
+    pub(crate) trace_hi: u64,
+    pub(crate) trace_lo: u64,
+    pub(crate) span_id: u64,
+    /// The first span of this trace in this process (tail sampling decides
+    /// there); 0 for a context from elsewhere.
     pub(crate) local_root: u64,
+    pub(crate) sampled: bool,
+    pub(crate) remote: bool,
+    pub(crate) has_state: bool,
+}
+
+impl Current {
+    pub(crate) const NONE: Current = Current {
+        trace_hi: 0,
+        trace_lo: 0,
+        span_id: 0,
+        local_root: 0,
+        sampled: false,
+        remote: false,
+        has_state: false,
+    };
+
+    #[inline(always)]
+    pub(crate) fn is_some(&self) -> bool {
+        self.span_id != 0
+    }
+
+    #[inline(always)]
+    pub(crate) fn trace_id(&self) -> u128 {
+        (u128::from(self.trace_hi) << 64) | u128::from(self.trace_lo)
+    }
+
+    #[inline(always)]
+    pub(crate) fn with_trace_id(mut self, id: u128) -> Self {
+        self.trace_hi = (id >> 64) as u64;
+        self.trace_lo = id as u64;
+        self
+    }
+
+    pub(crate) fn to_context(self, state: Option<Arc<str>>) -> SpanContext {
+        SpanContext {
+            trace_id: self.trace_id(),
+            span_id: self.span_id,
+            sampled: self.sampled,
+            remote: self.remote,
+            trace_state: state,
+        }
+    }
+
+    pub(crate) fn from_context(cx: &SpanContext, local_root: u64) -> Self {
+        Current {
+            span_id: cx.span_id,
+            local_root,
+            sampled: cx.sampled,
+            remote: cx.remote,
+            has_state: cx.trace_state.is_some(),
+            ..Current::NONE
+        }
+        .with_trace_id(cx.trace_id)
+    }
+}
+
+/// A current span and its `tracestate`, as a future carries it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Active {
+    pub(crate) current: Current,
+    pub(crate) state: Option<Arc<str>>,
 }
 
 thread_local! {
-    static CURRENT: Cell<Option<Active>> = const { Cell::new(None) };
+    static CURRENT: Cell<Current> = const { Cell::new(Current::NONE) };
+    static STATE: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Makes `next` current; returns what was.
-#[inline]
-pub(crate) fn swap(next: Option<Active>) -> Option<Active> {
-    CURRENT.with(|c| c.replace(next))
+/// The current span of this thread (`Current::NONE` outside any).
+#[inline(always)]
+pub(crate) fn current_raw() -> Current {
+    CURRENT.with(Cell::get)
 }
 
-/// A copy of the current span's context and local root, without changing it.
-#[inline]
-pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Active>) -> R) -> R {
-    CURRENT.with(|c| {
-        let current = c.take();
-        let r = f(current.as_ref());
-        c.set(current);
-        r
-    })
+/// The current span's `tracestate`, when it has one.
+pub(crate) fn current_state(current: &Current) -> Option<Arc<str>> {
+    if current.has_state {
+        STATE.with(|s| s.borrow().clone())
+    } else {
+        None
+    }
 }
 
-/// Set once any tracer exists: until then no exemplar lookup touches the
-/// thread-local.
-pub(crate) static TRACING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Makes `next` current; returns what to restore.
+#[inline(always)]
+pub(crate) fn enter(next: Current, state: Option<Arc<str>>) -> Active {
+    let previous = CURRENT.with(|c| c.replace(next));
+    let previous_state = if next.has_state || previous.has_state {
+        STATE.with(|s| std::mem::replace(&mut *s.borrow_mut(), state))
+    } else {
+        None
+    };
+    Active {
+        current: previous,
+        state: previous_state,
+    }
+}
+
+/// Puts back what [`enter`] returned.
+#[inline(always)]
+pub(crate) fn restore(saved: Active) {
+    let _ = enter(saved.current, saved.state);
+}
 
 /// The ids of the current span when it is sampled: an exemplar's.
 #[inline(always)]
@@ -195,16 +263,20 @@ pub(crate) fn sampled_current() -> Option<(u128, u64)> {
     if !TRACING.load(std::sync::atomic::Ordering::Relaxed) {
         return None;
     }
-    with_current(|a| {
-        a.filter(|a| a.context.sampled)
-            .map(|a| (a.context.trace_id, a.context.span_id))
-    })
+    let c = current_raw();
+    (c.sampled && c.is_some()).then(|| (c.trace_id(), c.span_id))
 }
+
+/// Set once any tracer exists: until then no exemplar lookup touches the
+/// thread-local.
+pub(crate) static TRACING: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// The context of the span current on this thread (or in this task), if
 /// any.
 pub fn current() -> Option<SpanContext> {
-    with_current(|a| a.map(|a| a.context.clone()))
+    let c = current_raw();
+    c.is_some().then(|| c.to_context(current_state(&c)))
 }
 
 /// A future that makes its span current each time it is polled, so spans
@@ -213,11 +285,11 @@ pub fn current() -> Option<SpanContext> {
 #[derive(Debug)]
 pub struct Instrumented<F> {
     inner: F,
-    active: Option<Active>,
+    active: Active,
 }
 
 impl<F> Instrumented<F> {
-    pub(crate) fn new(inner: F, active: Option<Active>) -> Self {
+    pub(crate) fn new(inner: F, active: Active) -> Self {
         Instrumented { inner, active }
     }
 }
@@ -230,12 +302,13 @@ impl<F: Future> Future for Instrumented<F> {
         // SAFETY: `inner` is structurally pinned: it is never moved out of
         // `self`, and `active` is never pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        let previous = swap(this.active.clone());
-        struct Restore(Option<Option<Active>>);
+        let previous = enter(this.active.current, this.active.state.clone());
+        struct Restore(Option<Active>);
         impl Drop for Restore {
+            #[inline(always)]
             fn drop(&mut self) {
                 if let Some(p) = self.0.take() {
-                    swap(p);
+                    restore(p);
                 }
             }
         }
@@ -249,7 +322,9 @@ impl<F: Future> Future for Instrumented<F> {
 /// wherever it is polled: what a task given to `tokio::spawn` needs to stay
 /// in its parent's trace.
 pub fn in_current_span<F: Future>(future: F) -> Instrumented<F> {
-    Instrumented::new(future, with_current(|a| a.cloned()))
+    let current = current_raw();
+    let state = current_state(&current);
+    Instrumented::new(future, Active { current, state })
 }
 
 /// `tokio::spawn`, with the task carrying the current span.
@@ -284,13 +359,11 @@ where
 /// The `traceparent` (and `tracestate`) to send with an outgoing request
 /// made in the current span, or `None` outside any span.
 pub fn outgoing_headers() -> Option<(String, Option<String>)> {
-    with_current(|a| {
-        a.filter(|a| a.context.is_valid()).map(|a| {
-            (
-                a.context.to_traceparent(),
-                a.context.trace_state.as_deref().map(str::to_owned),
-            )
-        })
+    current().map(|cx| {
+        (
+            cx.to_traceparent(),
+            cx.trace_state.as_deref().map(str::to_owned),
+        )
     })
 }
 

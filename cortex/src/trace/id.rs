@@ -44,7 +44,7 @@ impl TraceId {
 
     /// Parses 32 lowercase hex digits; `None` for anything else or zero.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        Self::from_u128(parse_hex::<32>(hex)? )
+        Self::from_u128(parse_hex::<32>(hex)?)
     }
 }
 
@@ -139,9 +139,11 @@ fn seed() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u64(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64));
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
     h.finish() | 1
 }
 

@@ -49,14 +49,18 @@ mod sampler;
 mod span;
 mod tracer;
 
+pub use context::{current, in_current_span, outgoing_headers, spawn, Instrumented, SpanContext};
 #[cfg(feature = "http")]
 pub use context::{extract, inject};
-pub use context::{current, in_current_span, outgoing_headers, spawn, Instrumented, SpanContext};
-pub use export::{encode_otlp_json, ExportError, InMemoryExporter, OtlpExporter, OtlpOptions, SpanExporter};
+pub use export::{
+    encode_otlp_json, ExportError, InMemoryExporter, OtlpExporter, OtlpOptions, SpanExporter,
+};
 pub use id::{SpanId, TraceId};
 pub use sampler::{Sampler, TailSampling};
 pub use span::{Entered, Event, KeyValue, Span, SpanData, SpanKind, Status, Value};
 pub use tracer::{global, ConfigError, Parent, SpanBuilder, Tracer, TracerBuilder};
 
 pub(crate) use clock::now_unix_nanos;
-pub(crate) use context::{sampled_current, swap as swap_current, Active};
+pub(crate) use context::{
+    current_raw, enter as enter_current, restore as restore_current, sampled_current, Active,
+};

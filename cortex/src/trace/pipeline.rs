@@ -12,7 +12,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::export::SpanExporter;
 use super::sampler::{ratio_keeps, TailSampling};
-use super::span::{SpanData, Status};
+use super::span::{RawSpan, SpanData};
 use crate::metrics::Counter;
 
 /// Why spans were not exported.
@@ -24,7 +24,12 @@ pub(crate) enum DropReason {
     Shutdown = 3,
 }
 
-const DROP_REASONS: [&str; 4] = ["queue_full", "export_failed", "tail_buffer_full", "shutdown"];
+const DROP_REASONS: [&str; 4] = [
+    "queue_full",
+    "export_failed",
+    "tail_buffer_full",
+    "shutdown",
+];
 
 struct Metrics {
     dropped: [Counter; 4],
@@ -61,6 +66,10 @@ pub(crate) fn register_metrics() {
     let _ = metrics();
 }
 
+thread_local! {
+    static PUSHED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Batching settings.
 #[derive(Debug, Clone)]
 pub(crate) struct BatchConfig {
@@ -89,7 +98,7 @@ struct Signal {
 }
 
 pub(crate) struct Pipeline {
-    queue: ArrayQueue<SpanData>,
+    queue: ArrayQueue<RawSpan>,
     max_batch: usize,
     delay: Duration,
     signal: Mutex<Signal>,
@@ -128,14 +137,22 @@ impl Pipeline {
 
     /// Queues an ended span; drops it (counted) when the queue is full.
     #[inline]
-    pub(crate) fn push(&self, span: SpanData) {
+    pub(crate) fn push(&self, span: RawSpan) {
         if self.closed.load(Ordering::Relaxed) {
             self.dropped(DropReason::Shutdown, 1);
             return;
         }
         match self.queue.push(span) {
             Ok(()) => {
-                if self.queue.len() == self.max_batch {
+                // Every `max_batch` spans a thread ends, it wakes the export
+                // thread. (Asking the queue its length would read the line
+                // the export thread writes: a cache miss on every span.)
+                let due = PUSHED.with(|n| {
+                    let next = n.get() + 1;
+                    n.set(if next >= self.max_batch { 0 } else { next });
+                    next >= self.max_batch
+                });
+                if due {
                     self.wake();
                 }
             }
@@ -186,7 +203,7 @@ impl Pipeline {
                 (s.flush_requested, s.shutdown)
             };
             while let Some(span) = self.queue.pop() {
-                batch.push(span);
+                batch.push(span.into_data());
                 if batch.len() == self.max_batch {
                     self.export(&mut *exporter, &mut batch);
                 }
@@ -201,7 +218,7 @@ impl Pipeline {
                 drop(s);
                 // Spans that raced in after the last drain.
                 while let Some(span) = self.queue.pop() {
-                    batch.push(span);
+                    batch.push(span.into_data());
                 }
                 if !batch.is_empty() {
                     self.export(&mut *exporter, &mut batch);
@@ -278,7 +295,7 @@ struct TailState {
 
 #[derive(Default)]
 struct Held {
-    spans: Vec<SpanData>,
+    spans: Vec<RawSpan>,
     error: bool,
 }
 
@@ -292,10 +309,10 @@ impl TailBuffer {
 
     /// Takes an ended span; when it is the local root, decides for the
     /// whole trace and hands what is kept to `pipeline`.
-    pub(crate) fn on_end(&self, span: SpanData, local_root: u64, pipeline: &Pipeline) {
-        let key = (span.trace_id.to_u128(), local_root);
-        let failed = matches!(span.status, Status::Error(_));
-        if span.span_id.to_u64() != local_root {
+    pub(crate) fn on_end(&self, span: RawSpan, local_root: u64, pipeline: &Pipeline) {
+        let key = (span.trace_id, local_root);
+        let failed = span.failed;
+        if span.span_id != local_root {
             let mut s = self.state.lock();
             if s.buffered >= self.config.max_buffered_spans {
                 drop(s);
@@ -316,7 +333,7 @@ impl TailBuffer {
         };
         let keep = failed
             || held.error
-            || span.duration() >= self.config.latency
+            || u128::from(span.duration_nanos()) >= self.config.latency.as_nanos()
             || ratio_keeps(self.config.keep_ratio, key.0);
         if keep {
             for s in held.spans {

@@ -5,7 +5,7 @@ use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 
-use super::context::{self, Active, SpanContext};
+use super::context::{self, Active, Current, SpanContext};
 use super::id::{SpanId, TraceId};
 use super::tracer::Tracer;
 
@@ -205,13 +205,131 @@ impl SpanData {
     }
 }
 
-/// What a recording span carries until it ends.
+/// What a recording span carries until it ends, kept small: times are raw
+/// clock ticks (turned into Unix time on the export thread), and
+/// attributes, events and status live in `extras`, made only when used.
+#[derive(Debug)]
+pub(crate) struct RawSpan {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    /// 0 for a root span.
+    pub(crate) parent_span_id: u64,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
+    pub(crate) parent_is_remote: bool,
+    pub(crate) failed: bool,
+    pub(crate) extras: Option<Box<Extras>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Extras {
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) status: Status,
+    pub(crate) trace_state: Option<Arc<str>>,
+    /// A start given as Unix time (`SpanBuilder::start_time`).
+    pub(crate) start_unix_nanos: Option<u64>,
+}
+
+impl RawSpan {
+    /// A placeholder left in a pooled box.
+    pub(crate) const EMPTY: RawSpan = RawSpan {
+        trace_id: 0,
+        span_id: 0,
+        parent_span_id: 0,
+        start: 0,
+        end: 0,
+        name: Cow::Borrowed(""),
+        kind: SpanKind::Internal,
+        parent_is_remote: false,
+        failed: false,
+        extras: None,
+    };
+
+    fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// How long it lasted, in nanoseconds.
+    pub(crate) fn duration_nanos(&self) -> u64 {
+        let (start, end) = self.unix_times();
+        end.saturating_sub(start)
+    }
+
+    fn unix_times(&self) -> (u64, u64) {
+        let end = super::clock::raw_to_unix_nanos(self.end);
+        let start = match self.extras.as_ref().and_then(|e| e.start_unix_nanos) {
+            Some(at) => at,
+            None => super::clock::raw_to_unix_nanos(self.start),
+        };
+        (start, end.max(start))
+    }
+
+    /// The exporters' form.
+    pub(crate) fn into_data(self) -> SpanData {
+        let (start_unix_nanos, end_unix_nanos) = self.unix_times();
+        let extras = self.extras.map(|b| *b).unwrap_or_default();
+        SpanData {
+            trace_id: TraceId::from_u128(self.trace_id).unwrap_or_else(TraceId::random),
+            span_id: SpanId::from_u64(self.span_id).unwrap_or_else(SpanId::random),
+            parent_span_id: SpanId::from_u64(self.parent_span_id),
+            parent_is_remote: self.parent_is_remote,
+            trace_state: extras.trace_state,
+            name: self.name,
+            kind: self.kind,
+            start_unix_nanos,
+            end_unix_nanos,
+            attributes: extras.attributes,
+            events: extras.events,
+            status: extras.status,
+        }
+    }
+}
+
 pub(crate) struct Recording {
-    pub(crate) data: SpanData,
+    pub(crate) raw: RawSpan,
     pub(crate) tracer: Tracer,
-    /// The first span of this trace in this process: tail sampling decides
-    /// when it ends.
-    pub(crate) local_root: u64,
+}
+
+thread_local! {
+    // Boxes, not values: a box is handed to the next span as it is.
+    #[allow(clippy::vec_box)]
+    /// Boxes of ended spans, reused by the next spans of this thread so a
+    /// sampled span allocates nothing in the steady state.
+    static POOL: std::cell::RefCell<Vec<Box<Recording>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+const POOL_MAX: usize = 64;
+
+impl Recording {
+    #[inline]
+    pub(crate) fn boxed(raw: RawSpan, tracer: Tracer) -> Box<Recording> {
+        let reused = POOL.with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()));
+        match reused {
+            Some(mut b) => {
+                b.raw = raw;
+                b.tracer = tracer;
+                b
+            }
+            None => Box::new(Recording { raw, tracer }),
+        }
+    }
+
+    /// Takes the span out and keeps the box for the next one.
+    #[inline]
+    pub(crate) fn take(mut self: Box<Self>) -> RawSpan {
+        let raw = std::mem::replace(&mut self.raw, RawSpan::EMPTY);
+        POOL.with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                if p.len() < POOL_MAX {
+                    p.push(self);
+                }
+            }
+        });
+        raw
+    }
 }
 
 /// A span in progress. Ends when [`end`](Span::end) is called or when it is
@@ -239,14 +357,15 @@ pub(crate) struct Recording {
 /// assert_eq!(spans[0].attributes.len(), 1);
 /// ```
 pub struct Span {
-    pub(crate) context: SpanContext,
-    pub(crate) recording: Option<Recording>,
+    pub(crate) current: Current,
+    pub(crate) state: Option<Arc<str>>,
+    pub(crate) recording: Option<Box<Recording>>,
 }
 
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Span")
-            .field("context", &self.context)
+            .field("context", &self.context())
             .field("recording", &self.recording.is_some())
             .finish()
     }
@@ -255,34 +374,46 @@ impl fmt::Debug for Span {
 impl Span {
     /// A span that records nothing, with no valid context (what spans are
     /// when no tracer is installed).
-    pub fn none() -> Self {
+    pub const fn none() -> Self {
         Span {
-            context: SpanContext::invalid(),
+            current: Current::NONE,
+            state: None,
             recording: None,
         }
     }
 
     /// Its context: ids, sampled flag, `tracestate`.
-    pub fn context(&self) -> &SpanContext {
-        &self.context
+    pub fn context(&self) -> SpanContext {
+        self.current.to_context(self.state.clone())
+    }
+
+    /// Whether it has ids (a span made with no tracer has none).
+    #[inline]
+    pub fn is_valid(&self) -> bool {
+        self.current.is_some()
     }
 
     /// Whether it records (sampled and not ended).
+    #[inline]
     pub fn is_recording(&self) -> bool {
         self.recording.is_some()
     }
 
+    fn extras(&mut self) -> Option<&mut Extras> {
+        self.recording.as_mut().map(|r| r.raw.extras())
+    }
+
     /// Sets an attribute (a later value for the same key wins on export).
     pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
-        if let Some(r) = &mut self.recording {
-            r.data.attributes.push(KeyValue::new(key, value));
+        if let Some(e) = self.extras() {
+            e.attributes.push(KeyValue::new(key, value));
         }
     }
 
     /// Adds a timestamped event.
     pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
-        if let Some(r) = &mut self.recording {
-            r.data.events.push(Event {
+        if let Some(e) = self.extras() {
+            e.events.push(Event {
                 name: name.into(),
                 time_unix_nanos: super::clock::now_unix_nanos(),
                 attributes,
@@ -294,14 +425,15 @@ impl Span {
     /// HTTP route).
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
         if let Some(r) = &mut self.recording {
-            r.data.name = name.into();
+            r.raw.name = name.into();
         }
     }
 
     /// Sets the status.
     pub fn set_status(&mut self, status: Status) {
         if let Some(r) = &mut self.recording {
-            r.data.status = status;
+            r.raw.failed = matches!(status, Status::Error(_));
+            r.raw.extras().status = status;
         }
     }
 
@@ -309,17 +441,19 @@ impl Span {
     /// `exception.message`, per OpenTelemetry's conventions) and sets the
     /// status to error with its message.
     pub fn record_exception<E: Error + ?Sized>(&mut self, error: &E) {
-        if let Some(r) = &mut self.recording {
-            let message = error.to_string();
-            r.data.events.push(Event {
-                name: Cow::Borrowed("exception"),
-                time_unix_nanos: super::clock::now_unix_nanos(),
-                attributes: vec![
-                    KeyValue::new("exception.type", std::any::type_name::<E>()),
+        self.record_error(std::any::type_name::<E>(), error.to_string());
+    }
+
+    pub(crate) fn record_error(&mut self, type_name: &'static str, message: String) {
+        if self.is_recording() {
+            self.add_event(
+                "exception",
+                vec![
+                    KeyValue::new("exception.type", type_name),
                     KeyValue::new("exception.message", message.clone()),
                 ],
-            });
-            r.data.status = Status::Error(Cow::Owned(message));
+            );
+            self.set_status(Status::Error(Cow::Owned(message)));
         }
     }
 
@@ -328,7 +462,7 @@ impl Span {
     pub fn end(&mut self) {
         if let Some(r) = self.recording.take() {
             let tracer = r.tracer;
-            tracer.finish(r, super::clock::now_unix_nanos());
+            tracer.finish(r, self.current.local_root);
         }
     }
 
@@ -337,20 +471,17 @@ impl Span {
     #[inline]
     pub fn enter(&self) -> Entered {
         Entered {
-            previous: context::swap(Some(self.active())),
+            previous: Some(context::enter(self.current, self.state.clone())),
             _not_send: std::marker::PhantomData,
         }
     }
 
-    /// What children need to know of this span.
+    /// What a future carrying this span needs.
     #[inline]
     pub(crate) fn active(&self) -> Active {
         Active {
-            context: self.context.clone(),
-            local_root: self
-                .recording
-                .as_ref()
-                .map_or(self.context.span_id_raw(), |r| r.local_root),
+            current: self.current,
+            state: self.state.clone(),
         }
     }
 }
@@ -372,6 +503,8 @@ pub struct Entered {
 impl Drop for Entered {
     #[inline]
     fn drop(&mut self) {
-        context::swap(self.previous.take());
+        if let Some(p) = self.previous.take() {
+            context::restore(p);
+        }
     }
 }

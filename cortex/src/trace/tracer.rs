@@ -5,12 +5,12 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::context::{self, Active, SpanContext};
+use super::context::{self, Current, SpanContext};
 use super::export::{OtlpExporter, OtlpOptions, SpanExporter};
 use super::id::{SpanId, TraceId};
 use super::pipeline::{BatchConfig, Pipeline, TailBuffer};
 use super::sampler::{Sampler, TailSampling};
-use super::span::{KeyValue, Recording, Span, SpanData, SpanKind, Status, Value};
+use super::span::{Extras, KeyValue, RawSpan, Recording, Span, SpanKind, Value};
 
 /// Starts spans. A `Tracer` is a cheap `Copy` handle to state that lives for
 /// the rest of the program (like a global OpenTelemetry provider);
@@ -199,10 +199,7 @@ impl TracerBuilder {
     ///
     /// # Errors
     /// As [`from_env`](Self::from_env).
-    pub fn from_vars(
-        mut self,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_vars(mut self, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         if let Some(name) = get("OTEL_SERVICE_NAME").filter(|s| !s.trim().is_empty()) {
             self.service_name = name.trim().to_owned();
         }
@@ -346,22 +343,26 @@ impl SpanBuilder {
 
     /// Starts it.
     pub fn start(self) -> Span {
-        let parent = match self.parent {
-            Parent::Current => context::with_current(|a| a.cloned()),
-            Parent::Root => None,
-            Parent::Context(context) => context.is_valid().then_some(Active {
-                local_root: 0,
-                context,
-            }),
-        };
-        let mut span = self.tracer.start_with(self.name, self.kind, parent.as_ref());
-        if let Some(r) = &mut span.recording {
-            r.data.attributes = self.attributes;
-            if let Some(at) = self.start_time {
-                r.data.start_unix_nanos = at
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64);
+        let (parent, state) = match self.parent {
+            Parent::Current => (context::current_raw(), None),
+            Parent::Root => (Current::NONE, Some(None)),
+            Parent::Context(cx) if cx.is_valid() => {
+                (Current::from_context(&cx, 0), Some(cx.trace_state))
             }
+            Parent::Context(_) => (Current::NONE, Some(None)),
+        };
+        let mut span = self.tracer.start_with(self.name, self.kind, parent, state);
+        for kv in self.attributes {
+            span.set_attribute(kv.key, kv.value);
+        }
+        if let (Some(at), Some(r)) = (self.start_time, span.recording.as_mut()) {
+            r.raw
+                .extras
+                .get_or_insert_with(Box::default)
+                .start_unix_nanos = Some(
+                at.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64),
+            );
         }
         span
     }
@@ -395,92 +396,138 @@ impl Tracer {
         }
     }
 
-    /// Starts a span of the current span: the path `#[traced]` takes.
-    #[inline]
-    pub(crate) fn start_current(&self, name: &'static str, kind: SpanKind) -> Span {
-        context::with_current(|parent| self.start_with(Cow::Borrowed(name), kind, parent))
+    /// Whether a span started under `parent` would be an unsampled child of
+    /// an unsampled local span, and so would just share its context.
+    #[inline(always)]
+    pub(crate) fn shares_parent(&self, parent: &Current) -> bool {
+        parent.is_some()
+            && !parent.sampled
+            && !parent.remote
+            && parent.local_root != 0
+            && !self
+                .inner
+                .sampler
+                .should_sample(Some(false), parent.trace_id())
     }
 
-    /// The one place spans start. `parent.local_root == 0` marks a remote
-    /// parent or one given explicitly: this span is then a local root.
+    /// Starts a span of the current span: the path `#[traced]` takes.
+    #[inline]
+    pub(crate) fn start_current(
+        &self,
+        name: &'static str,
+        kind: SpanKind,
+        parent: Current,
+    ) -> Span {
+        self.start_with(Cow::Borrowed(name), kind, parent, None)
+    }
+
+    /// The one place spans start. `parent` is `Current::NONE` for a root;
+    /// a parent with `local_root == 0` (from another process, or given
+    /// explicitly) makes this span a local root. `state` is the parent's
+    /// `tracestate` when known (else it is looked up when the parent has
+    /// one).
     #[inline]
     pub(crate) fn start_with(
         &self,
         name: Cow<'static, str>,
         kind: SpanKind,
-        parent: Option<&Active>,
+        parent: Current,
+        state: Option<Option<Arc<str>>>,
     ) -> Span {
-        let (trace_id, parent_sampled, state) = match parent {
-            Some(p) => (
-                p.context.trace_id,
-                Some(p.context.sampled),
-                p.context.trace_state.clone(),
-            ),
-            None => (TraceId::random().to_u128(), None, None),
+        let has_parent = parent.is_some();
+        let trace_id = if has_parent {
+            parent.trace_id()
+        } else {
+            TraceId::random().to_u128()
         };
-        let sampled = self.inner.sampler.should_sample(parent_sampled, trace_id);
-        let local_parent = parent.filter(|p| !p.context.remote && p.local_root != 0);
+        let sampled = self
+            .inner
+            .sampler
+            .should_sample(has_parent.then_some(parent.sampled), trace_id);
+        let local_parent = has_parent && !parent.remote && parent.local_root != 0;
+        let state = match state {
+            Some(s) => s,
+            None if parent.has_state => context::current_state(&parent),
+            None => None,
+        };
         if !sampled {
-            // Nothing is recorded. A local child shares its parent's context
-            // (no new id: nobody will see it); otherwise new ids go out.
-            let context = match local_parent {
-                Some(p) if !p.context.sampled => p.context.clone(),
-                _ => SpanContext {
-                    trace_id,
-                    span_id: SpanId::random().to_u64(),
+            // Nothing is recorded. A local child of an unsampled span shares
+            // its context (no new id: nobody will see it); otherwise new ids
+            // go out.
+            if local_parent && !parent.sampled {
+                return Span {
+                    current: parent,
+                    state,
+                    recording: None,
+                };
+            }
+            let span_id = SpanId::random().to_u64();
+            return Span {
+                current: Current {
+                    span_id,
+                    local_root: span_id,
                     sampled: false,
                     remote: false,
-                    trace_state: state,
-                },
-            };
-            return Span {
-                context,
+                    has_state: state.is_some(),
+                    ..Current::NONE
+                }
+                .with_trace_id(trace_id),
+                state,
                 recording: None,
             };
         }
-        let span_id = SpanId::random();
-        let local_root = local_parent.map_or(span_id.to_u64(), |p| p.local_root);
-        let context = SpanContext {
-            trace_id,
-            span_id: span_id.to_u64(),
-            sampled: true,
-            remote: false,
-            trace_state: state.clone(),
+        let span_id = SpanId::random().to_u64();
+        let local_root = if local_parent {
+            parent.local_root
+        } else {
+            span_id
         };
-        let data = SpanData {
-            trace_id: TraceId::from_u128(trace_id).unwrap_or_else(TraceId::random),
+        let extras = state.as_ref().map(|s| {
+            Box::new(Extras {
+                trace_state: Some(Arc::clone(s)),
+                ..Extras::default()
+            })
+        });
+        let raw = RawSpan {
+            trace_id,
             span_id,
-            parent_span_id: parent.and_then(|p| SpanId::from_u64(p.context.span_id)),
-            parent_is_remote: parent.is_some_and(|p| p.context.remote),
-            trace_state: state,
+            parent_span_id: if has_parent { parent.span_id } else { 0 },
+            start: super::clock::raw_now(),
+            end: 0,
             name,
             kind,
-            start_unix_nanos: super::clock::now_unix_nanos(),
-            end_unix_nanos: 0,
-            attributes: Vec::new(),
-            events: Vec::new(),
-            status: Status::Unset,
+            parent_is_remote: has_parent && parent.remote,
+            failed: false,
+            extras,
         };
         Span {
-            context,
-            recording: Some(Recording {
-                data,
-                tracer: *self,
+            current: Current {
+                span_id,
                 local_root,
-            }),
+                sampled: true,
+                remote: false,
+                has_state: state.is_some(),
+                ..Current::NONE
+            }
+            .with_trace_id(trace_id),
+            state,
+            recording: Some(Recording::boxed(raw, *self)),
         }
     }
 
     /// A span ended.
     #[inline]
-    pub(crate) fn finish(&self, mut recording: Recording, end_unix_nanos: u64) {
+    pub(crate) fn finish(&self, mut recording: Box<Recording>, local_root: u64) {
+        // Written in place before the span is moved out, so the move reads
+        // whole, settled cache lines.
+        recording.raw.end = super::clock::raw_now();
+        let raw = recording.take();
         let Some(pipeline) = &self.inner.pipeline else {
             return;
         };
-        recording.data.end_unix_nanos = end_unix_nanos.max(recording.data.start_unix_nanos);
         match &self.inner.tail {
-            None => pipeline.push(recording.data),
-            Some(tail) => tail.on_end(recording.data, recording.local_root, pipeline),
+            None => pipeline.push(raw),
+            Some(tail) => tail.on_end(raw, local_root, pipeline),
         }
     }
 

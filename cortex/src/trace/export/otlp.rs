@@ -64,7 +64,8 @@ impl OtlpOptions {
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
                 h,
-                p.parse::<u16>().map_err(|_| bad("the port is not a number from 1 to 65535"))?,
+                p.parse::<u16>()
+                    .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
             ),
             _ => (authority, 80),
         };
@@ -72,9 +73,16 @@ impl OtlpOptions {
             return Err(bad("no host or port"));
         }
         Ok(OtlpOptions {
-            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port,
-            path: if path.is_empty() { "/".into() } else { path.to_owned() },
+            path: if path.is_empty() {
+                "/".into()
+            } else {
+                path.to_owned()
+            },
             service_name: "unknown_service".into(),
             timeout: Duration::from_secs(10),
             max_attempts: 5,
@@ -128,8 +136,14 @@ impl OtlpExporter {
 /// What one attempt gave.
 enum Attempt {
     Accepted,
-    Retry { why: String, after: Option<Duration> },
-    Refused { status: u16, body: String },
+    Retry {
+        why: String,
+        after: Option<Duration>,
+    },
+    Refused {
+        status: u16,
+        body: String,
+    },
 }
 
 impl SpanExporter for OtlpExporter {
@@ -280,8 +294,14 @@ fn span_json(s: &SpanData) -> Json {
     m.insert("flags".into(), flags.into());
     m.insert("name".into(), s.name.to_string().into());
     m.insert("kind".into(), s.kind.otlp().into());
-    m.insert("startTimeUnixNano".into(), s.start_unix_nanos.to_string().into());
-    m.insert("endTimeUnixNano".into(), s.end_unix_nanos.to_string().into());
+    m.insert(
+        "startTimeUnixNano".into(),
+        s.start_unix_nanos.to_string().into(),
+    );
+    m.insert(
+        "endTimeUnixNano".into(),
+        s.end_unix_nanos.to_string().into(),
+    );
     if !s.attributes.is_empty() {
         m.insert("attributes".into(), attributes(&s.attributes));
     }

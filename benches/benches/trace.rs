@@ -1,0 +1,133 @@
+//! One span, started and ended, against the `tracing` crate with a
+//! registry subscriber and against `fastrace`, in the same run; and an
+//! unsampled span.
+//!
+//! ```text
+//! cargo bench -p cortex-benches --bench trace
+//! ```
+
+use std::hint::black_box;
+
+use cortex::trace::{ExportError, Parent, Sampler, SpanContext, SpanData, SpanExporter, Tracer};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+/// Takes batches and drops them: the export thread's work is not what is
+/// measured, the cost on the calling thread is.
+struct Discard;
+
+impl SpanExporter for Discard {
+    fn export(&mut self, batch: &[SpanData]) -> Result<(), ExportError> {
+        black_box(batch.len());
+        Ok(())
+    }
+}
+
+struct DiscardReporter;
+
+impl fastrace::collector::Reporter for DiscardReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans.len());
+    }
+}
+
+#[cortex::traced]
+fn cortex_work(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[tracing::instrument(skip_all)]
+fn tracing_work(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[fastrace::trace]
+fn fastrace_work(x: u64) -> u64 {
+    black_box(x)
+}
+
+fn spans(c: &mut Criterion) {
+    let global = Tracer::builder()
+        .sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+        .exporter(Discard)
+        .queue_capacity(1 << 16)
+        .max_batch(4096)
+        .install()
+        .unwrap();
+    fastrace::set_reporter(DiscardReporter, fastrace::collector::Config::default());
+
+    let mut g = c.benchmark_group("span_start_end");
+    tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+        // The registry's slab grows on first use; measure it warm.
+        for _ in 0..200_000 {
+            tracing_work(1);
+        }
+        g.bench_function("tracing_instrument_fn_registry", |b| {
+            b.iter(|| tracing_work(black_box(1)))
+        });
+        g.bench_function("tracing_span_enter_registry", |b| {
+            b.iter(|| {
+                let span = tracing::info_span!("work");
+                let _e = span.enter();
+            })
+        });
+    });
+    g.bench_function("cortex_traced_fn_sampled_exported", |b| {
+        b.iter(|| cortex_work(black_box(1)))
+    });
+    g.bench_function("cortex_tracer_start_end_sampled_exported", |b| {
+        b.iter(|| drop(global.start("work")))
+    });
+    g.bench_function("fastrace_root_span_reported", |b| {
+        b.iter(|| {
+            drop(fastrace::Span::root(
+                "work",
+                fastrace::prelude::SpanContext::random(),
+            ))
+        })
+    });
+    {
+        let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
+        let _g = root.set_local_parent();
+        g.bench_function("fastrace_trace_fn_in_root", |b| {
+            b.iter(|| fastrace_work(black_box(1)))
+        });
+    }
+
+    // Unsampled: a child of an unsampled caller (what a service with
+    // parent-based sampling does for most requests), and a root that the
+    // sampler declines.
+    let caller = SpanContext::from_traceparent(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        None,
+    )
+    .unwrap();
+    let parent = global
+        .span("request")
+        .parent(Parent::Context(caller))
+        .start();
+    {
+        let _in = parent.enter();
+        g.bench_function("cortex_traced_fn_unsampled", |b| {
+            b.iter(|| cortex_work(black_box(1)))
+        });
+    }
+    let off = Tracer::builder().sampler(Sampler::AlwaysOff).build();
+    g.bench_function("cortex_root_unsampled", |b| {
+        b.iter(|| drop(off.start("work")))
+    });
+    g.bench_function("baseline_plain_fn", |b| {
+        #[inline(never)]
+        fn plain(x: u64) -> u64 {
+            black_box(x)
+        }
+        b.iter(|| plain(black_box(1)))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = cortex_benches::config(3);
+    targets = spans
+}
+criterion_main!(benches);
