@@ -49,7 +49,7 @@ fn spans(c: &mut Criterion) {
     let global = Tracer::builder()
         .sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
         .exporter(Discard)
-        .queue_capacity(1 << 16)
+        .queue_capacity(1 << 14)
         .max_batch(4096)
         .install()
         .unwrap();

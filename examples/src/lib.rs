@@ -20,6 +20,7 @@ enum OrderError {
 /// Looks an order up (ids below 1 do not exist).
 #[cortex::counted]
 #[cortex::timed(buckets = [0.001, 0.005, 0.01, 0.05, 0.1], track_in_flight)]
+#[cortex::traced(attributes(order.id = id))]
 async fn find_order(id: &str) -> Result<String, OrderError> {
     let id: u64 = id.parse().map_err(|_| OrderError::BadId(id.to_owned()))?;
     // Simulated storage latency.
@@ -33,6 +34,7 @@ async fn find_order(id: &str) -> Result<String, OrderError> {
 /// Stores a new order.
 #[cortex::counted(labels(operation = "create"))]
 #[cortex::timed(labels(operation = "create"))]
+#[cortex::traced(attributes(order.bytes = body.len()))]
 fn create_order(body: &[u8]) -> Result<u64, String> {
     if body.is_empty() {
         return Err("empty order".into());
@@ -107,6 +109,21 @@ async fn checksum(req: Request) -> Response {
         },
         Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
     }
+}
+
+/// Installs the global tracer from the standard OpenTelemetry variables
+/// (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`,
+/// `OTEL_TRACES_SAMPLER_ARG`); the service name defaults to `cortex-demo`.
+/// Without an endpoint, spans still propagate `traceparent` and give
+/// exemplars, but nothing is exported.
+///
+/// # Errors
+/// A variable with a value that cannot be used (the error names it).
+pub fn install_tracing() -> Result<cortex::trace::Tracer, cortex::trace::ConfigError> {
+    cortex::trace::Tracer::builder()
+        .service_name("cortex-demo")
+        .from_env()?
+        .install()
 }
 
 /// Starts the demo service on `addr`: `GET /orders/{id}`, `POST /orders`,

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_queue::ArrayQueue;
 use parking_lot::{Condvar, Mutex};
 
 use super::export::SpanExporter;
@@ -83,7 +82,7 @@ impl Default for BatchConfig {
         BatchConfig {
             max_batch: 512,
             delay: Duration::from_secs(1),
-            queue: 4096,
+            queue: 2048,
         }
     }
 }
@@ -97,8 +96,24 @@ struct Signal {
     stopped: bool,
 }
 
+thread_local! {
+    /// This thread's rings, by pipeline id (a thread rarely has more than
+    /// one): the producing ends, which only this thread touches.
+    static PRODUCERS: std::cell::RefCell<Vec<(usize, rtrb::Producer<RawSpan>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+static NEXT_PIPELINE: AtomicU64 = AtomicU64::new(1);
+
+/// Ended spans travel from each thread to the export thread through a ring
+/// of the thread's own (single producer, single consumer): pushing a span is
+/// a write and a release store, no read-modify-write and no lock, and the
+/// export thread drains every ring when it wakes.
 pub(crate) struct Pipeline {
-    queue: ArrayQueue<RawSpan>,
+    id: usize,
+    /// The consuming ends, one per thread that ended a span.
+    rings: Mutex<Vec<rtrb::Consumer<RawSpan>>>,
+    ring_capacity: usize,
     max_batch: usize,
     delay: Duration,
     signal: Mutex<Signal>,
@@ -111,9 +126,12 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     pub(crate) fn start(exporter: Box<dyn SpanExporter>, config: &BatchConfig) -> Arc<Pipeline> {
         register_metrics();
+        let max_batch = config.max_batch.max(1);
         let pipeline = Arc::new(Pipeline {
-            queue: ArrayQueue::new(config.queue.max(1)),
-            max_batch: config.max_batch.max(1),
+            id: NEXT_PIPELINE.fetch_add(1, Ordering::Relaxed) as usize,
+            rings: Mutex::new(Vec::new()),
+            ring_capacity: config.queue.max(1),
+            max_batch,
             delay: config.delay,
             signal: Mutex::new(Signal::default()),
             cv: Condvar::new(),
@@ -135,29 +153,68 @@ impl Pipeline {
         pipeline
     }
 
-    /// Queues an ended span; drops it (counted) when the queue is full.
+    /// Queues an ended span in this thread's ring; drops it (counted) when
+    /// the ring is full.
     #[inline]
     pub(crate) fn push(&self, span: RawSpan) {
         if self.closed.load(Ordering::Relaxed) {
             self.dropped(DropReason::Shutdown, 1);
             return;
         }
-        match self.queue.push(span) {
-            Ok(()) => {
-                // Every `max_batch` spans a thread ends, it wakes the export
-                // thread. (Asking the queue its length would read the line
-                // the export thread writes: a cache miss on every span.)
-                let due = PUSHED.with(|n| {
-                    let next = n.get() + 1;
-                    n.set(if next >= self.max_batch { 0 } else { next });
-                    next >= self.max_batch
-                });
-                if due {
-                    self.wake();
-                }
+        let pushed = PRODUCERS.with(|p| {
+            let Ok(mut p) = p.try_borrow_mut() else {
+                return Err(Some(span));
+            };
+            match p.iter_mut().find(|(id, _)| *id == self.id) {
+                Some((_, ring)) => ring.push(span).map_err(|_full| None),
+                None => Err(Some(span)),
             }
-            Err(_) => self.dropped(DropReason::QueueFull, 1),
+        });
+        match pushed {
+            Ok(()) => self.count_push(),
+            Err(None) => self.dropped(DropReason::QueueFull, 1),
+            Err(Some(span)) => self.push_new_ring(span),
         }
+    }
+
+    /// Every `max_batch` spans a thread ends, it wakes the export thread.
+    #[inline]
+    fn count_push(&self) {
+        let due = PUSHED.with(|c| {
+            let next = c.get() + 1;
+            c.set(if next >= self.max_batch { 0 } else { next });
+            next >= self.max_batch
+        });
+        if due {
+            self.wake();
+        }
+    }
+
+    /// The first span this thread ends for this pipeline: make its ring.
+    #[cold]
+    fn push_new_ring(&self, span: RawSpan) {
+        let (mut producer, consumer) = rtrb::RingBuffer::new(self.ring_capacity);
+        let _ = producer.push(span);
+        self.rings.lock().push(consumer);
+        PRODUCERS.with(|p| match p.try_borrow_mut() {
+            Ok(mut p) => p.push((self.id, producer)),
+            // Only when a span ends inside this very function: keep the
+            // ring (its span is exported); the next span makes another.
+            Err(_) => drop(producer),
+        });
+        self.count_push();
+    }
+
+    /// Takes every span waiting in the threads' rings; rings of threads
+    /// that ended are let go once empty.
+    fn drain(&self, into: &mut Vec<RawSpan>) {
+        let mut rings = self.rings.lock();
+        for ring in rings.iter_mut() {
+            while let Ok(span) = ring.pop() {
+                into.push(span);
+            }
+        }
+        rings.retain(|r| !(r.is_abandoned() && r.is_empty()));
     }
 
     #[cold]
@@ -190,6 +247,7 @@ impl Pipeline {
 
     fn run(&self, mut exporter: Box<dyn SpanExporter>) {
         let mut batch = Vec::with_capacity(self.max_batch);
+        let mut loose = Vec::new();
         loop {
             let (flush_generation, shutdown) = {
                 let mut s = self.signal.lock();
@@ -202,7 +260,8 @@ impl Pipeline {
                 s.wake = false;
                 (s.flush_requested, s.shutdown)
             };
-            while let Some(span) = self.queue.pop() {
+            self.drain(&mut loose);
+            for span in loose.drain(..) {
                 batch.push(span.into_data());
                 if batch.len() == self.max_batch {
                     self.export(&mut *exporter, &mut batch);
@@ -217,9 +276,8 @@ impl Pipeline {
                 self.closed.store(true, Ordering::Release);
                 drop(s);
                 // Spans that raced in after the last drain.
-                while let Some(span) = self.queue.pop() {
-                    batch.push(span.into_data());
-                }
+                self.drain(&mut loose);
+                batch.extend(loose.drain(..).map(RawSpan::into_data));
                 if !batch.is_empty() {
                     self.export(&mut *exporter, &mut batch);
                 }

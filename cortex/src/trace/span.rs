@@ -304,17 +304,43 @@ thread_local! {
 const POOL_MAX: usize = 64;
 
 impl Recording {
+    /// A recording for a span starting now. Fields are written straight
+    /// into the (pooled) box: building the span on the stack and moving it
+    /// in would read back freshly written bytes with wide loads, which the
+    /// CPU cannot forward from the narrow stores (a stall on every span).
     #[inline]
-    pub(crate) fn boxed(raw: RawSpan, tracer: Tracer) -> Box<Recording> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start(
+        tracer: Tracer,
+        trace_id: u128,
+        span_id: u64,
+        parent_span_id: u64,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        parent_is_remote: bool,
+        extras: Option<Box<Extras>>,
+    ) -> Box<Recording> {
         let reused = POOL.with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()));
-        match reused {
-            Some(mut b) => {
-                b.raw = raw;
-                b.tracer = tracer;
-                b
-            }
-            None => Box::new(Recording { raw, tracer }),
-        }
+        let mut b = match reused {
+            Some(b) => b,
+            None => Box::new(Recording {
+                raw: RawSpan::EMPTY,
+                tracer,
+            }),
+        };
+        b.tracer = tracer;
+        let r = &mut b.raw;
+        r.trace_id = trace_id;
+        r.span_id = span_id;
+        r.parent_span_id = parent_span_id;
+        r.name = name;
+        r.kind = kind;
+        r.parent_is_remote = parent_is_remote;
+        r.failed = false;
+        r.extras = extras;
+        r.end = 0;
+        r.start = super::clock::raw_now();
+        b
     }
 
     /// Takes the span out and keeps the box for the next one.

@@ -10,7 +10,7 @@ use super::export::{OtlpExporter, OtlpOptions, SpanExporter};
 use super::id::{SpanId, TraceId};
 use super::pipeline::{BatchConfig, Pipeline, TailBuffer};
 use super::sampler::{Sampler, TailSampling};
-use super::span::{Extras, KeyValue, RawSpan, Recording, Span, SpanKind, Value};
+use super::span::{Extras, KeyValue, Recording, Span, SpanKind, Value};
 
 /// Starts spans. A `Tracer` is a cheap `Copy` handle to state that lives for
 /// the rest of the program (like a global OpenTelemetry provider);
@@ -174,7 +174,8 @@ impl TracerBuilder {
         self
     }
 
-    /// Spans queued for export at most (default 4096); more are dropped and
+    /// Ended spans each thread may have waiting for export (default 2048,
+    /// about 200 KiB per thread that ends spans); more are dropped and
     /// counted in `cortex_trace_spans_dropped_total{reason="queue_full"}`.
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.batch.queue = n.max(1);
@@ -488,18 +489,16 @@ impl Tracer {
                 ..Extras::default()
             })
         });
-        let raw = RawSpan {
+        let recording = Recording::start(
+            *self,
             trace_id,
             span_id,
-            parent_span_id: if has_parent { parent.span_id } else { 0 },
-            start: super::clock::raw_now(),
-            end: 0,
+            if has_parent { parent.span_id } else { 0 },
             name,
             kind,
-            parent_is_remote: has_parent && parent.remote,
-            failed: false,
+            has_parent && parent.remote,
             extras,
-        };
+        );
         Span {
             current: Current {
                 span_id,
@@ -511,7 +510,7 @@ impl Tracer {
             }
             .with_trace_id(trace_id),
             state,
-            recording: Some(Recording::boxed(raw, *self)),
+            recording: Some(recording),
         }
     }
 
