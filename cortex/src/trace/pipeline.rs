@@ -115,6 +115,10 @@ pub(crate) struct Pipeline {
     rings: Mutex<Vec<rtrb::Consumer<RawSpan>>>,
     ring_capacity: usize,
     max_batch: usize,
+    /// A thread wakes the export thread after this many spans: a batch, or
+    /// a quarter of its ring if that is less, so draining starts well
+    /// before the ring is full.
+    wake_every: usize,
     delay: Duration,
     signal: Mutex<Signal>,
     cv: Condvar,
@@ -132,6 +136,7 @@ impl Pipeline {
             rings: Mutex::new(Vec::new()),
             ring_capacity: config.queue.max(1),
             max_batch,
+            wake_every: max_batch.min(config.queue / 4).max(1),
             delay: config.delay,
             signal: Mutex::new(Signal::default()),
             cv: Condvar::new(),
@@ -177,13 +182,13 @@ impl Pipeline {
         }
     }
 
-    /// Every `max_batch` spans a thread ends, it wakes the export thread.
+    /// Every `wake_every` spans a thread ends, it wakes the export thread.
     #[inline]
     fn count_push(&self) {
         let due = PUSHED.with(|c| {
             let next = c.get() + 1;
-            c.set(if next >= self.max_batch { 0 } else { next });
-            next >= self.max_batch
+            c.set(if next >= self.wake_every { 0 } else { next });
+            next >= self.wake_every
         });
         if due {
             self.wake();
