@@ -35,6 +35,14 @@ impl CounterCell {
     #[inline(always)]
     pub(crate) fn inc_with_exemplar(&self) {
         self.int.fetch_add(1, Relaxed);
+        if crate::trace::tracing_on() {
+            self.record_exemplar();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_exemplar(&self) {
         if let Some(e) = super::exemplar::current(1.0) {
             self.exemplar.record(0, 1, &e);
         }

@@ -128,6 +128,14 @@ impl HistogramCell {
         if before >= SPILL_NANOS {
             self.spill();
         }
+        if crate::trace::tracing_on() {
+            self.record_exemplar(slot, ns);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_exemplar(&self, slot: usize, ns: u64) {
         if let Some(e) = super::exemplar::current(ns as f64 / 1e9) {
             self.exemplars.record(slot, self.buckets.len(), &e);
         }

@@ -267,6 +267,12 @@ pub(crate) fn sampled_current() -> Option<(u128, u64)> {
     (c.sampled && c.is_some()).then(|| (c.trace_id(), c.span_id))
 }
 
+/// Whether any tracer exists (until then exemplars are not looked for).
+#[inline(always)]
+pub(crate) fn tracing_on() -> bool {
+    TRACING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Set once any tracer exists: until then no exemplar lookup touches the
 /// thread-local.
 pub(crate) static TRACING: std::sync::atomic::AtomicBool =

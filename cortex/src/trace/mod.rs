@@ -62,5 +62,6 @@ pub use tracer::{global, ConfigError, Parent, SpanBuilder, Tracer, TracerBuilder
 
 pub(crate) use clock::now_unix_nanos;
 pub(crate) use context::{
-    current_raw, enter as enter_current, restore as restore_current, sampled_current, Active,
+    current_raw, enter as enter_current, restore as restore_current, sampled_current, tracing_on,
+    Active,
 };
