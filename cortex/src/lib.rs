@@ -49,6 +49,9 @@
 //!   metrics and graceful shutdown; the admin endpoints `/metrics` and
 //!   `/health` (also as a hyper/tower service); `http::compression`
 //!   (feature `compression`) for brotli/gzip responses.
+//! - [`trace`]: spans with [`traced`], sampling (head and tail), W3C
+//!   `traceparent` propagation, export over OTLP/HTTP JSON, and exemplars on
+//!   the metrics of traced calls.
 //! - [`resilience`]: circuit breaker, retry, bulkhead, timeout and rate
 //!   limiter, by hand or with [`circuit_breaker`], [`retry`], [`bulkhead`],
 //!   [`timeout`] and [`rate_limit`], their options checked by the compiler.
