@@ -124,6 +124,107 @@ pub fn otlp_validate(bodies: &[String]) -> Verdict {
     verdict
 }
 
+/// A stand-in for an OTLP collector: an HTTP receiver on a loopback port
+/// that records each request and answers with scripted statuses.
+pub mod receiver {
+    use std::collections::VecDeque;
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener};
+    use std::sync::{Arc, Mutex};
+
+    /// One request as received.
+    #[derive(Debug, Clone)]
+    pub struct Received {
+        /// The request target.
+        pub path: String,
+        /// The request line and headers.
+        pub head: String,
+        /// The body (`Content-Length` bytes).
+        pub body: String,
+    }
+
+    /// A running receiver.
+    #[derive(Debug)]
+    pub struct Receiver {
+        /// Where it listens.
+        pub addr: SocketAddr,
+        requests: Arc<Mutex<Vec<Received>>>,
+    }
+
+    impl Receiver {
+        /// Starts one that answers the n-th request with `script[n]`, and
+        /// 200 once the script runs out.
+        pub fn start(script: &[u16]) -> Receiver {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+            let addr = listener.local_addr().expect("an address");
+            let requests = Arc::new(Mutex::new(Vec::new()));
+            let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
+            let seen = Arc::clone(&requests);
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { continue };
+                    let Some(request) = read_request(&mut stream) else {
+                        continue;
+                    };
+                    seen.lock().expect("not poisoned").push(request);
+                    let status = script
+                        .lock()
+                        .expect("not poisoned")
+                        .pop_front()
+                        .unwrap_or(200);
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nRetry-After: 0\r\nConnection: close\r\n\r\n{{}}"
+                    );
+                    let _ = stream.write_all(reply.as_bytes());
+                }
+            });
+            Receiver { addr, requests }
+        }
+
+        /// `http://addr`.
+        pub fn url(&self) -> String {
+            format!("http://{}", self.addr)
+        }
+
+        /// Every request so far.
+        pub fn requests(&self) -> Vec<Received> {
+            self.requests.lock().expect("not poisoned").clone()
+        }
+
+        /// The bodies of every request so far.
+        pub fn bodies(&self) -> Vec<String> {
+            self.requests().into_iter().map(|r| r.body).collect()
+        }
+    }
+
+    fn read_request(stream: &mut impl Read) -> Option<Received> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 65536];
+        loop {
+            let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .and_then(|v| v.trim().parse().ok())
+                    })
+                    .unwrap_or(0);
+                if rest.len() >= len {
+                    return Some(Received {
+                        path: head.split_whitespace().nth(1).unwrap_or("").to_owned(),
+                        head: head.to_owned(),
+                        body: rest[..len].to_owned(),
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// A minimal HTTP/1.1 client over a raw socket, so tests can also send what
 /// a well-behaved client never would.
 pub mod raw {

@@ -1,67 +1,18 @@
 //! The OTLP/HTTP JSON exporter against a receiver in the test, every body
 //! checked against the official OpenTelemetry proto.
 
-use std::collections::VecDeque;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cortex::trace::{
     ExportError, OtlpExporter, OtlpOptions, SpanExporter, SpanKind, Status, Tracer,
 };
+use cortex_tests::receiver::Receiver;
 use cortex_tests::{otlp_validate, Verdict};
 
-/// What the receiver got: path and body of each request.
-#[derive(Default)]
-struct Received {
-    requests: Vec<(String, String, String)>,
-}
-
-/// An HTTP receiver on a loopback port: answers each request with the next
-/// scripted status (200 once the script runs out).
-fn receiver(script: &[u16]) -> (SocketAddr, Arc<Mutex<Received>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let received = Arc::new(Mutex::new(Received::default()));
-    let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
-    let r = Arc::clone(&received);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
-            let (head, body) = loop {
-                let n = stream.read(&mut chunk).unwrap_or(0);
-                if n == 0 {
-                    break (String::new(), String::new());
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).into_owned();
-                if let Some((head, rest)) = text.split_once("\r\n\r\n") {
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if rest.len() >= len {
-                        break (head.to_owned(), rest[..len].to_owned());
-                    }
-                }
-            };
-            let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-            r.lock().unwrap().requests.push((path, head, body));
-            let status = script.lock().unwrap().pop_front().unwrap_or(200);
-            let reply = format!(
-                "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nRetry-After: 0\r\nConnection: close\r\n\r\n{{}}"
-            );
-            let _ = stream.write_all(reply.as_bytes());
-        }
-    });
-    (addr, received)
+fn receiver(script: &[u16]) -> (SocketAddr, Receiver) {
+    let r = Receiver::start(script);
+    (r.addr, r)
 }
 
 fn exporter(addr: SocketAddr) -> OtlpExporter {
@@ -113,11 +64,12 @@ fn batches_are_posted_as_valid_otlp_json() {
         }
     }
     tracer.shutdown_blocking();
-    let got = received.lock().unwrap();
-    assert_eq!(got.requests.len(), 3, "25 spans in batches of at most 10");
+    let got = received.requests();
+    assert_eq!(got.len(), 3, "25 spans in batches of at most 10");
     let mut spans = 0;
     let mut bodies = Vec::new();
-    for (path, head, body) in &got.requests {
+    for r in &got {
+        let (path, head, body) = (&r.path, &r.head, &r.body);
         assert_eq!(path, "/v1/traces");
         assert!(head
             .to_ascii_lowercase()
@@ -153,9 +105,9 @@ fn retries_on_503_then_succeeds() {
     let mut e = exporter(addr);
     let spans = one_span();
     e.export(&spans).unwrap();
-    let got = received.lock().unwrap();
-    assert_eq!(got.requests.len(), 3, "two refusals, then accepted");
-    assert_valid(&[got.requests[2].2.clone()]);
+    let got = received.bodies();
+    assert_eq!(got.len(), 3, "two refusals, then accepted");
+    assert_valid(&[got[2].clone()]);
 }
 
 #[test]
@@ -167,7 +119,7 @@ fn retries_each_retryable_status_and_gives_up_at_the_limit() {
         matches!(err, ExportError::GaveUp { attempts: 4, .. }),
         "{err}"
     );
-    assert_eq!(received.lock().unwrap().requests.len(), 4);
+    assert_eq!(received.requests().len(), 4);
 }
 
 #[test]
@@ -179,7 +131,7 @@ fn never_retries_a_400() {
         matches!(err, ExportError::Rejected { status: 400, .. }),
         "{err}"
     );
-    assert_eq!(received.lock().unwrap().requests.len(), 1);
+    assert_eq!(received.requests().len(), 1);
 }
 
 #[test]
@@ -213,13 +165,13 @@ async fn shutdown_flushes_what_is_queued() {
         tracer.start(format!("queued {i}")).end();
     }
     assert!(
-        received.lock().unwrap().requests.is_empty(),
+        received.requests().is_empty(),
         "nothing sent before the delay"
     );
     tracer.shutdown().await;
-    let got = received.lock().unwrap();
-    assert_eq!(got.requests.len(), 1);
-    assert_eq!(got.requests[0].2.matches("\"name\":\"queued").count(), 7);
+    let got = received.bodies();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].matches("\"name\":\"queued").count(), 7);
 }
 
 fn one_span() -> Vec<cortex::trace::SpanData> {

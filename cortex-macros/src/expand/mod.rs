@@ -77,13 +77,65 @@ pub(crate) fn wrap_observing_result(
             #call.finish((&#out).__cortex_outcome());
         }
     };
+    wrap_body(
+        item,
+        krate,
+        Wrap {
+            statics,
+            call,
+            out,
+            start_sync: start.clone(),
+            start_async: start,
+            prologue: TokenStream::new(),
+            finish,
+            instrument: |_, future| future,
+        },
+    )
+}
+
+/// The parts of a wrapped body; see [`wrap_body`].
+pub(crate) struct Wrap {
+    /// Items put first in the body (the call site's statics).
+    pub(crate) statics: TokenStream,
+    /// The guard's name, and the return value's.
+    pub(crate) call: Ident,
+    pub(crate) out: Ident,
+    /// Makes the guard, for sync and for async bodies.
+    pub(crate) start_sync: TokenStream,
+    pub(crate) start_async: TokenStream,
+    /// Runs after the guard is made, before the body.
+    pub(crate) prologue: TokenStream,
+    /// Runs after the body, with `out` in scope.
+    pub(crate) finish: TokenStream,
+    /// Wraps an async body's future (given the guard's name).
+    pub(crate) instrument: fn(&Ident, TokenStream) -> TokenStream,
+}
+
+/// Rewrites the body as `statics; let call = start; prologue; let out =
+/// body; finish; out`, for every function shape: the sync body runs in a
+/// closure (so `return` returns from it), the async one as a future of the
+/// declared output type, and an `#[async_trait]` body inside its boxed
+/// future.
+pub(crate) fn wrap_body(item: &mut ItemFn, krate: &TokenStream, w: Wrap) -> syn::Result<()> {
+    let Wrap {
+        statics,
+        call,
+        out,
+        start_sync,
+        start_async,
+        prologue,
+        finish,
+        instrument,
+    } = w;
     let output = item::nameable_output(item).unwrap_or_else(|| quote!(_));
     match item::body_kind(item) {
         Body::Sync => {
             let block = &item.block;
             item.block = parse_quote!({
                 #statics
-                let #call = #start;
+                #[allow(unused_mut)]
+                let mut #call = #start_sync;
+                #prologue
                 #[allow(clippy::redundant_closure_call, unused_mut)]
                 let #out = #krate::__private::call_once::<#output, _>(move || #block);
                 #finish
@@ -92,10 +144,16 @@ pub(crate) fn wrap_observing_result(
         }
         Body::Async => {
             let block = &item.block;
+            let future = instrument(
+                &call,
+                quote!(#krate::__private::typed_future::<#output, _>(async move #block)),
+            );
             item.block = parse_quote!({
                 #statics
-                let #call = #start;
-                let #out = #krate::__private::typed_future::<#output, _>(async move #block).await;
+                #[allow(unused_mut)]
+                let mut #call = #start_async;
+                #prologue
+                let #out = #future.await;
                 #finish
                 #out
             });
@@ -105,9 +163,12 @@ pub(crate) fn wrap_observing_result(
                 syn::Error::new_spanned(&item.sig, "unexpected #[async_trait] body")
             })?;
             let block = inner.clone();
+            let future = instrument(&call, quote!(async move #block));
             *inner = parse_quote!({
-                let #call = #start;
-                let #out = async move #block.await;
+                #[allow(unused_mut)]
+                let mut #call = #start_async;
+                #prologue
+                let #out = #future.await;
                 #finish
                 #out
             });

@@ -10,7 +10,7 @@ use syn::{parse_quote, Expr, ItemFn, LitStr, Token};
 
 use super::{hidden, with_error};
 use crate::args::{self, Args};
-use crate::item::{self, Body};
+use crate::item;
 
 const KEYS: &[&str] = &["name", "kind", "attributes", "crate"];
 const KINDS: &[(&str, &str)] = &[
@@ -207,52 +207,20 @@ fn generate(traced: &Traced, mut item: ItemFn) -> syn::Result<TokenStream> {
             #call.finish(__error);
         }
     };
-    let output = item::nameable_output(&item).unwrap_or_else(|| quote!(_));
-    match item::body_kind(&item) {
-        Body::Sync => {
-            let block = &item.block;
-            item.block = parse_quote!({
-                #statics
-                #[allow(unused_mut)]
-                let mut #call = #krate::__private::TracedCall::enter(&#site);
-                #set_attributes
-                #[allow(clippy::redundant_closure_call, unused_mut)]
-                let #out = #krate::__private::call_once::<#output, _>(move || #block);
-                #finish
-                #out
-            });
-        }
-        Body::Async => {
-            let block = &item.block;
-            item.block = parse_quote!({
-                #statics
-                #[allow(unused_mut)]
-                let mut #call = #krate::__private::TracedCall::start(&#site);
-                #set_attributes
-                let #out = #call
-                    .instrument(#krate::__private::typed_future::<#output, _>(async move #block))
-                    .await;
-                #finish
-                #out
-            });
-        }
-        Body::AsyncTrait(index) => {
-            let inner = item::async_trait_block_mut(&mut item.block, index).ok_or_else(|| {
-                syn::Error::new_spanned(&item.sig, "unexpected #[async_trait] body")
-            })?;
-            let block = inner.clone();
-            *inner = parse_quote!({
-                #[allow(unused_mut)]
-                let mut #call = #krate::__private::TracedCall::start(&#site);
-                #set_attributes
-                let #out = #call.instrument(async move #block).await;
-                #finish
-                #out
-            });
-            item.block
-                .stmts
-                .insert(0, syn::Stmt::Item(syn::Item::Verbatim(statics)));
-        }
-    }
+    super::wrap_body(
+        &mut item,
+        krate,
+        super::Wrap {
+            statics,
+            call,
+            out,
+            start_sync: quote!(#krate::__private::TracedCall::enter(&#site)),
+            start_async: quote!(#krate::__private::TracedCall::start(&#site)),
+            prologue: set_attributes,
+            finish,
+            // The body's future carries the span to whatever polls it.
+            instrument: |call, future| quote!(#call.instrument(#future)),
+        },
+    )?;
     Ok(quote!(#item))
 }

@@ -82,6 +82,22 @@ struct Block {
     state: State,
 }
 
+impl Block {
+    /// A free block between these physical neighbours, in no free list yet.
+    fn free(offset: u32, size: u32, prev_phys: u32, next_phys: u32) -> Self {
+        Block {
+            offset,
+            size,
+            prev_phys,
+            next_phys,
+            prev_free: NONE,
+            next_free: NONE,
+            generation: 0,
+            state: State::Free,
+        }
+    }
+}
+
 /// Counts kept as the heap works; read through `HeapStats`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Counts {
@@ -168,16 +184,12 @@ impl Heap {
                 return;
             }
         }
-        let idx = self.new_slot(Block {
-            offset: start as u32,
-            size: (end - start) as u32,
-            prev_phys: self.tail,
-            next_phys: NONE,
-            prev_free: NONE,
-            next_free: NONE,
-            generation: 0,
-            state: State::Free,
-        });
+        let idx = self.new_slot(Block::free(
+            start as u32,
+            (end - start) as u32,
+            self.tail,
+            NONE,
+        ));
         if self.tail != NONE {
             self.blocks[self.tail as usize].next_phys = idx;
         }
@@ -316,16 +328,7 @@ impl Heap {
     /// slot holds the rest. Neither is linked in a free list.
     fn split(&mut self, idx: u32, at: u32) -> u32 {
         let b = self.blocks[idx as usize];
-        let rest = self.new_slot(Block {
-            offset: b.offset + at,
-            size: b.size - at,
-            prev_phys: idx,
-            next_phys: b.next_phys,
-            prev_free: NONE,
-            next_free: NONE,
-            generation: 0,
-            state: State::Free,
-        });
+        let rest = self.new_slot(Block::free(b.offset + at, b.size - at, idx, b.next_phys));
         if b.next_phys != NONE {
             self.blocks[b.next_phys as usize].prev_phys = rest;
         }
