@@ -426,3 +426,31 @@ fn inject_writes_traceparent_for_the_current_span() {
     let cx = trace::extract(&headers).unwrap();
     assert_eq!(cx.trace_id(), span.context().trace_id());
 }
+
+#[cortex::traced]
+async fn never_finishes() {
+    std::future::pending::<()>().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_async_call_still_ends_its_span() {
+    let (tracer, exporter) = &*EXPORTER;
+    let root = tracer.start("cancel root");
+    let trace_id = root.context().trace_id().unwrap();
+    let fut = {
+        let _in = root.enter();
+        trace::in_current_span(never_finishes())
+    };
+    // Polled once (it starts its span), then dropped, as a timeout would.
+    let outcome = tokio::time::timeout(std::time::Duration::from_millis(1), fut).await;
+    assert!(outcome.is_err());
+    drop(root);
+    tracer.force_flush();
+    let span = exporter
+        .spans()
+        .into_iter()
+        .find(|s| s.trace_id == trace_id && s.name == "trace_macros::never_finishes")
+        .expect("the span of the cancelled call");
+    assert_eq!(span.attribute("cortex.cancelled"), Some(&Value::Bool(true)));
+    assert_eq!(span.status, Status::Unset);
+}
