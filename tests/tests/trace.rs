@@ -303,6 +303,40 @@ fn tail_sampling_keeps_every_error_and_slow_trace() {
 }
 
 #[test]
+fn tail_sampling_follows_the_decision_for_spans_ending_after_their_root() {
+    let exporter = InMemoryExporter::default();
+    let tracer = Tracer::builder()
+        .tail_sampling(TailSampling::new(Duration::from_secs(60), 0.0))
+        .exporter(exporter.clone())
+        .queue_capacity(20_000)
+        .build();
+    // A failing trace whose child outlives the root (a spawned task, say).
+    let mut kept_root = tracer.start("kept root");
+    let late_kept = {
+        let _in = kept_root.enter();
+        tracer.start("late child of kept")
+    };
+    kept_root.set_status(Status::Error("boom".into()));
+    kept_root.end();
+    drop(late_kept);
+    // A healthy trace, not kept: its late child is not kept either.
+    let healthy_root = tracer.start("healthy root");
+    let late_dropped = {
+        let _in = healthy_root.enter();
+        tracer.start("late child of healthy")
+    };
+    drop(healthy_root);
+    drop(late_dropped);
+    tracer.force_flush();
+    let names: HashSet<_> = exporter.spans().into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains("kept root") && names.contains("late child of kept"),
+        "{names:?}"
+    );
+    assert!(!names.contains("healthy root") && !names.contains("late child of healthy"));
+}
+
+#[test]
 fn traceparent_vectors() {
     let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let cx = SpanContext::from_traceparent(valid, Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"))

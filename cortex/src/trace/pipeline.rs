@@ -350,16 +350,43 @@ pub(crate) struct TailBuffer {
     state: Mutex<TailState>,
 }
 
+/// Decisions remembered for spans that end after their root (a task the
+/// request spawned, say): two generations of this many traces.
+const DECIDED: usize = 4096;
+/// Held spans whose root has not ended after this long are decided without
+/// it (the root was lost, or never sampled here), so nothing is held forever.
+const MAX_HOLD_NANOS: u64 = 60_000_000_000;
+
 #[derive(Default)]
 struct TailState {
     traces: HashMap<(u128, u64), Held>,
     buffered: usize,
+    decided: [HashMap<(u128, u64), bool>; 2],
+    roots_since_sweep: usize,
 }
 
 #[derive(Default)]
 struct Held {
     spans: Vec<RawSpan>,
     error: bool,
+    /// Raw clock reading when the first span was held.
+    since: u64,
+}
+
+impl TailState {
+    fn decision(&self, key: &(u128, u64)) -> Option<bool> {
+        self.decided[0]
+            .get(key)
+            .or_else(|| self.decided[1].get(key))
+            .copied()
+    }
+
+    fn remember(&mut self, key: (u128, u64), keep: bool) {
+        if self.decided[0].len() >= DECIDED {
+            self.decided[1] = std::mem::take(&mut self.decided[0]);
+        }
+        self.decided[0].insert(key, keep);
+    }
 }
 
 impl TailBuffer {
@@ -377,6 +404,14 @@ impl TailBuffer {
         let failed = span.failed;
         if span.span_id != local_root {
             let mut s = self.state.lock();
+            // Its root has ended already: the trace's decision stands.
+            if let Some(keep) = s.decision(&key) {
+                drop(s);
+                if keep {
+                    pipeline.push(span);
+                }
+                return;
+            }
             if s.buffered >= self.config.max_buffered_spans {
                 drop(s);
                 pipeline.dropped(DropReason::TailBufferFull, 1);
@@ -384,25 +419,67 @@ impl TailBuffer {
             }
             s.buffered += 1;
             let held = s.traces.entry(key).or_default();
+            if held.spans.is_empty() {
+                held.since = span.end;
+            }
             held.error |= failed;
             held.spans.push(span);
             return;
         }
-        let held = {
+        let keep_rest = |error: bool| error || ratio_keeps(self.config.keep_ratio, key.0);
+        let (held, stale) = {
             let mut s = self.state.lock();
             let held = s.traces.remove(&key).unwrap_or_default();
             s.buffered -= held.spans.len();
-            held
+            let keep = failed
+                || held.error
+                || u128::from(span.duration_nanos()) >= self.config.latency.as_nanos()
+                || keep_rest(false);
+            s.remember(key, keep);
+            (
+                if keep { Some(held) } else { None },
+                self.sweep(&mut s, span.end),
+            )
         };
-        let keep = failed
-            || held.error
-            || u128::from(span.duration_nanos()) >= self.config.latency.as_nanos()
-            || ratio_keeps(self.config.keep_ratio, key.0);
-        if keep {
+        if let Some(held) = held {
             for s in held.spans {
                 pipeline.push(s);
             }
             pipeline.push(span);
         }
+        for (trace_id, held) in stale {
+            if held.error || ratio_keeps(self.config.keep_ratio, trace_id) {
+                for s in held.spans {
+                    pipeline.push(s);
+                }
+            }
+        }
+    }
+
+    /// Every 1024 roots, takes out the traces held longer than
+    /// `MAX_HOLD_NANOS` (their root never ended here).
+    fn sweep(&self, s: &mut TailState, now_raw: u64) -> Vec<(u128, Held)> {
+        s.roots_since_sweep += 1;
+        if s.roots_since_sweep < 1024 {
+            return Vec::new();
+        }
+        s.roots_since_sweep = 0;
+        let clock = crate::__private::clock();
+        let stale: Vec<(u128, u64)> = s
+            .traces
+            .iter()
+            .filter(|(_, h)| {
+                now_raw > h.since && clock.delta_as_nanos(h.since, now_raw) > MAX_HOLD_NANOS
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        let mut out = Vec::with_capacity(stale.len());
+        for key in stale {
+            if let Some(held) = s.traces.remove(&key) {
+                s.buffered -= held.spans.len();
+                out.push((key.0, held));
+            }
+        }
+        out
     }
 }

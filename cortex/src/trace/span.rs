@@ -497,7 +497,10 @@ impl Span {
     #[inline]
     pub fn enter(&self) -> Entered {
         Entered {
-            previous: Some(context::enter(self.current, self.state.clone())),
+            // A span without ids (no tracer) leaves the current one alone.
+            previous: self
+                .is_valid()
+                .then(|| context::enter(self.current, self.state.clone())),
             _not_send: std::marker::PhantomData,
         }
     }
