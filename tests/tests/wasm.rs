@@ -260,6 +260,16 @@ fn reserved_start_is_never_handed_out() {
     .unwrap();
     let p = g.alloc(8, 8).unwrap();
     assert_eq!(p.offset(), 1000);
+    // A __heap_base past the initial memory: growth starts there, not below.
+    let mut g = WasmModule::from_wat(
+        r#"(module (memory (export "memory") 1) (global (export "__heap_base") i32 (i32.const 100000)))"#,
+        Limits::default(),
+    )
+    .unwrap()
+    .instantiate()
+    .unwrap();
+    let p = g.alloc(60_000, 8).unwrap();
+    assert_eq!(p.offset(), 100_000);
 }
 
 #[test]

@@ -113,6 +113,9 @@ pub(crate) struct Counts {
 #[derive(Debug)]
 pub(crate) struct Heap {
     owner: u32,
+    /// Nothing below this is ever handed out (the guest's reserved start),
+    /// whatever regions are added later.
+    floor: u64,
     blocks: Vec<Block>,
     vacant: u32,
     /// The block with the highest offset.
@@ -152,9 +155,10 @@ fn mapping_search(size: u64) -> (usize, usize) {
 }
 
 impl Heap {
-    pub(crate) fn new(owner: u32) -> Self {
+    pub(crate) fn new(owner: u32, floor: u64) -> Self {
         Heap {
             owner,
+            floor,
             blocks: Vec::new(),
             vacant: NONE,
             tail: NONE,
@@ -169,7 +173,7 @@ impl Heap {
     /// with a free tail that ends at `start`.
     pub(crate) fn add_region(&mut self, start: u64, end: u64) {
         let g = u64::from(GRANULE);
-        let start = start.div_ceil(g) * g;
+        let start = start.max(self.floor).div_ceil(g) * g;
         let end = (end / g) * g;
         if end <= start || start == 0 || end > 1 << 32 {
             return;
@@ -208,8 +212,9 @@ impl Heap {
                 have = u64::from(t.size);
             }
         }
-        // The tail may start unaligned: asking for the slack as well covers it.
-        need.saturating_sub(have).max(1)
+        // The tail may start unaligned: asking for the slack as well covers
+        // it. Memory below the floor does not count.
+        need.saturating_sub(have).max(1) + self.floor.saturating_sub(memory_end)
     }
 
     fn search_size(size: u32, align: u32) -> Option<u64> {
@@ -500,7 +505,7 @@ mod tests {
     #[test]
     fn random_sequences_keep_the_invariants() {
         let mut rng = fastrand::Rng::with_seed(7);
-        let mut heap = Heap::new(1);
+        let mut heap = Heap::new(1, 0);
         heap.add_region(1024, 1 << 20);
         let mut live: Vec<GuestPtr> = Vec::new();
         for _ in 0..20_000 {

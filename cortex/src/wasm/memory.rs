@@ -150,7 +150,7 @@ impl MemoryManager {
             .min(MAX_PAGES);
         // Offset 0 is null and never handed out, even with nothing reserved.
         let reserved = options.reserved.map_or(size, u64::from).max(1);
-        let mut heap = Heap::new(NEXT_OWNER.fetch_add(1, Relaxed));
+        let mut heap = Heap::new(NEXT_OWNER.fetch_add(1, Relaxed), reserved);
         heap.add_region(reserved, size);
         let published = options.metrics.as_deref().map(Published::register);
         let manager = MemoryManager {
