@@ -234,7 +234,7 @@ pub(crate) struct Extras {
 }
 
 impl RawSpan {
-    /// A placeholder left in a pooled box.
+    /// The empty value a pooled box holds between two spans.
     pub(crate) const EMPTY: RawSpan = RawSpan {
         trace_id: 0,
         span_id: 0,
