@@ -163,7 +163,7 @@ impl Pipeline {
     #[inline]
     pub(crate) fn push(&self, span: RawSpan) {
         if self.closed.load(Ordering::Relaxed) {
-            self.dropped(DropReason::Shutdown, 1);
+            self.refuse_after_shutdown();
             return;
         }
         let pushed = PRODUCERS.with(|p| {
@@ -180,6 +180,18 @@ impl Pipeline {
             Err(None) => self.dropped(DropReason::QueueFull, 1),
             Err(Some(span)) => self.push_new_ring(span),
         }
+    }
+
+    /// A span ended after shutdown: counted, and this thread's ring for the
+    /// pipeline is let go.
+    #[cold]
+    fn refuse_after_shutdown(&self) {
+        self.dropped(DropReason::Shutdown, 1);
+        PRODUCERS.with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                p.retain(|(id, _)| *id != self.id);
+            }
+        });
     }
 
     /// Every `wake_every` spans a thread ends, it wakes the export thread.
