@@ -207,6 +207,11 @@ impl Retry {
     fn deposit(&self) {
         let config = self.inner.config.get();
         if let Some(ratio) = config.budget {
+            // A full budget (no failures lately) stays full: a plain read,
+            // no read-modify-write on the call path.
+            if self.inner.budget.load(Ordering::Relaxed) >= RESERVE {
+                return;
+            }
             let add = (ratio * TOKEN as f64) as i64;
             let _ = self
                 .inner
