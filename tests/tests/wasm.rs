@@ -183,6 +183,33 @@ fn a_looping_guest_is_stopped_at_its_deadline() {
     assert_eq!(g.call("upper", b"in time").unwrap(), b"IN TIME");
 }
 
+/// `(module (memory (export "memory") 1) (func (export "echo") (param i32 i32)
+/// (result i64) ...))`, encoded by hand.
+const ECHO_WASM: &[u8] = &[
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+    0x01, 0x07, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7e, // type: (i32 i32) -> i64
+    0x03, 0x02, 0x01, 0x00, // one function of that type
+    0x05, 0x03, 0x01, 0x00, 0x01, // one memory, 1 page
+    0x07, 0x11, 0x02, // two exports
+    0x06, b'm', b'e', b'm', b'o', b'r', b'y', 0x02, 0x00, // "memory"
+    0x04, b'e', b'c', b'h', b'o', 0x00, 0x00, // "echo"
+    0x0a, 0x0e, 0x01, 0x0c, 0x00, // code: one body, no locals
+    0x20, 0x00, 0xad, 0x42, 0x20, 0x86, // (ptr as u64) << 32
+    0x20, 0x01, 0xad, 0x84, 0x0b, // | len as u64
+];
+
+#[test]
+fn a_binary_module_runs_too() {
+    let module = WasmModule::from_bytes(ECHO_WASM, Limits::default()).unwrap();
+    let mut g = module.instantiate().unwrap();
+    assert_eq!(g.call("echo", b"binary").unwrap(), b"binary");
+    // Text is not binary: from_bytes refuses WAT.
+    assert!(matches!(
+        WasmModule::from_bytes(b"(module)", Limits::default()),
+        Err(WasmError::Compile(_))
+    ));
+}
+
 #[test]
 fn calling_what_is_not_there() {
     let mut g = instance(Limits::default());
