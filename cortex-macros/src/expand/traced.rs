@@ -199,7 +199,7 @@ fn generate(traced: &Traced, mut item: ItemFn) -> syn::Result<TokenStream> {
                 ErrorIsDebug as _, ErrorIsDisplay as _, ErrorIsError as _, ErrorIsOpaque as _,
                 NotAnError as _,
             };
-            let __error = if #call.wants_error() {
+            let __error = if #call.is_recording() {
                 (&&&&&#krate::__private::ErrorOf(&#out)).__cortex_error()
             } else {
                 ::core::option::Option::None

@@ -70,14 +70,18 @@ impl TracedCall {
     /// Runs `body` with this span current whenever it is polled.
     #[inline(always)]
     pub fn instrument<F: Future>(&self, body: F) -> Instrumented<F> {
-        match &self.span {
-            Some(span) if span.is_valid() => Instrumented::new(body, span.active()),
-            // Whatever is current stays current.
-            _ => trace::in_current_span(body),
-        }
+        // Without a span of its own, the body is polled as it is: whatever
+        // is current where it runs stays current.
+        let active = self
+            .span
+            .as_ref()
+            .filter(|s| s.is_valid())
+            .map(Span::active);
+        Instrumented::new(body, active)
     }
 
-    /// Whether attributes would be kept (so only then are they evaluated).
+    /// Whether attributes and the error would be kept (so only then are they
+    /// evaluated).
     #[inline(always)]
     pub fn is_recording(&self) -> bool {
         self.span.as_ref().is_some_and(Span::is_recording)
@@ -115,12 +119,6 @@ impl TracedCall {
         if let Some(span) = &mut self.span {
             span.end();
         }
-    }
-
-    /// Whether the call's error would be recorded (skips formatting it).
-    #[inline(always)]
-    pub fn wants_error(&self) -> bool {
-        self.is_recording()
     }
 }
 

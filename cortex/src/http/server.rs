@@ -414,8 +414,7 @@ impl App {
         let active = span
             .as_ref()
             .filter(|s| s.is_valid())
-            .map(crate::trace::Span::active)
-            .unwrap_or_default();
+            .map(crate::trace::Span::active);
         let routed = async {
             match self.router.find(&method, req.uri().path()) {
                 Match::NotFound => (text(StatusCode::NOT_FOUND, "not found\n"), None),

@@ -43,6 +43,5 @@ pub(crate) fn raw_to_unix_nanos(raw: u64) -> u64 {
 /// Nanoseconds since the Unix epoch, now.
 #[inline]
 pub(crate) fn now_unix_nanos() -> u64 {
-    let a = &*ANCHOR;
-    a.unix_nanos + a.clock.delta_as_nanos(a.raw, a.clock.raw())
+    raw_to_unix_nanos(raw_now())
 }

@@ -257,12 +257,10 @@ pub(crate) fn restore(saved: Active) {
     let _ = enter(saved.current, saved.state);
 }
 
-/// The ids of the current span when it is sampled: an exemplar's.
+/// The ids of the current span when it is sampled: an exemplar's. (Callers
+/// ask [`tracing_on`] first.)
 #[inline(always)]
 pub(crate) fn sampled_current() -> Option<(u128, u64)> {
-    if !TRACING.load(std::sync::atomic::Ordering::Relaxed) {
-        return None;
-    }
     let c = current_raw();
     (c.sampled && c.is_some()).then(|| (c.trace_id(), c.span_id))
 }
@@ -291,11 +289,12 @@ pub fn current() -> Option<SpanContext> {
 #[derive(Debug)]
 pub struct Instrumented<F> {
     inner: F,
-    active: Active,
+    /// `None`: no span to carry; the future is polled as it is.
+    active: Option<Active>,
 }
 
 impl<F> Instrumented<F> {
-    pub(crate) fn new(inner: F, active: Active) -> Self {
+    pub(crate) fn new(inner: F, active: Option<Active>) -> Self {
         Instrumented { inner, active }
     }
 }
@@ -308,7 +307,11 @@ impl<F: Future> Future for Instrumented<F> {
         // SAFETY: `inner` is structurally pinned: it is never moved out of
         // `self`, and `active` is never pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        let previous = enter(this.active.current, this.active.state.clone());
+        let Some(active) = &this.active else {
+            // SAFETY: see above.
+            return unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx);
+        };
+        let previous = enter(active.current, active.state.clone());
         struct Restore(Option<Active>);
         impl Drop for Restore {
             #[inline(always)]
@@ -330,7 +333,7 @@ impl<F: Future> Future for Instrumented<F> {
 pub fn in_current_span<F: Future>(future: F) -> Instrumented<F> {
     let current = current_raw();
     let state = current_state(&current);
-    Instrumented::new(future, Active { current, state })
+    Instrumented::new(future, Some(Active { current, state }))
 }
 
 /// `tokio::spawn`, with the task carrying the current span.

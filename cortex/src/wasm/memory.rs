@@ -394,12 +394,6 @@ impl MemoryManager {
         }
     }
 
-    /// Finds the live allocation, among `ptrs`, that holds `[offset,
-    /// offset + len)`.
-    pub(crate) fn find_in(ptrs: &[GuestPtr], offset: u32, len: u32) -> Option<&GuestPtr> {
-        ptrs.iter().find(|p| p.contains(offset, len))
-    }
-
     pub(crate) fn is_live(&self, ptr: &GuestPtr) -> bool {
         self.heap.check(ptr).is_ok()
     }

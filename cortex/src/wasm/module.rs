@@ -439,9 +439,10 @@ impl WasmInstance {
         let (offset, len) = ((packed >> 32) as u32, packed as u32);
         let data = self.store.data();
         let manager = data.manager.as_ref().ok_or(WasmError::NoMemory)?;
-        let inside = MemoryManager::find_in(&data.call_allocs, offset, len)
-            .filter(|p| manager.is_live(p))
-            .is_some();
+        let inside = data
+            .call_allocs
+            .iter()
+            .any(|p| p.contains(offset, len) && manager.is_live(p));
         let bytes = manager.memory().data(&self.store);
         match bytes.get(offset as usize..offset as usize + len as usize) {
             Some(b) if inside => {
