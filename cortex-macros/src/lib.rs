@@ -6,8 +6,11 @@
 mod args;
 mod expand;
 mod item;
+mod stack;
 
 use proc_macro::TokenStream;
+
+use stack::Kind;
 
 /// Counts calls of a function by how they ended.
 ///
@@ -39,7 +42,7 @@ use proc_macro::TokenStream;
 /// ```
 #[proc_macro_attribute]
 pub fn counted(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::counted::expand(args.into(), item.into()).into()
+    stack::attribute(Kind::Counted, args.into(), item.into()).into()
 }
 
 /// Records the wall time of each call of a function.
@@ -71,7 +74,7 @@ pub fn counted(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::timed::expand(args.into(), item.into()).into()
+    stack::attribute(Kind::Timed, args.into(), item.into()).into()
 }
 
 /// Registers a function as a health check, found by `/health` with no other
@@ -141,12 +144,7 @@ pub fn health_check(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::policy::expand(
-        expand::policy::Kind::CircuitBreaker,
-        args.into(),
-        item.into(),
-    )
-    .into()
+    stack::attribute(Kind::CircuitBreaker, args.into(), item.into()).into()
 }
 
 /// Retries a failing function. Keys: `max` (attempts, including the first),
@@ -163,7 +161,7 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::policy::expand(expand::policy::Kind::Retry, args.into(), item.into()).into()
+    stack::attribute(Kind::Retry, args.into(), item.into()).into()
 }
 
 /// Limits concurrent calls. Keys: `max_concurrent`, `max_wait` (zero:
@@ -178,7 +176,7 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::policy::expand(expand::policy::Kind::Bulkhead, args.into(), item.into()).into()
+    stack::attribute(Kind::Bulkhead, args.into(), item.into()).into()
 }
 
 /// Bounds an async call's duration; the call's future is dropped when the
@@ -192,7 +190,7 @@ pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::policy::expand(expand::policy::Kind::Timeout, args.into(), item.into()).into()
+    stack::attribute(Kind::Timeout, args.into(), item.into()).into()
 }
 
 /// Limits an async function to `permits` calls per `period`, waiting at most
@@ -207,7 +205,7 @@ pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::policy::expand(expand::policy::Kind::RateLimit, args.into(), item.into()).into()
+    stack::attribute(Kind::RateLimit, args.into(), item.into()).into()
 }
 
 /// Makes every call of a function a span of the installed tracer
@@ -245,5 +243,15 @@ pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::traced::expand(args.into(), item.into()).into()
+    stack::attribute(Kind::Traced, args.into(), item.into()).into()
+}
+
+/// Carries a function's stack of Cortex attributes (the first Cortex
+/// attribute writes it, the later ones add to it) and generates the whole
+/// nest when it expands, last. Not for users: written by the other
+/// attributes.
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn __cortex_stack(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::marker(args.into(), item.into()).into()
 }

@@ -22,18 +22,30 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn fail(key: &'static str, message: impl Into<String>) -> Result<(), ConfigError> {
-    Err(ConfigError {
-        key,
-        message: message.into(),
-    })
-}
+/// Every rule a configuration breaks, in key order.
+#[derive(Default)]
+struct Problems(Vec<ConfigError>);
 
-fn positive(key: &'static str, d: Duration) -> Result<(), ConfigError> {
-    if d.is_zero() {
-        return fail(key, "must be longer than zero");
+impl Problems {
+    fn fail(&mut self, key: &'static str, message: impl Into<String>) {
+        self.0.push(ConfigError {
+            key,
+            message: message.into(),
+        });
     }
-    Ok(())
+
+    fn positive(&mut self, key: &'static str, d: Duration) {
+        if d.is_zero() {
+            self.fail(key, "must be longer than zero");
+        }
+    }
+
+    fn first(self) -> Result<(), ConfigError> {
+        match self.0.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The window a circuit breaker judges its failure rate over.
@@ -103,57 +115,70 @@ impl CircuitBreakerConfig {
     /// assert_eq!(c.validate().unwrap_err().key, "minimum_calls");
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check().first()
+    }
+
+    /// Every rule this configuration breaks (empty when it is valid), so a
+    /// caller can report them all at once.
+    pub fn problems(&self) -> Vec<ConfigError> {
+        self.check().0
+    }
+
+    fn check(&self) -> Problems {
+        let mut p = Problems::default();
         if !(1..=100).contains(&self.failure_rate) {
-            return fail(
+            p.fail(
                 "failure_rate",
-                format!("{} is outside 1..=100 (a percentage)", self.failure_rate),
+                format!(
+                    "{} is outside 1..=100 (a percentage, like `failure_rate = 50`)",
+                    self.failure_rate
+                ),
             );
         }
         if !(1..=100).contains(&self.slow_call_rate) {
-            return fail(
+            p.fail(
                 "slow_call_rate",
-                format!("{} is outside 1..=100 (a percentage)", self.slow_call_rate),
+                format!(
+                    "{} is outside 1..=100 (a percentage, like `slow_call_rate = 80`)",
+                    self.slow_call_rate
+                ),
             );
         }
         if let Some(t) = self.slow_call_threshold {
-            positive("slow_call_threshold", t)?;
+            p.positive("slow_call_threshold", t);
         }
         if self.minimum_calls == 0 {
-            return fail("minimum_calls", "must be at least 1");
+            p.fail("minimum_calls", "must be at least 1");
         }
         match self.window {
-            Window::Count(0) => return fail("window", "a count window needs at least 1 call"),
+            Window::Count(0) => p.fail("window", "a count window needs at least 1 call"),
             Window::Count(n) if n > 1_000_000 => {
-                return fail("window", "a count window holds at most 1000000 calls")
+                p.fail("window", "a count window holds at most 1000000 calls")
             }
-            Window::Count(n) if self.minimum_calls > n => {
-                return fail(
-                    "minimum_calls",
-                    format!(
+            Window::Count(n) if self.minimum_calls > n => p.fail(
+                "minimum_calls",
+                format!(
                     "{} is more than the window holds ({n} calls), so the breaker could never open",
                     self.minimum_calls
                 ),
-                )
-            }
-            Window::Time(d) if d < Duration::from_secs(1) => {
-                return fail(
-                    "window",
-                    "a time window is at least 1s (it is kept in one-second buckets)",
-                )
-            }
+            ),
+            Window::Time(d) if d < Duration::from_secs(1) => p.fail(
+                "window",
+                "a time window is at least 1s (it is kept in one-second buckets)",
+            ),
             Window::Time(d) if d > Duration::from_secs(3600) => {
-                return fail("window", "a time window is at most 1h")
+                p.fail("window", "a time window is at most 1h")
             }
             _ => {}
         }
-        positive("open_for", self.open_for)?;
+        p.positive("open_for", self.open_for);
         if self.half_open_calls == 0 {
-            return fail(
+            p.fail(
                 "half_open_calls",
                 "must be at least 1 (the trial calls that can close the breaker)",
             );
         }
-        Ok(())
+        p
     }
 }
 
@@ -202,37 +227,60 @@ impl Default for RetryConfig {
 impl RetryConfig {
     /// Checks every rule.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check().first()
+    }
+
+    /// Every rule this configuration breaks (empty when it is valid).
+    pub fn problems(&self) -> Vec<ConfigError> {
+        self.check().0
+    }
+
+    fn check(&self) -> Problems {
+        let mut p = Problems::default();
         if self.max == 0 {
-            return fail("max", "must be at least 1 (it counts the first attempt)");
+            p.fail("max", "must be at least 1 (it counts the first attempt)");
         }
-        positive("delay", self.delay)?;
+        p.positive("delay", self.delay);
         if let Backoff::Exponential {
             multiplier,
             max_delay,
         } = self.backoff
         {
             if !(multiplier.is_finite() && multiplier > 1.0) {
-                return fail(
+                p.fail(
                     "multiplier",
-                    format!("{multiplier} must be a finite number above 1"),
+                    format!(
+                        "{multiplier} must be a finite number above 1, like `multiplier = 2.0`"
+                    ),
                 );
             }
             if max_delay < self.delay {
-                return fail(
+                p.fail(
                     "max_delay",
                     format!("{max_delay:?} is below `delay` ({:?})", self.delay),
                 );
             }
         }
         if !(0.0..=1.0).contains(&self.jitter) {
-            return fail("jitter", format!("{} is outside 0..=1", self.jitter));
+            p.fail(
+                "jitter",
+                format!(
+                    "{} is outside 0..=1: jitter is the share of each delay to randomise, like `jitter = 0.2` for +-20 %",
+                    self.jitter
+                ),
+            );
         }
         if let Some(b) = self.budget {
             if !(b > 0.0 && b <= 1.0) {
-                return fail("budget", format!("{b} is outside 0 (excluded)..=1"));
+                p.fail(
+                    "budget",
+                    format!(
+                        "{b} is outside 0 (excluded)..=1: the budget is the share of calls that may be retried, like `budget = 0.1`"
+                    ),
+                );
             }
         }
-        Ok(())
+        p
     }
 }
 
@@ -257,10 +305,20 @@ impl Default for BulkheadConfig {
 impl BulkheadConfig {
     /// Checks every rule.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check().first()
+    }
+
+    /// Every rule this configuration breaks (empty when it is valid).
+    pub fn problems(&self) -> Vec<ConfigError> {
+        self.check().0
+    }
+
+    fn check(&self) -> Problems {
+        let mut p = Problems::default();
         if self.max_concurrent == 0 {
-            return fail("max_concurrent", "must be at least 1");
+            p.fail("max_concurrent", "must be at least 1");
         }
-        Ok(())
+        p
     }
 }
 
@@ -288,17 +346,29 @@ impl Default for RateLimiterConfig {
 impl RateLimiterConfig {
     /// Checks every rule.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check().first()
+    }
+
+    /// Every rule this configuration breaks (empty when it is valid).
+    pub fn problems(&self) -> Vec<ConfigError> {
+        self.check().0
+    }
+
+    fn check(&self) -> Problems {
+        let mut p = Problems::default();
         if self.permits == 0 {
-            return fail("permits", "must be at least 1");
+            p.fail("permits", "must be at least 1");
         }
-        positive("period", self.period)?;
-        Ok(())
+        p.positive("period", self.period);
+        p
     }
 }
 
 /// Checks a timeout duration.
 pub fn check_timeout(d: Duration) -> Result<(), ConfigError> {
-    positive("timeout", d)
+    let mut p = Problems::default();
+    p.positive("timeout", d);
+    p.first()
 }
 
 #[cfg(test)]
@@ -358,6 +428,27 @@ mod tests {
         }
         .validate()
         .is_ok());
+    }
+
+    #[test]
+    fn problems_lists_every_broken_rule() {
+        let bad = CircuitBreakerConfig {
+            failure_rate: 0,
+            half_open_calls: 0,
+            open_for: Duration::ZERO,
+            ..CircuitBreakerConfig::default()
+        };
+        let keys: Vec<_> = bad.problems().iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["failure_rate", "open_for", "half_open_calls"]);
+        assert_eq!(bad.validate().unwrap_err().key, "failure_rate");
+        let retry = RetryConfig {
+            max: 0,
+            jitter: -0.5,
+            ..RetryConfig::default()
+        };
+        let keys: Vec<_> = retry.problems().iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["max", "jitter"]);
+        assert!(CircuitBreakerConfig::default().problems().is_empty());
     }
 
     #[test]

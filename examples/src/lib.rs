@@ -18,9 +18,9 @@ enum OrderError {
 }
 
 /// Looks an order up (ids below 1 do not exist).
+#[cortex::traced(attributes(order.id = id))]
 #[cortex::counted]
 #[cortex::timed(buckets = [0.001, 0.005, 0.01, 0.05, 0.1], track_in_flight)]
-#[cortex::traced(attributes(order.id = id))]
 async fn find_order(id: &str) -> Result<String, OrderError> {
     let id: u64 = id.parse().map_err(|_| OrderError::BadId(id.to_owned()))?;
     // Simulated storage latency.
@@ -32,9 +32,9 @@ async fn find_order(id: &str) -> Result<String, OrderError> {
 }
 
 /// Stores a new order.
+#[cortex::traced(attributes(order.bytes = body.len()))]
 #[cortex::counted(labels(operation = "create"))]
 #[cortex::timed(labels(operation = "create"))]
-#[cortex::traced(attributes(order.bytes = body.len()))]
 fn create_order(body: &[u8]) -> Result<u64, String> {
     if body.is_empty() {
         return Err("empty order".into());

@@ -291,7 +291,13 @@ fn methods_generics_impl_trait_and_async_trait() {
     assert_eq!(cache.into_items(), vec![7]);
     assert_eq!(describe(3).to_string(), "3");
     assert_eq!(describe("x").to_string(), "\"x\"");
-    for f in ["new", "items_mut", "into_items", "len_later"] {
+    // A method's `function` label names its impl's type.
+    for f in [
+        "Cache::new",
+        "Cache::items_mut",
+        "Cache::into_items",
+        "Cache::len_later",
+    ] {
         assert_eq!(calls(f, "ok"), Some(1.0), "{f}");
     }
     // One series for every instantiation of a generic fn.
@@ -302,9 +308,11 @@ fn methods_generics_impl_trait_and_async_trait() {
     block_on(store.put("")).unwrap_err();
     // `#[async_trait]` turns the method into one returning a boxed future;
     // the call is still counted when that future completes, with its result.
-    assert_eq!(calls("put", "ok"), Some(1.0));
-    assert_eq!(calls("put", "error"), Some(1.0));
-    assert_eq!(duration_count("put"), Some(2.0));
+    // ...and, in a trait impl, the trait.
+    let put = "<MemStore as Store>::put";
+    assert_eq!(calls(put, "ok"), Some(1.0));
+    assert_eq!(calls(put, "error"), Some(1.0));
+    assert_eq!(duration_count(put), Some(2.0));
 }
 
 #[cortex::counted(labels(team = "validation"))]

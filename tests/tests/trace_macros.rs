@@ -255,27 +255,31 @@ async fn async_spans_nest_across_await_and_threads() {
     );
 }
 
+// The recommended order: the span outermost, so the metrics recorded
+// inside it carry it as their exemplar.
+#[cortex::traced]
 #[cortex::counted]
 #[cortex::timed(buckets = [0.001, 0.1, 10.0])]
-#[cortex::traced]
 fn measured() -> u32 {
     1
 }
 
-#[cortex::traced]
+// Counted outside its span: the count is made after the span ended, in
+// the caller's span.
 #[cortex::counted(name = "exemplar_order_total")]
-fn traced_first() -> u32 {
+#[cortex::traced]
+fn counted_first() -> u32 {
     2
 }
 
 #[test]
 fn counted_and_timed_samples_carry_exemplars() {
-    let (_, spans) = in_trace(|| {
+    let (root, spans) = in_trace(|| {
         measured();
-        traced_first();
+        counted_first();
     });
     let m = named(&spans, "trace_macros::measured");
-    let t = named(&spans, "trace_macros::traced_first");
+    let c = named(&spans, "trace_macros::counted_first");
     let text = metrics().encode(Format::OpenMetrics);
     let exemplar_of = |prefix: &str| {
         text.lines()
@@ -300,12 +304,17 @@ fn counted_and_timed_samples_carry_exemplars() {
         bucket.contains(&format!("span_id=\"{}\"", m.span_id)),
         "{bucket}"
     );
-    // Written the other way round, the span is still current when counted.
+    // Written the other way round, the attribute written first is the
+    // outer layer: the count sees the caller's span, not the function's.
     let other = exemplar_of(
-        r#"exemplar_order_total{function="traced_first",module="trace_macros",result="ok"} 1 # "#,
+        r#"exemplar_order_total{function="counted_first",module="trace_macros",result="ok"} 1 # "#,
     );
     assert!(
-        other.contains(&format!("span_id=\"{}\"", t.span_id)),
+        other.contains(&format!("span_id=\"{}\"", root.span_id)),
+        "{other}"
+    );
+    assert!(
+        !other.contains(&format!("span_id=\"{}\"", c.span_id)),
         "{other}"
     );
     // The text format has no exemplars.

@@ -1,12 +1,12 @@
 //! `#[counted]`.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::{ItemFn, LitStr};
+use syn::LitStr;
 
-use super::{fn_info, hidden, registration, take_sibling, with_error, wrap_observing_result};
+use super::nest::{Ctx, Inner};
+use super::{fn_info, hidden, registration};
 use crate::args::{self, Args};
-use crate::item;
 
 const KEYS: &[&str] = &["name", "help", "labels", "crate"];
 const DEFAULT_NAME: &str = "cortex_function_calls_total";
@@ -17,69 +17,88 @@ pub(crate) struct Counted {
     pub(crate) help: Option<LitStr>,
     pub(crate) labels: Vec<(String, LitStr)>,
     pub(crate) krate: TokenStream,
+    pub(crate) span: Span,
 }
 
 impl Counted {
-    pub(crate) fn parse(attr: TokenStream) -> syn::Result<Self> {
+    pub(crate) fn parse(attr: TokenStream, span: Span) -> syn::Result<Self> {
         let mut args = Args::parse(attr, "counted", KEYS)?;
-        let name = match args.string("name")? {
-            Some(lit) => args::metric_name(&lit, "_total")?,
-            None => DEFAULT_NAME.to_owned(),
-        };
-        let help = args.string("help")?;
-        let labels = args.labels(&super::reserved_labels())?;
-        let krate = args.krate()?;
+        let name = args
+            .string("name")
+            .and_then(|lit| {
+                let checked = args::metric_name(&lit, "_total");
+                args.errors.ok(checked)
+            })
+            .unwrap_or_else(|| DEFAULT_NAME.to_owned());
+        let help = args.string("help");
+        let labels = args.labels(&super::reserved_labels());
+        let krate = args.krate();
+        args.finish()?;
         Ok(Counted {
             name,
             help,
             labels,
             krate,
+            span,
         })
     }
-}
 
-pub(crate) fn expand(attr: TokenStream, tokens: TokenStream) -> TokenStream {
-    match try_expand(attr, tokens.clone()) {
-        Ok(out) => out,
-        Err(err) => with_error(tokens, &err),
+    pub(crate) fn info(&self, ctx: &Ctx) -> TokenStream {
+        fn_info(
+            &self.krate,
+            &self.name,
+            &self.help,
+            &ctx.function,
+            &self.labels,
+            &ctx.scope,
+        )
+    }
+
+    /// Counts each call the layers below it make, by how it ended.
+    pub(crate) fn layer(&self, ctx: &Ctx, index: usize, inner: Inner) -> (TokenStream, Inner) {
+        let krate = &self.krate;
+        let info = self.info(ctx);
+        let site = hidden(&format!("__CORTEX_COUNTED_{index}"));
+        let entry = hidden(&format!("__CORTEX_COUNTED_ENTRY_{index}"));
+        let registration = registration(
+            krate,
+            quote!(#krate::__private::SITES),
+            &entry,
+            quote!(#krate::__private::Site),
+            quote!(#krate::__private::Site::Counted(&#site)),
+        );
+        let statics = quote! {
+            static #site: #krate::__private::CountedSite = #krate::__private::CountedSite::new(#info);
+            #registration
+        };
+        let start = quote!(#krate::__private::CountedCall::start(&#site));
+        (
+            statics,
+            observe_result(krate, ctx.carried(index), index, start, inner),
+        )
     }
 }
 
-fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream> {
-    let counted = Counted::parse(attr)?;
-    let mut item = item::parse(tokens, "counted")?;
-    super::refuse_repeat(&item, "counted")?;
-    // `#[cortex::counted] #[cortex::timed]`: one fused expansion.
-    if let Some(timed_args) = take_sibling(&mut item, "timed") {
-        super::refuse_repeat(&item, "timed")?;
-        let timed = super::timed::Timed::parse(timed_args)?;
-        return super::fused::generate(&counted, &timed, item);
-    }
-    generate(&counted, item)
-}
-
-fn generate(counted: &Counted, mut item: ItemFn) -> syn::Result<TokenStream> {
-    let krate = &counted.krate;
-    let function = item::function_name(&item);
-    let info = fn_info(
-        krate,
-        &counted.name,
-        &counted.help,
-        &function,
-        &counted.labels,
-    );
-    let site = hidden("__CORTEX_COUNTED_SITE");
-    let entry = hidden("__CORTEX_COUNTED_ENTRY");
-    let registration = registration(
-        krate,
-        &entry,
-        quote!(#krate::__private::Site::Counted(&#site)),
-    );
-    let statics = quote! {
-        static #site: #krate::__private::CountedSite = #krate::__private::CountedSite::new(#info);
-        #registration
-    };
-    let start = quote!(#krate::__private::CountedCall::start(&#site));
-    wrap_observing_result(&mut item, krate, statics, start)?;
-    Ok(quote!(#item))
+/// `let call = start; let out = inner; call.finish(outcome of out); out`:
+/// a guard dropped unfinished means the call unwound or was cancelled.
+pub(crate) fn observe_result(
+    krate: &TokenStream,
+    ty: TokenStream,
+    index: usize,
+    start: TokenStream,
+    inner: Inner,
+) -> Inner {
+    let call = hidden(&format!("__cortex_call_{index}"));
+    let out = hidden(&format!("__cortex_out_{index}"));
+    let inner = inner.expr();
+    Inner::Expr(quote! {{
+        #[allow(unused_imports)]
+        use #krate::__private::{IsResult as _, NotResult as _};
+        let #call = #start;
+        #[allow(unreachable_code)]
+        let #out: #ty = #inner;
+        #[allow(unreachable_code)]
+        #call.finish((&#out).__cortex_outcome());
+        #out
+    }})
 }

@@ -1,43 +1,39 @@
-//! `#[counted]` and `#[timed]` on the same function, expanded together: a
+//! `#[counted]` and `#[timed]` next to each other, expanded together: a
 //! histogram with one lane per outcome records both metrics with a single
 //! bucket increment per call.
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::ItemFn;
 
-use super::counted::Counted;
+use super::counted::{observe_result, Counted};
+use super::nest::{Ctx, Inner};
 use super::timed::Timed;
-use super::{fn_info, hidden, registration, wrap_observing_result};
-use crate::item;
+use super::{hidden, registration};
 
 /// One lane per `Outcome` (ok, error, panic, cancelled).
 const LANES: usize = 4;
 
-pub(crate) fn generate(
+pub(crate) fn layer(
     counted: &Counted,
     timed: &Timed,
-    mut item: ItemFn,
-) -> syn::Result<TokenStream> {
+    ctx: &Ctx,
+    index: usize,
+    inner: Inner,
+) -> (TokenStream, Inner) {
     let krate = &counted.krate;
-    let function = item::function_name(&item);
-    let counted_info = fn_info(
-        krate,
-        &counted.name,
-        &counted.help,
-        &function,
-        &counted.labels,
-    );
-    let timed_info = fn_info(krate, &timed.name, &timed.help, &function, &timed.labels);
-    let bucket_array = hidden("__CORTEX_FUSED_BUCKETS");
-    let site = hidden("__CORTEX_FUSED_SITE");
-    let entry = hidden("__CORTEX_FUSED_ENTRY");
+    let counted_info = counted.info(ctx);
+    let timed_info = timed.info(ctx);
+    let bucket_array = hidden(&format!("__CORTEX_FUSED_BUCKETS_{index}"));
+    let site = hidden(&format!("__CORTEX_FUSED_{index}"));
+    let entry = hidden(&format!("__CORTEX_FUSED_ENTRY_{index}"));
     let slots = LANES * (timed.buckets.len() + 1);
     let histogram = timed.histogram_cell(krate, &bucket_array, LANES);
     let track = timed.track_in_flight;
     let registration = registration(
         krate,
+        quote!(#krate::__private::SITES),
         &entry,
+        quote!(#krate::__private::Site),
         quote!(#krate::__private::Site::Fused(&#site)),
     );
     let statics = quote! {
@@ -50,6 +46,8 @@ pub(crate) fn generate(
         #registration
     };
     let start = quote!(#krate::__private::FusedCall::start(&#site));
-    wrap_observing_result(&mut item, krate, statics, start)?;
-    Ok(quote!(#item))
+    (
+        statics,
+        observe_result(krate, ctx.carried(index), index, start, inner),
+    )
 }

@@ -1,10 +1,10 @@
 //! `#[health_check]`.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::{FnArg, ItemFn};
 
-use super::{hidden, registration_in, with_error};
+use super::{hidden, registration, with_error};
 use crate::args::Args;
 use crate::item;
 
@@ -22,65 +22,41 @@ pub(crate) fn expand(attr: TokenStream, tokens: TokenStream) -> TokenStream {
 fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream> {
     let mut args = Args::parse(attr, "health_check", KEYS)?;
     let item = item::parse(tokens, "health_check")?;
-    check_signature(&item)?;
-
-    let name = match args.string("name")? {
-        Some(lit) => {
-            let value = lit.value();
-            if value.trim().is_empty() {
-                return Err(syn::Error::new(
-                    lit.span(),
-                    "a health check name must not be empty",
-                ));
-            }
-            value
+    if let Err(e) = check_signature(&item) {
+        args.error(e);
+    }
+    let name = args
+        .name("name", "a health check name")
+        .map(|lit| lit.value())
+        .unwrap_or_else(|| item::function_name(&item));
+    let group = match args.string("group") {
+        Some(lit) if !GROUPS.contains(&lit.value().as_str()) => {
+            args.error(syn::Error::new(
+                lit.span(),
+                format!(
+                    "unknown group \"{}\"; the groups are \"liveness\", \"readiness\" and \"both\"",
+                    lit.value()
+                ),
+            ));
+            "both".to_owned()
         }
-        None => item::function_name(&item),
-    };
-    let group = match args.string("group")? {
-        Some(lit) => {
-            let value = lit.value();
-            if !GROUPS.contains(&value.as_str()) {
-                return Err(syn::Error::new(
-                    lit.span(),
-                    format!(
-                        "unknown group \"{value}\"; the groups are \"liveness\", \"readiness\" and \"both\""
-                    ),
-                ));
-            }
-            value
-        }
+        Some(lit) => lit.value(),
         None => "both".to_owned(),
     };
-    let critical = match args.take("critical") {
-        None => true,
-        Some(arg) => match arg.value {
-            crate::args::Value::Expr(syn::Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Bool(b),
-                ..
-            })) => b.value,
-            crate::args::Value::Expr(other) => {
-                return Err(syn::Error::new_spanned(
-                    other,
-                    "`critical` expects `true` or `false`",
-                ))
-            }
-            _ => {
-                return Err(syn::Error::new(
-                    arg.key.span(),
-                    "`critical` expects a value: `critical = false`",
-                ))
-            }
-        },
-    };
-    let timeout_nanos = match args.string("timeout")? {
-        Some(lit) => cortex_rules::parse_duration(&lit.value())
-            .map_err(|e| syn::Error::new(lit.span(), e.to_string()))?,
-        None => DEFAULT_TIMEOUT_NANOS,
-    };
-    let krate = args.krate()?;
+    let critical = args.boolean("critical").unwrap_or(true);
+    let timeout_nanos = args
+        .string("timeout")
+        .and_then(|lit| {
+            let parsed = cortex_rules::parse_duration(&lit.value())
+                .map_err(|e| syn::Error::new(lit.span(), e.to_string()));
+            args.errors.ok(parsed)
+        })
+        .unwrap_or(DEFAULT_TIMEOUT_NANOS);
+    let krate = args.krate();
+    args.finish()?;
 
     let fn_name = &item.sig.ident;
+    let function = item::function_name(&item);
     let group_variant = match group.as_str() {
         "liveness" => quote!(Liveness),
         "readiness" => quote!(Readiness),
@@ -90,9 +66,12 @@ fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream
     // that is not a health result is reported on that type.
     let span = match &item.sig.output {
         syn::ReturnType::Type(_, ty) => syn::spanned::Spanned::span(&**ty),
-        syn::ReturnType::Default => proc_macro2::Span::call_site(),
+        syn::ReturnType::Default => Span::call_site(),
     };
-    let value = syn::Ident::new("__cortex_value", span);
+    let value = syn::Ident::new("__cortex_value", span.resolved_at(Span::mixed_site()));
+    // Every name the expansion adds is hidden: a user's `fn check()` or
+    // `fn run()` is called, never shadowed.
+    let blocking = hidden("__cortex_health_blocking");
     let run_body = if item.sig.asyncness.is_some() {
         quote! {
             #krate::__private::health_async(async {
@@ -102,16 +81,16 @@ fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream
         }
     } else {
         quote! {
-            fn check() -> #krate::health::Health {
+            fn #blocking() -> #krate::health::Health {
                 let #value = #fn_name();
                 #krate::__private::to_health(#value)
             }
-            #krate::__private::health_blocking(check)
+            #krate::__private::health_blocking(#blocking)
         }
     };
     let run = hidden("__cortex_health_run");
     let entry = hidden("__CORTEX_HEALTH_ENTRY");
-    let registration = registration_in(
+    let registration = registration(
         &krate,
         quote!(#krate::__private::HEALTH_CHECKS),
         &entry,
@@ -123,6 +102,10 @@ fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream
                 critical: #critical,
                 timeout_nanos: #timeout_nanos,
                 run: #run,
+                function: #function,
+                module: ::core::module_path!(),
+                file: ::core::file!(),
+                line: ::core::line!(),
             }
         },
     );

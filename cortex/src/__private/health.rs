@@ -24,20 +24,64 @@ pub struct HealthEntry {
     pub timeout_nanos: u64,
     /// Starts the check.
     pub run: fn() -> BoxedHealth,
+    /// The function's name, module, file and line, to name it in errors.
+    pub function: &'static str,
+    /// See `function`.
+    pub module: &'static str,
+    /// See `function`.
+    pub file: &'static str,
+    /// See `function`.
+    pub line: u32,
+}
+
+impl HealthEntry {
+    fn location(&self) -> String {
+        format!(
+            "`{}::{}` ({}:{})",
+            self.module, self.function, self.file, self.line
+        )
+    }
 }
 
 /// Every `#[health_check]` function of the program.
 #[distributed_slice]
 pub static HEALTH_CHECKS: [HealthEntry];
 
-/// Adds every linked `#[health_check]` to `registry`.
-pub fn register_health_checks(registry: &HealthRegistry) {
-    for entry in HEALTH_CHECKS.iter() {
+/// Adds every linked `#[health_check]` to `registry`. Two checks with one
+/// name never replace each other: both are kept, each under its name
+/// prefixed with its module (`billing::database`), and the clash is
+/// reported, naming both functions, once the registry is built.
+pub(crate) fn register_health_checks(registry: &HealthRegistry) {
+    let mut entries: Vec<&'static HealthEntry> = HEALTH_CHECKS.iter().collect();
+    entries.sort_by_key(|e| (e.file, e.line));
+    for entry in &entries {
+        let clash: Vec<&&HealthEntry> = entries.iter().filter(|e| e.name == entry.name).collect();
+        let name = if clash.len() > 1 {
+            if std::ptr::eq(*clash[0], *entry) {
+                let all = clash
+                    .iter()
+                    .map(|e| e.location())
+                    .collect::<Vec<_>>()
+                    .join(" and ");
+                super::registration::problem(
+                    "cortex::health",
+                    format!(
+                        "{} health checks are named `{}`: {all}; each is kept under its module's name (`module::{}`). Give them distinct `name`s",
+                        clash.len(),
+                        entry.name,
+                        entry.name
+                    ),
+                );
+            }
+            format!("{}::{}", entry.module, entry.name)
+        } else {
+            entry.name.to_owned()
+        };
         let options = CheckOptions::default()
             .group(entry.group)
             .critical(entry.critical)
             .timeout(Duration::from_nanos(entry.timeout_nanos));
-        registry.register_boxed(entry.name, options, entry.run);
+        registry.register_boxed(&name, options, entry.run);
     }
 }
 

@@ -1,5 +1,7 @@
 //! Per-function statics and their link-time registration.
 
+use std::sync::OnceLock;
+
 use linkme::distributed_slice;
 
 use super::Outcome;
@@ -26,16 +28,50 @@ pub enum Site {
 /// What a macro knows about the annotated function at compile time.
 #[derive(Debug)]
 pub struct FnInfo {
-    /// Metric name.
-    pub metric: &'static str,
-    /// HELP text.
-    pub help: &'static str,
-    /// Value of the `function` label.
-    pub function: &'static str,
+    pub(crate) metric: &'static str,
+    pub(crate) help: &'static str,
+    /// The function's own name.
+    name: &'static str,
     /// Value of the `module` label (`module_path!()`).
-    pub module: &'static str,
-    /// Extra constant labels from `labels(...)`.
-    pub labels: &'static [(&'static str, &'static str)],
+    pub(crate) module: &'static str,
+    pub(crate) labels: &'static [(&'static str, &'static str)],
+    /// The type name of a fn nested in the annotated one: its full path.
+    scope: fn() -> &'static str,
+    /// The `function` label, worked out from `scope` once.
+    label: OnceLock<Box<str>>,
+}
+
+impl FnInfo {
+    /// The site of function `name` in `module`: metric name, HELP text
+    /// (empty: the default), extra labels, and the nested fn that names
+    /// its full path.
+    pub const fn new(
+        metric: &'static str,
+        help: &'static str,
+        name: &'static str,
+        module: &'static str,
+        labels: &'static [(&'static str, &'static str)],
+        scope: fn() -> &'static str,
+    ) -> Self {
+        FnInfo {
+            metric,
+            help,
+            name,
+            module,
+            labels,
+            scope,
+            label: OnceLock::new(),
+        }
+    }
+
+    /// Value of the `function` label: the name, with the impl's self type
+    /// and trait for a method (`Pg::load`, `<Pg as Store>::load`), so two
+    /// functions of one module with one name never share series.
+    pub(crate) fn function(&'static self) -> &'static str {
+        self.label.get_or_init(|| {
+            super::registration::function_label((self.scope)(), self.module, self.name).into()
+        })
+    }
 }
 
 /// The statics of a `#[counted]` function: one counter per outcome.
@@ -107,11 +143,12 @@ const CALLS_HELP: &str = "Calls of an annotated function, by result.";
 const IN_FLIGHT: &str = "cortex_function_calls_in_flight";
 const IN_FLIGHT_HELP: &str = "Calls of an annotated function now running.";
 
-/// Adds every linked site to `registry`. A site whose metric conflicts with
-/// one registered differently is reported and left out; its function still
+/// Adds every linked site to `registry` (the global one, while it is
+/// built). A site whose metric conflicts with one registered differently is
+/// left out, and reported once the registry is built; its function still
 /// runs normally.
-pub fn register_sites(registry: &Registry) {
-    super::policy::register_policy_sites(registry);
+pub(crate) fn register_sites(registry: &Registry) {
+    super::policy::settle_sites(registry);
     for site in SITES.iter() {
         if let Err(error) = register(registry, *site) {
             let info = match site {
@@ -119,13 +156,14 @@ pub fn register_sites(registry: &Registry) {
                 Site::Timed(s) => &s.info,
                 Site::Fused(s) => &s.counted,
             };
-            tracing::error!(
-                target: "cortex::metrics",
-                metric = info.metric,
-                function = info.function,
-                module = info.module,
-                %error,
-                "annotated function's metric cannot be registered; it will not be exported"
+            super::registration::problem(
+                "cortex::metrics",
+                format!(
+                    "metric `{}` of annotated function `{}::{}` cannot be registered, so it will not be exported: {error}",
+                    info.metric,
+                    info.module,
+                    info.function()
+                ),
             );
         }
     }
@@ -137,7 +175,7 @@ fn register(registry: &Registry, site: Site) -> Result<(), crate::metrics::Error
             let family = calls_family(registry, &s.info)?;
             for outcome in Outcome::ALL {
                 family.core().attach(
-                    &[s.info.function, s.info.module, outcome.label()],
+                    &[s.info.function(), s.info.module, outcome.label()],
                     s.info.labels,
                     Counter::from_static(&s.cells[outcome as usize]),
                 );
@@ -149,7 +187,7 @@ fn register(registry: &Registry, site: Site) -> Result<(), crate::metrics::Error
             let family = calls_family(registry, &s.counted)?;
             for outcome in Outcome::ALL {
                 family.core().attach_lane(
-                    &[s.counted.function, s.counted.module, outcome.label()],
+                    &[s.counted.function(), s.counted.module, outcome.label()],
                     s.counted.labels,
                     &s.timed.histogram,
                     outcome as usize,
@@ -186,7 +224,7 @@ fn register_timed(registry: &Registry, s: &'static TimedSite) -> Result<(), crat
         Buckets::default(),
     )?;
     family.core().attach(
-        &[s.info.function, s.info.module],
+        &[s.info.function(), s.info.module],
         s.info.labels,
         Histogram::from_static(&s.histogram),
     );
@@ -194,7 +232,7 @@ fn register_timed(registry: &Registry, s: &'static TimedSite) -> Result<(), crat
         let gauges =
             registry.family::<Gauge>(IN_FLIGHT, IN_FLIGHT_HELP, &["function", "module"], ())?;
         gauges.core().attach(
-            &[s.info.function, s.info.module],
+            &[s.info.function(), s.info.module],
             s.info.labels,
             Gauge::from_static(&s.in_flight),
         );

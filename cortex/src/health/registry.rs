@@ -492,7 +492,9 @@ pub fn global() -> &'static HealthRegistry {
         crate::__private::register_health_checks(&registry);
         registry
     });
-    &GLOBAL
+    let registry = &*GLOBAL;
+    crate::__private::registration::report_problems();
+    registry
 }
 
 #[cfg(test)]

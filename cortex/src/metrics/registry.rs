@@ -78,7 +78,11 @@ pub fn global() -> &'static Registry {
         crate::__private::register_sites(&registry);
         registry
     });
-    &GLOBAL
+    let registry = &*GLOBAL;
+    // What registering the annotated functions found wrong is logged now
+    // that the registry exists (a subscriber may use it).
+    crate::__private::registration::report_problems();
+    registry
 }
 
 impl Registry {

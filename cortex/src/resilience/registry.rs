@@ -44,22 +44,62 @@ pub(crate) fn breaker_or_create(
     metrics: &Registry,
     health: Option<&HealthRegistry>,
 ) -> Result<CircuitBreaker, ConfigError> {
+    strict(
+        "circuit breaker",
+        name,
+        breaker_lookup_or_create(name, config, metrics, health)?,
+    )
+}
+
+/// What a lookup by name found or made.
+pub(crate) enum Found<P> {
+    /// Made now, or found with the same configuration.
+    Same(P),
+    /// Found with another configuration, which it keeps.
+    Other(P, String),
+}
+
+impl<P> Found<P> {
+    /// The instance, and the configuration it has if that is another one.
+    pub(crate) fn split(self) -> (P, Option<String>) {
+        match self {
+            Found::Same(p) => (p, None),
+            Found::Other(p, have) => (p, Some(have)),
+        }
+    }
+}
+
+/// A configuration that differs from the registered one is an error.
+fn strict<P>(kind: &str, name: &str, found: Found<P>) -> Result<P, ConfigError> {
+    match found {
+        Found::Same(p) => Ok(p),
+        Found::Other(_, have) => Err(ConfigError {
+            key: "name",
+            message: format!("{kind} `{name}` already exists with another configuration ({have})"),
+        }),
+    }
+}
+
+/// The breaker named `name`, made with `config` if there is none; never
+/// touches a global registry (attribute sites are settled with this while
+/// the global metrics registry is being built).
+pub(crate) fn breaker_lookup_or_create(
+    name: &str,
+    config: CircuitBreakerConfig,
+    metrics: &Registry,
+    health: Option<&HealthRegistry>,
+) -> Result<Found<CircuitBreaker>, ConfigError> {
     let mut breakers = BREAKERS.lock();
     if let Some(existing) = breakers.get(name) {
-        if existing.config() != config {
-            return Err(ConfigError {
-                key: "name",
-                message: format!(
-                    "circuit breaker `{name}` already exists with another configuration ({:?})",
-                    existing.config()
-                ),
-            });
+        let have = existing.config();
+        if have != config {
+            return Ok(Found::Other(existing.clone(), format!("{have:?}")));
         }
-        return Ok(existing.clone());
+        return Ok(Found::Same(existing.clone()));
     }
     let breaker = CircuitBreaker::build(name, config, metrics, health)?;
     breakers.insert(name.to_owned(), breaker.clone());
-    Ok(breaker)
+    Ok(Found::Same(breaker))
 }
 
 /// Instances of one policy type by name, created on first use.
@@ -85,23 +125,18 @@ impl<P: Clone> Named<P> {
         config: C,
         current: impl Fn(&P) -> C,
         build: impl FnOnce() -> Result<P, ConfigError>,
-    ) -> Result<P, ConfigError> {
+    ) -> Result<Found<P>, ConfigError> {
         let mut map = self.map.lock();
         if let Some(existing) = map.get(name) {
             let have = current(existing);
             if have != config {
-                return Err(ConfigError {
-                    key: "name",
-                    message: format!(
-                        "`{name}` already exists with another configuration ({have:?})"
-                    ),
-                });
+                return Ok(Found::Other(existing.clone(), format!("{have:?}")));
             }
-            return Ok(existing.clone());
+            return Ok(Found::Same(existing.clone()));
         }
         let policy = build()?;
         map.insert(name.to_owned(), policy.clone());
-        Ok(policy)
+        Ok(Found::Same(policy))
     }
 }
 
@@ -135,6 +170,18 @@ pub(crate) fn retry_or_create(
     config: RetryConfig,
     metrics: &Registry,
 ) -> Result<Retry, ConfigError> {
+    strict(
+        "retry",
+        name,
+        retry_lookup_or_create(name, config, metrics)?,
+    )
+}
+
+pub(crate) fn retry_lookup_or_create(
+    name: &str,
+    config: RetryConfig,
+    metrics: &Registry,
+) -> Result<Found<Retry>, ConfigError> {
     RETRIES.get_or_create(name, config, Retry::config, || {
         Retry::build(name, config, metrics)
     })
@@ -145,6 +192,18 @@ pub(crate) fn bulkhead_or_create(
     config: BulkheadConfig,
     metrics: &Registry,
 ) -> Result<Bulkhead, ConfigError> {
+    strict(
+        "bulkhead",
+        name,
+        bulkhead_lookup_or_create(name, config, metrics)?,
+    )
+}
+
+pub(crate) fn bulkhead_lookup_or_create(
+    name: &str,
+    config: BulkheadConfig,
+    metrics: &Registry,
+) -> Result<Found<Bulkhead>, ConfigError> {
     BULKHEADS.get_or_create(name, config, Bulkhead::config, || {
         Bulkhead::build(name, config, metrics)
     })
@@ -155,6 +214,18 @@ pub(crate) fn timeout_or_create(
     after: Duration,
     metrics: &Registry,
 ) -> Result<Timeout, ConfigError> {
+    strict(
+        "timeout",
+        name,
+        timeout_lookup_or_create(name, after, metrics)?,
+    )
+}
+
+pub(crate) fn timeout_lookup_or_create(
+    name: &str,
+    after: Duration,
+    metrics: &Registry,
+) -> Result<Found<Timeout>, ConfigError> {
     TIMEOUTS.get_or_create(name, after, Timeout::duration, || {
         Timeout::build(name, after, metrics)
     })
@@ -165,6 +236,18 @@ pub(crate) fn rate_limiter_or_create(
     config: RateLimiterConfig,
     metrics: &Registry,
 ) -> Result<RateLimiter, ConfigError> {
+    strict(
+        "rate limiter",
+        name,
+        rate_limiter_lookup_or_create(name, config, metrics)?,
+    )
+}
+
+pub(crate) fn rate_limiter_lookup_or_create(
+    name: &str,
+    config: RateLimiterConfig,
+    metrics: &Registry,
+) -> Result<Found<RateLimiter>, ConfigError> {
     RATE_LIMITERS.get_or_create(name, config, RateLimiter::config, || {
         RateLimiter::build(name, config, metrics)
     })

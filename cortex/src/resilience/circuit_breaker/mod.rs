@@ -737,7 +737,11 @@ impl Permit<'_> {
         drop(self);
     }
 
-    fn record_result<T, E>(self, result: &Result<T, E>, record_if: &impl Fn(&E) -> bool) {
+    pub(crate) fn record_result<T, E>(
+        self,
+        result: &Result<T, E>,
+        record_if: &impl Fn(&E) -> bool,
+    ) {
         match result {
             Ok(_) => self.success(),
             Err(e) if record_if(e) => self.failure(),

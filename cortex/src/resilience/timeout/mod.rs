@@ -111,23 +111,33 @@ impl Timeout {
         Fut: Future<Output = Result<T, E>>,
         E: From<Error>,
     {
+        match self.run(fut).await {
+            Ok(result) => result,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs `fut`; `Err` when the time ran out (the future is dropped).
+    pub(crate) async fn run<T, E, Fut>(&self, fut: Fut) -> Result<Result<T, E>, Error>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
         let after = self.duration();
         match tokio::time::timeout(after, fut).await {
             Ok(Ok(v)) => {
                 self.inner.successful.inc();
-                Ok(v)
+                Ok(Ok(v))
             }
             Ok(Err(e)) => {
                 self.inner.failed.inc();
-                Err(e)
+                Ok(Err(e))
             }
             Err(_) => {
                 self.inner.timed_out.inc();
                 Err(Error::Timeout {
                     name: Arc::clone(&self.inner.name),
                     after,
-                }
-                .into())
+                })
             }
         }
     }

@@ -1,0 +1,385 @@
+//! One typed configuration per policy: read from the attribute's keys,
+//! checked by the rules in `cortex-rules` (the ones the runtime uses), and
+//! rendered as the constant the site is built with.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::{Expr, ExprLit, Lit};
+
+use crate::args::{Args, Value};
+use crate::stack::Kind;
+use cortex_rules::resilience::{
+    Backoff, BulkheadConfig, CircuitBreakerConfig, ConfigError, OpenHealth, RateLimiterConfig,
+    RetryConfig, Window,
+};
+
+/// The keys each policy accepts, besides `name`, `fallback` and `crate`.
+pub(crate) fn keys(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::CircuitBreaker => &[
+            "name",
+            "failure_rate",
+            "slow_call_rate",
+            "slow_call_threshold",
+            "minimum_calls",
+            "window",
+            "open_for",
+            "half_open_calls",
+            "health",
+            "record_if",
+            "fallback",
+            "crate",
+        ],
+        Kind::Retry => &[
+            "name",
+            "max",
+            "delay",
+            "multiplier",
+            "max_delay",
+            "jitter",
+            "budget",
+            "retry_if",
+            "fallback",
+            "crate",
+        ],
+        Kind::Bulkhead => &["name", "max_concurrent", "max_wait", "fallback", "crate"],
+        Kind::Timeout => &["after", "name", "fallback", "crate"],
+        Kind::RateLimit => &["name", "permits", "period", "max_wait", "fallback", "crate"],
+        Kind::Counted | Kind::Timed | Kind::Traced => &[],
+    }
+}
+
+/// A checked policy configuration.
+pub(crate) enum Config {
+    Breaker(CircuitBreakerConfig),
+    Retry(RetryConfig),
+    Bulkhead(BulkheadConfig),
+    Timeout(Duration),
+    RateLimit(RateLimiterConfig),
+}
+
+/// Where each key's value was written, to point a rule's error at it.
+struct Spans {
+    map: HashMap<&'static str, Span>,
+    default: Span,
+}
+
+impl Spans {
+    fn new(default: Span) -> Self {
+        Spans {
+            map: HashMap::new(),
+            default,
+        }
+    }
+
+    fn note<T>(&mut self, key: &'static str, value: Option<(T, Span)>) -> Option<T> {
+        let (v, span) = value?;
+        self.map.insert(key, span);
+        Some(v)
+    }
+
+    /// Reports every rule `problems` lists, on the value that broke it (or,
+    /// for a default value, on the key it was compared with).
+    fn report(&self, args: &mut Args, problems: Vec<ConfigError>, related: &[(&str, &str)]) {
+        for err in problems {
+            let span = self
+                .map
+                .get(err.key)
+                .copied()
+                .or_else(|| {
+                    related
+                        .iter()
+                        .find(|(k, _)| *k == err.key)
+                        .and_then(|(_, other)| self.map.get(other).copied())
+                })
+                .unwrap_or(self.default);
+            args.error(syn::Error::new(span, err.to_string()));
+        }
+    }
+}
+
+impl Config {
+    /// Reads the keys of `kind` (a timeout's duration is `after`), reporting
+    /// mistakes through `args`; also gives the `record_if`/`retry_if` path.
+    pub(crate) fn parse(
+        kind: Kind,
+        args: &mut Args,
+        attr_span: Span,
+    ) -> (Config, Option<syn::Path>) {
+        let mut spans = Spans::new(attr_span);
+        match kind {
+            Kind::Retry => {
+                let predicate = args.path("retry_if");
+                (Config::Retry(retry(args, &mut spans)), predicate)
+            }
+            Kind::Bulkhead => {
+                let mut c = BulkheadConfig::default();
+                if let Some(v) = spans.note("max_concurrent", args.int("max_concurrent")) {
+                    c.max_concurrent = v;
+                }
+                if let Some(d) = spans.note("max_wait", args.duration("max_wait", true)) {
+                    c.max_wait = d;
+                }
+                spans.report(args, c.problems(), &[]);
+                (Config::Bulkhead(c), None)
+            }
+            Kind::Timeout => {
+                let after = match args.take("after") {
+                    Some(arg) => match &arg.value {
+                        Value::Expr(e) => {
+                            let d = crate::args::duration_expr(e, "after", false);
+                            args.errors.ok(d).map(|(d, _)| d)
+                        }
+                        _ => {
+                            args.error(syn::Error::new(
+                                arg.key.span(),
+                                "#[timeout] needs a duration: `#[timeout(\"2s\")]`",
+                            ));
+                            None
+                        }
+                    },
+                    None => {
+                        args.error(syn::Error::new(
+                            attr_span,
+                            "#[timeout] needs a duration: `#[timeout(\"2s\")]`",
+                        ));
+                        None
+                    }
+                };
+                (
+                    Config::Timeout(after.unwrap_or(Duration::from_secs(1))),
+                    None,
+                )
+            }
+            Kind::RateLimit => {
+                let mut c = RateLimiterConfig::default();
+                if let Some(v) = spans.note("permits", args.int("permits")) {
+                    c.permits = v;
+                }
+                if let Some(d) = spans.note("period", args.duration("period", false)) {
+                    c.period = d;
+                }
+                if let Some(d) = spans.note("max_wait", args.duration("max_wait", true)) {
+                    c.max_wait = d;
+                }
+                spans.report(args, c.problems(), &[]);
+                (Config::RateLimit(c), None)
+            }
+            _ => {
+                let predicate = args.path("record_if");
+                (Config::Breaker(breaker(args, &mut spans)), predicate)
+            }
+        }
+    }
+
+    /// The runtime type of the instance.
+    pub(crate) fn instance(&self, krate: &TokenStream) -> TokenStream {
+        match self {
+            Config::Breaker(_) => quote!(#krate::resilience::CircuitBreaker),
+            Config::Retry(_) => quote!(#krate::resilience::Retry),
+            Config::Bulkhead(_) => quote!(#krate::resilience::Bulkhead),
+            Config::Timeout(_) => quote!(#krate::resilience::Timeout),
+            Config::RateLimit(_) => quote!(#krate::resilience::RateLimiter),
+        }
+    }
+
+    /// The variant of the runtime's site list.
+    pub(crate) fn variant(&self) -> TokenStream {
+        match self {
+            Config::Breaker(_) => quote!(Breaker),
+            Config::Retry(_) => quote!(Retry),
+            Config::Bulkhead(_) => quote!(Bulkhead),
+            Config::Timeout(_) => quote!(Timeout),
+            Config::RateLimit(_) => quote!(RateLimit),
+        }
+    }
+
+    /// The configuration as a constant expression.
+    pub(crate) fn render(&self, krate: &TokenStream) -> TokenStream {
+        match self {
+            Config::Breaker(c) => {
+                let window = match c.window {
+                    Window::Count(n) => quote!(#krate::resilience::Window::Count(#n)),
+                    Window::Time(d) => {
+                        let d = duration(d);
+                        quote!(#krate::resilience::Window::Time(#d))
+                    }
+                };
+                let (fr, sr, mc, hc) = (
+                    c.failure_rate,
+                    c.slow_call_rate,
+                    c.minimum_calls,
+                    c.half_open_calls,
+                );
+                let threshold = option(c.slow_call_threshold.map(duration));
+                let open_for = duration(c.open_for);
+                let health = match c.health {
+                    OpenHealth::Degraded => quote!(#krate::resilience::OpenHealth::Degraded),
+                    OpenHealth::Down => quote!(#krate::resilience::OpenHealth::Down),
+                };
+                quote! {
+                    #krate::resilience::CircuitBreakerConfig {
+                        failure_rate: #fr,
+                        slow_call_rate: #sr,
+                        slow_call_threshold: #threshold,
+                        minimum_calls: #mc,
+                        window: #window,
+                        open_for: #open_for,
+                        half_open_calls: #hc,
+                        health: #health,
+                    }
+                }
+            }
+            Config::Retry(c) => {
+                let delay = duration(c.delay);
+                let backoff = match c.backoff {
+                    Backoff::Fixed => quote!(#krate::resilience::Backoff::Fixed),
+                    Backoff::Exponential {
+                        multiplier,
+                        max_delay,
+                    } => {
+                        let md = duration(max_delay);
+                        quote!(#krate::resilience::Backoff::Exponential { multiplier: #multiplier, max_delay: #md })
+                    }
+                };
+                let (max, jitter) = (c.max, c.jitter);
+                let budget = option(c.budget.map(|b| quote!(#b)));
+                quote! {
+                    #krate::resilience::RetryConfig {
+                        max: #max,
+                        delay: #delay,
+                        backoff: #backoff,
+                        jitter: #jitter,
+                        budget: #budget,
+                    }
+                }
+            }
+            Config::Bulkhead(c) => {
+                let m = c.max_concurrent;
+                let w = duration(c.max_wait);
+                quote! {
+                    #krate::resilience::BulkheadConfig { max_concurrent: #m, max_wait: #w }
+                }
+            }
+            Config::Timeout(d) => duration(*d),
+            Config::RateLimit(c) => {
+                let p = c.permits;
+                let period = duration(c.period);
+                let w = duration(c.max_wait);
+                quote! {
+                    #krate::resilience::RateLimiterConfig { permits: #p, period: #period, max_wait: #w }
+                }
+            }
+        }
+    }
+}
+
+fn breaker(args: &mut Args, spans: &mut Spans) -> CircuitBreakerConfig {
+    let mut c = CircuitBreakerConfig::default();
+    if let Some(v) = spans.note("failure_rate", args.int("failure_rate")) {
+        c.failure_rate = v;
+    }
+    if let Some(v) = spans.note("slow_call_rate", args.int("slow_call_rate")) {
+        c.slow_call_rate = v;
+    }
+    if let Some(d) = spans.note(
+        "slow_call_threshold",
+        args.duration("slow_call_threshold", false),
+    ) {
+        c.slow_call_threshold = Some(d);
+    }
+    if let Some(v) = spans.note("minimum_calls", args.int("minimum_calls")) {
+        c.minimum_calls = v;
+    }
+    if let Some(arg) = args.take("window") {
+        match &arg.value {
+            Value::Expr(Expr::Lit(ExprLit {
+                lit: Lit::Int(i), ..
+            })) if i.suffix().is_empty() => match i.base10_parse::<u32>() {
+                Ok(n) => {
+                    spans.map.insert("window", i.span());
+                    c.window = Window::Count(n);
+                }
+                Err(e) => args.error(e),
+            },
+            Value::Expr(Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            })) => {
+                let d = crate::args::duration_lit(s, false);
+                if let Some(d) = args.errors.ok(d) {
+                    spans.map.insert("window", s.span());
+                    c.window = Window::Time(d);
+                }
+            }
+            Value::Expr(e) => args.error(syn::Error::new_spanned(
+                e,
+                "`window` is a number of calls (`window = 100`) or a duration (`window = \"60s\"`)",
+            )),
+            _ => args.error(syn::Error::new(
+                arg.key.span(),
+                "`window` expects a value: `window = 100`",
+            )),
+        }
+    }
+    if let Some(d) = spans.note("open_for", args.duration("open_for", false)) {
+        c.open_for = d;
+    }
+    if let Some(v) = spans.note("half_open_calls", args.int("half_open_calls")) {
+        c.half_open_calls = v;
+    }
+    if let Some(s) = args.string("health") {
+        match s.value().as_str() {
+            "degraded" => c.health = OpenHealth::Degraded,
+            "down" => c.health = OpenHealth::Down,
+            other => args.error(syn::Error::new(
+                s.span(),
+                format!(
+                    "unknown health \"{other}\"; an open breaker reports \"degraded\" or \"down\""
+                ),
+            )),
+        }
+    }
+    spans.report(args, c.problems(), &[("minimum_calls", "window")]);
+    c
+}
+
+fn retry(args: &mut Args, spans: &mut Spans) -> RetryConfig {
+    let mut c = RetryConfig::default();
+    if let Some(v) = spans.note("max", args.int("max")) {
+        c.max = v;
+    }
+    if let Some(d) = spans.note("delay", args.duration("delay", false)) {
+        c.delay = d;
+    }
+    let multiplier = spans.note("multiplier", args.float("multiplier"));
+    let max_delay = spans.note("max_delay", args.duration("max_delay", false));
+    if let Some(v) = spans.note("jitter", args.float("jitter")) {
+        c.jitter = v;
+    }
+    if let Some(v) = spans.note("budget", args.float("budget")) {
+        c.budget = Some(v);
+    }
+    if multiplier.is_some() || max_delay.is_some() {
+        c.backoff = Backoff::Exponential {
+            multiplier: multiplier.unwrap_or(2.0),
+            max_delay: max_delay.unwrap_or(Duration::from_secs(3600)),
+        };
+    }
+    spans.report(args, c.problems(), &[("max_delay", "delay")]);
+    c
+}
+
+fn duration(d: Duration) -> TokenStream {
+    let n = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    quote!(::core::time::Duration::from_nanos(#n))
+}
+
+fn option(value: Option<TokenStream>) -> TokenStream {
+    match value {
+        Some(v) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::None),
+    }
+}

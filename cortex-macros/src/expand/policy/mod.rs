@@ -1,0 +1,223 @@
+//! The resilience attributes: `#[circuit_breaker]`, `#[retry]`,
+//! `#[bulkhead]`, `#[timeout]` and `#[rate_limit]`, as layers of a stack.
+
+mod config;
+mod fallback;
+pub(crate) mod mode;
+pub(crate) mod signature;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{LitStr, Path};
+
+use super::nest::{line_of, Ctx, Inner};
+use super::{hidden, registration};
+use crate::args::Args;
+use crate::stack::Kind;
+use config::Config;
+
+/// One checked policy attribute.
+pub(crate) struct Policy {
+    pub(crate) kind: Kind,
+    /// `name = "..."`: instances are shared by name.
+    pub(crate) name: Option<LitStr>,
+    pub(crate) fallback: Option<Path>,
+    /// `record_if` (breaker) or `retry_if` (retry).
+    predicate: Option<Path>,
+    config: Config,
+    pub(crate) krate: TokenStream,
+    pub(crate) span: Span,
+}
+
+impl Policy {
+    pub(crate) fn parse(kind: Kind, attr: TokenStream, span: Span) -> syn::Result<Policy> {
+        let attr = if kind == Kind::Timeout {
+            timeout_positional(attr)?
+        } else {
+            attr
+        };
+        let mut args = Args::parse(attr, kind.name(), config::keys(kind))?;
+        let name = args.name("name", "a policy name");
+        let fallback = args.path("fallback");
+        let krate = args.krate();
+        let (config, predicate) = Config::parse(kind, &mut args, span);
+        args.finish()?;
+        Ok(Policy {
+            kind,
+            name,
+            fallback,
+            predicate,
+            config,
+            krate,
+            span,
+        })
+    }
+
+    /// Wraps the layers below it in this policy (and its fallback).
+    pub(crate) fn layer(
+        &self,
+        ctx: &Ctx,
+        index: usize,
+        inner: Inner,
+    ) -> syn::Result<(TokenStream, Inner)> {
+        let krate = &self.krate;
+        let site = hidden(&format!("__CORTEX_POLICY_{index}"));
+        let entry = hidden(&format!("__CORTEX_POLICY_ENTRY_{index}"));
+        let instance = self.config.instance(krate);
+        let variant = self.config.variant();
+        let config = self.config.render(krate);
+        let name = match &self.name {
+            Some(n) => quote!(::core::option::Option::Some(#n)),
+            None => quote!(::core::option::Option::None),
+        };
+        let (scope, function) = (&ctx.scope, &ctx.function);
+        let line = line_of(self.span);
+        let registration = registration(
+            krate,
+            quote!(#krate::__private::policy::POLICY_SITES),
+            &entry,
+            quote!(#krate::__private::policy::AnySite),
+            quote!(#krate::__private::policy::AnySite::#variant(&#site)),
+        );
+        let statics = quote! {
+            static #site: #krate::__private::policy::PolicySite<#instance> =
+                #krate::__private::policy::PolicySite::new(
+                    #krate::__private::policy::SiteInfo {
+                        name: #name,
+                        function: #function,
+                        module: ::core::module_path!(),
+                        scope: #scope,
+                        file: ::core::file!(),
+                        line: #line,
+                    },
+                    #config,
+                );
+            #registration
+        };
+
+        // In the wrapped region the innermost policy lifts the plain value.
+        let inner = if ctx.wrapped && index == ctx.last_policy {
+            let value = inner.expr();
+            Inner::Expr(quote!(::core::result::Result::Ok(#value)))
+        } else {
+            inner
+        };
+        let ty = if ctx.wrapped {
+            ctx.wrapped_type()
+        } else {
+            ctx.output.ty.clone()
+        };
+        let reject = &ctx.reject;
+        let predicate = match &self.predicate {
+            Some(path) => quote_spanned!(path.span()=> |e| #path(e)),
+            None => quote!(|_| true),
+        };
+        let policy = quote!(#krate::__private::policy);
+        let call = if ctx.body.is_async() {
+            let future = |inner: Inner| inner.future(krate, &ty);
+            match self.kind {
+                Kind::CircuitBreaker => {
+                    let f = future(inner);
+                    quote!(#policy::breaker(#site.get(), move || #f, #predicate, #reject))
+                }
+                Kind::Retry => {
+                    let copies = ctx.params.attempt_copies(krate);
+                    let f = future(inner);
+                    quote!(#policy::retry(#site.get(), move || { #copies #f }, #predicate))
+                }
+                Kind::Bulkhead => {
+                    let f = future(inner);
+                    quote!(#policy::bulkhead(#site.get(), move || #f, #reject))
+                }
+                Kind::Timeout => {
+                    let f = future(inner);
+                    quote!(#policy::timeout(#site.get(), #f, #reject))
+                }
+                _ => {
+                    let f = future(inner);
+                    quote!(#policy::rate_limit(#site.get(), move || #f, #reject))
+                }
+            }
+        } else {
+            let e = inner.expr();
+            match self.kind {
+                Kind::CircuitBreaker => {
+                    quote!(#policy::breaker_sync(#site.get(), move || #e, #predicate, #reject))
+                }
+                Kind::Retry => {
+                    let copies = ctx.params.attempt_copies(krate);
+                    quote!(#policy::retry_sync(#site.get(), move || { #copies #e }, #predicate))
+                }
+                _ => quote!(#policy::bulkhead_sync(#site.get(), move || #e, #reject)),
+            }
+        };
+        let inner = if ctx.body.is_async() {
+            Inner::Future(call)
+        } else {
+            Inner::Expr(call)
+        };
+        let out = match &self.fallback {
+            Some(path) => fallback::wrap(self, path, ctx, index, inner)?,
+            None => inner,
+        };
+        Ok((statics, out))
+    }
+}
+
+/// `#[timeout("2s")]`: a leading literal is the duration (`after`).
+fn timeout_positional(attr: TokenStream) -> syn::Result<TokenStream> {
+    let mut iter = attr.clone().into_iter();
+    let Some(TokenTree::Literal(first)) = iter.next() else {
+        return Ok(attr);
+    };
+    let lit = syn::Lit::new(first.clone());
+    let rest: Vec<TokenTree> = iter.collect();
+    let after = match &lit {
+        syn::Lit::Str(_) => quote!(after = #lit),
+        syn::Lit::Int(i) if !i.suffix().is_empty() => {
+            return Err(syn::Error::new(
+                i.span(),
+                format!(
+                    "a duration is a string: write `#[timeout(\"{}\")]`",
+                    i.to_token_stream()
+                ),
+            ))
+        }
+        syn::Lit::Float(f) if !f.suffix().is_empty() => {
+            return Err(syn::Error::new(
+                f.span(),
+                format!(
+                    "a duration is a string: write `#[timeout(\"{}\")]`",
+                    f.to_token_stream()
+                ),
+            ))
+        }
+        syn::Lit::Int(i) => {
+            return Err(syn::Error::new(
+                i.span(),
+                format!(
+                    "a duration needs a unit and quotes: write `#[timeout(\"{0}ms\")]` or `#[timeout(\"{0}s\")]`",
+                    i.base10_digits()
+                ),
+            ))
+        }
+        other => {
+            return Err(syn::Error::new(
+                other.span(),
+                "#[timeout] takes a duration string, like `#[timeout(\"2s\")]`",
+            ))
+        }
+    };
+    match rest.first() {
+        None => Ok(after),
+        Some(TokenTree::Punct(p)) if p.as_char() == ',' => {
+            let rest: TokenStream = rest.into_iter().skip(1).collect();
+            Ok(quote!(#after, #rest))
+        }
+        Some(other) => Err(syn::Error::new(
+            other.span(),
+            "expected `,` after the duration",
+        )),
+    }
+}

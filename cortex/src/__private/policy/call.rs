@@ -1,0 +1,132 @@
+//! The calls a policy attribute's layer makes. Each takes the policy's
+//! instance, the code below it, and (for policies that reject) the
+//! function's converter from a rejection to its return type, checked once
+//! in the expansion, so a missing `From<resilience::Error>` is one error on
+//! the function's error type.
+
+use std::future::Future;
+
+use crate::resilience::{Bulkhead, CircuitBreaker, Error, RateLimiter, Retry, Timeout};
+
+/// `#[circuit_breaker]` on an async fn.
+#[inline]
+pub async fn breaker<T, E, F, Fut>(
+    breaker: &CircuitBreaker,
+    f: F,
+    record_if: impl Fn(&E) -> bool,
+    reject: fn(Error) -> Result<T, E>,
+) -> Result<T, E>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let permit = match breaker.acquire() {
+        Ok(p) => p,
+        Err(e) => return reject(e),
+    };
+    let result = f().await;
+    permit.record_result(&result, &record_if);
+    result
+}
+
+/// `#[circuit_breaker]` on a sync fn.
+#[inline]
+pub fn breaker_sync<T, E>(
+    breaker: &CircuitBreaker,
+    f: impl FnOnce() -> Result<T, E>,
+    record_if: impl Fn(&E) -> bool,
+    reject: fn(Error) -> Result<T, E>,
+) -> Result<T, E> {
+    let permit = match breaker.acquire() {
+        Ok(p) => p,
+        Err(e) => return reject(e),
+    };
+    let result = f();
+    permit.record_result(&result, &record_if);
+    result
+}
+
+/// `#[retry]` on an async fn: `f` makes one attempt.
+#[inline]
+pub async fn retry<T, E, F, Fut>(retry: &Retry, f: F, retry_if: impl Fn(&E) -> bool) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    retry.call_if(f, retry_if).await
+}
+
+/// `#[retry]` on a sync fn.
+#[inline]
+pub fn retry_sync<T, E>(
+    retry: &Retry,
+    f: impl FnMut() -> Result<T, E>,
+    retry_if: impl Fn(&E) -> bool,
+) -> Result<T, E> {
+    retry.call_sync_if(f, retry_if)
+}
+
+/// `#[bulkhead]` on an async fn.
+#[inline]
+pub async fn bulkhead<T, E, F, Fut>(
+    bulkhead: &Bulkhead,
+    f: F,
+    reject: fn(Error) -> Result<T, E>,
+) -> Result<T, E>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let _permit = match bulkhead.acquire().await {
+        Ok(p) => p,
+        Err(e) => return reject(e),
+    };
+    f().await
+}
+
+/// `#[bulkhead]` on a sync fn.
+#[inline]
+pub fn bulkhead_sync<T, E>(
+    bulkhead: &Bulkhead,
+    f: impl FnOnce() -> Result<T, E>,
+    reject: fn(Error) -> Result<T, E>,
+) -> Result<T, E> {
+    let _permit = match bulkhead.acquire_blocking() {
+        Ok(p) => p,
+        Err(e) => return reject(e),
+    };
+    f()
+}
+
+/// `#[timeout]`.
+#[inline]
+pub async fn timeout<T, E, Fut>(
+    timeout: &Timeout,
+    fut: Fut,
+    reject: fn(Error) -> Result<T, E>,
+) -> Result<T, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    match timeout.run(fut).await {
+        Ok(result) => result,
+        Err(e) => reject(e),
+    }
+}
+
+/// `#[rate_limit]`.
+#[inline]
+pub async fn rate_limit<T, E, F, Fut>(
+    limiter: &RateLimiter,
+    f: F,
+    reject: fn(Error) -> Result<T, E>,
+) -> Result<T, E>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    if let Err(e) = limiter.acquire().await {
+        return reject(e);
+    }
+    f().await
+}
