@@ -208,10 +208,10 @@ impl Args {
 
     /// `key = 0.5` (or `1`, or `-0.5`: the rule that the number breaks is
     /// reported by the caller, so the message says what to write).
-    pub(crate) fn float(&mut self, key: &str) -> Option<(f64, Span)> {
+    pub(crate) fn float(&mut self, key: &str) -> Option<(f64, TokenStream)> {
         self.get(key, |arg| match &arg.value {
             Value::Expr(e) => match number(e) {
-                Some(v) => Ok((v, span_of(e))),
+                Some(v) => Ok((v, e.to_token_stream())),
                 None => Err(syn::Error::new_spanned(
                     e,
                     format!("`{key}` expects a number, like `{key} = 0.5`"),
@@ -292,10 +292,6 @@ fn max_of<T: TryFrom<u64>>() -> u64 {
         }
     }
     max
-}
-
-fn span_of(e: &Expr) -> Span {
-    syn::spanned::Spanned::span(e)
 }
 
 pub(crate) fn string_value(arg: &Arg, key: &str) -> syn::Result<LitStr> {

@@ -427,3 +427,104 @@ fn concurrent_calls_lose_nothing() {
     assert_eq!(calls("hammered", "ok"), Some(total * 3.0 / 4.0));
     assert_eq!(duration_count("hammered"), Some(total));
 }
+
+// ---- functions returning `impl Future` ----
+
+struct Feed;
+
+trait Source {
+    fn next_item(&self, fail: bool) -> impl Future<Output = Result<u32, String>> + Send;
+}
+
+impl Source for Feed {
+    #[cortex::counted]
+    #[cortex::timed(buckets = [0.005, 10])]
+    fn next_item(&self, fail: bool) -> impl Future<Output = Result<u32, String>> + Send {
+        async move {
+            // Real time, so the timing has something to measure.
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            if fail {
+                Err("empty".into())
+            } else {
+                Ok(7)
+            }
+        }
+    }
+}
+
+#[test]
+fn a_trailing_async_block_is_the_call() {
+    let label = "<Feed as Source>::next_item";
+    // Building the future is not the call.
+    let fut = Feed.next_item(false);
+    assert_eq!(calls(label, "ok"), Some(0.0));
+    assert_eq!(block_on(fut), Ok(7));
+    assert_eq!(calls(label, "ok"), Some(1.0));
+    block_on(Feed.next_item(true)).unwrap_err();
+    assert_eq!(calls(label, "error"), Some(1.0));
+    // Both calls took their 10 ms: none is in the 5 ms bucket.
+    let le_5ms = sample(&format!(
+        "cortex_function_duration_seconds_bucket{{function=\"{label}\",module=\"{MODULE}\",le=\"0.005\"}}"
+    ));
+    assert_eq!(le_5ms, Some(0.0));
+    assert_eq!(duration_count(label), Some(2.0));
+    // Dropped after a poll: cancelled.
+    {
+        let mut fut = pin!(Feed.next_item(false));
+        let mut cx = Context::from_waker(Waker::noop());
+        let _ = fut.as_mut().poll(&mut cx);
+    }
+    assert_eq!(calls(label, "ok"), Some(2.0));
+}
+
+// ---- functions that never return ----
+
+#[cortex::counted]
+#[cortex::timed]
+fn never_returns(message: &str) -> ! {
+    panic!("{message}")
+}
+
+#[cortex::counted]
+fn never_returns_alone() -> ! {
+    panic!("alone")
+}
+
+#[test]
+fn a_never_returning_function_counts_its_panic() {
+    assert!(catch_unwind(|| never_returns("gone")).is_err());
+    assert!(catch_unwind(|| never_returns_alone()).is_err());
+    assert_eq!(calls("never_returns", "panic"), Some(1.0));
+    assert_eq!(duration_count("never_returns"), Some(1.0));
+    assert_eq!(calls("never_returns_alone", "panic"), Some(1.0));
+}
+
+// ---- #[track_caller] ----
+
+#[cortex::counted]
+#[cortex::timed]
+#[track_caller]
+fn caller_line() -> u32 {
+    std::panic::Location::caller().line()
+}
+
+#[cortex::counted]
+#[track_caller]
+fn checked_caller(ok: bool) -> Result<u32, String> {
+    if ok {
+        Ok(std::panic::Location::caller().line())
+    } else {
+        Err("no".into())
+    }
+}
+
+#[test]
+fn track_caller_still_names_the_caller() {
+    let here = line!();
+    assert_eq!(caller_line(), here + 1);
+    assert_eq!(checked_caller(true), Ok(here + 2));
+    assert_eq!(calls("caller_line", "ok"), Some(1.0));
+    assert_eq!(calls("checked_caller", "ok"), Some(1.0));
+    checked_caller(false).unwrap_err();
+    assert_eq!(calls("checked_caller", "error"), Some(1.0));
+}

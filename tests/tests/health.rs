@@ -27,10 +27,24 @@ fn sync_panics() -> bool {
     panic!("sync check bug")
 }
 
+// Named like the locals an expansion could bind: the check is still this
+// function, not a recursion into itself.
+#[cortex::health_check(group = "readiness")]
+fn check() -> bool {
+    true
+}
+
+#[cortex::health_check(group = "readiness")]
+async fn run() -> Health {
+    Health::up().with_detail("ran", true)
+}
+
 #[test]
 fn annotated_checks_and_defaults_are_registered() {
     let names = global().names();
     for expected in [
+        "check",
+        "run",
         "database",
         "disk",
         "event_loop",
@@ -55,6 +69,8 @@ async fn served_over_http_with_every_check() {
     // A liveness check times out and one panics: DOWN, 503.
     assert_eq!(all.status, 503, "{body}");
     assert_eq!(body["components"]["database"]["details"]["pool"], 8);
+    assert_eq!(body["components"]["check"]["status"], "UP", "{body}");
+    assert_eq!(body["components"]["run"]["details"]["ran"], true, "{body}");
     assert_eq!(body["components"]["disk"]["status"], "DOWN");
     assert_eq!(
         body["components"]["disk"]["details"]["error"],

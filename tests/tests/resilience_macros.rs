@@ -188,3 +188,142 @@ async fn a_fallback_lets_a_non_result_function_use_a_policy() {
     assert_eq!(greeting("ada").await, "hello, ada");
     assert_eq!(greeting("bob").await, "hello, bob (from the fallback)");
 }
+
+// ---- identity: a method's default instance names its impl ----
+
+struct Pg;
+struct MySql;
+
+trait Store {
+    async fn save(&self, fail: bool) -> Result<(), AppError>;
+}
+
+impl Pg {
+    #[cortex::circuit_breaker(minimum_calls = 1, window = 1, failure_rate = 100, open_for = "1h")]
+    async fn load(&self, fail: bool) -> Result<(), AppError> {
+        if fail {
+            Err(AppError::Down)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl MySql {
+    #[cortex::circuit_breaker(minimum_calls = 1, window = 1, failure_rate = 100, open_for = "1h")]
+    async fn load(&self, fail: bool) -> Result<(), AppError> {
+        if fail {
+            Err(AppError::Down)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Store for Pg {
+    #[cortex::circuit_breaker(minimum_calls = 1, window = 1, failure_rate = 100, open_for = "1h")]
+    async fn save(&self, fail: bool) -> Result<(), AppError> {
+        if fail {
+            Err(AppError::Down)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Store for MySql {
+    #[cortex::circuit_breaker(minimum_calls = 1, window = 1, failure_rate = 100, open_for = "1h")]
+    async fn save(&self, fail: bool) -> Result<(), AppError> {
+        if fail {
+            Err(AppError::Down)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn same_named_methods_of_two_impls_have_breakers_of_their_own() {
+    // Pg's failure opens Pg's breaker only.
+    assert_eq!(Pg.load(true).await, Err(AppError::Down));
+    assert!(matches!(Pg.load(false).await, Err(AppError::Policy(_))));
+    assert_eq!(MySql.load(false).await, Ok(()));
+    let state = |name: &str| {
+        circuit_breaker(name)
+            .unwrap_or_else(|| panic!("no breaker {name}"))
+            .state()
+    };
+    assert_eq!(state("resilience_macros::Pg::load"), State::Open);
+    assert_eq!(state("resilience_macros::MySql::load"), State::Closed);
+
+    // The same for trait impls: the trait is part of the name.
+    assert_eq!(MySql.save(true).await, Err(AppError::Down));
+    assert_eq!(Pg.save(false).await, Ok(()));
+    assert_eq!(
+        state("resilience_macros::<MySql as Store>::save"),
+        State::Open
+    );
+    assert_eq!(
+        state("resilience_macros::<Pg as Store>::save"),
+        State::Closed
+    );
+}
+
+// ---- arguments: `mut`, patterns, raw identifiers, `#[cfg]` ----
+
+static APPEND_ATTEMPTS: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Clone, Debug, PartialEq)]
+struct Json<T>(T);
+
+#[cortex::retry(max = 3, delay = "1ms")]
+fn append(
+    mut buf: Vec<u8>,
+    (a, b): (u8, u8),
+    Json(extra): Json<u8>,
+    r#type: &str,
+    #[cfg(any())] never: u8,
+) -> Result<Vec<u8>, AppError> {
+    buf.push(a);
+    buf.push(b);
+    buf.push(extra);
+    buf.extend_from_slice(r#type.as_bytes());
+    // Fails twice: each attempt starts again from the caller's arguments.
+    if APPEND_ATTEMPTS.fetch_add(1, Ordering::SeqCst) < 2 {
+        return Err(AppError::Down);
+    }
+    Ok(buf)
+}
+
+async fn stored_total(
+    (a, b): (u32, u32),
+    r#ref: String,
+    #[cfg(test)] bonus: u32,
+) -> Result<u32, AppError> {
+    Ok(a + b + bonus + r#ref.len() as u32 + 1000)
+}
+
+#[cortex::retry(max = 2, delay = "1ms")]
+#[cortex::circuit_breaker(fallback = stored_total)]
+async fn total(
+    (a, b): (u32, u32),
+    r#ref: String,
+    #[cfg(test)] bonus: u32,
+) -> Result<u32, AppError> {
+    if r#ref.is_empty() {
+        return Err(AppError::Down);
+    }
+    Ok(a + b + bonus)
+}
+
+#[tokio::test(start_paused = true)]
+async fn retried_and_fallback_arguments_keep_their_patterns() {
+    assert_eq!(
+        append(vec![9], (1, 2), Json(3), "t"),
+        Ok(vec![9, 1, 2, 3, b't'])
+    );
+    assert_eq!(APPEND_ATTEMPTS.load(Ordering::SeqCst), 3);
+    assert_eq!(total((1, 2), "r".into(), 10).await, Ok(13));
+    // The body fails: the fallback gets the same arguments.
+    assert_eq!(total((1, 2), String::new(), 10).await, Ok(1013));
+}

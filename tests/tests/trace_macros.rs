@@ -463,3 +463,53 @@ async fn a_cancelled_async_call_still_ends_its_span() {
     assert_eq!(span.attribute("cortex.cancelled"), Some(&Value::Bool(true)));
     assert_eq!(span.status, Status::Unset);
 }
+
+// ---- functions returning `impl Future`, and `-> !` ----
+
+struct Feed;
+
+trait Source {
+    fn pull(&self) -> impl std::future::Future<Output = u32> + Send;
+}
+
+impl Source for Feed {
+    #[cortex::traced]
+    fn pull(&self) -> impl std::future::Future<Output = u32> + Send {
+        async move {
+            tokio::task::yield_now().await;
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            inner()
+        }
+    }
+}
+
+#[cortex::traced]
+fn diverges() -> ! {
+    panic!("never returns")
+}
+
+#[test]
+fn a_trailing_async_block_runs_inside_its_span() {
+    let (root, spans) = in_trace(|| {
+        let fut = Feed.pull();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(rt.block_on(fut), 7);
+    });
+    let pull = named(&spans, "trace_macros::pull");
+    assert_eq!(pull.parent_span_id, Some(root.span_id));
+    // The work ran inside the span: its child, and its duration.
+    let child = named(&spans, "trace_macros::inner");
+    assert_eq!(child.parent_span_id, Some(pull.span_id));
+    assert!(pull.end_unix_nanos - pull.start_unix_nanos >= 5_000_000);
+}
+
+#[test]
+fn a_never_returning_function_ends_its_span_with_the_panic() {
+    let (_, spans) = in_trace(|| {
+        assert!(std::panic::catch_unwind(|| diverges()).is_err());
+    });
+    let d = named(&spans, "trace_macros::diverges");
+    assert_eq!(d.status, Status::Error("the function panicked".into()));
+}

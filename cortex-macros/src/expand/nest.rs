@@ -20,6 +20,9 @@ use crate::stack::Kind;
 pub(crate) struct Ctx {
     pub(crate) body: Body,
     pub(crate) output: Output,
+    /// The type each layer's value has (`output.ty`, as an expression can
+    /// name it).
+    pub(crate) value: TokenStream,
     /// The function's name (`r#type` is `type`).
     pub(crate) function: String,
     /// A nested fn whose type name is the function's full path, impl and
@@ -45,12 +48,12 @@ impl Ctx {
         if self.wrapped && self.first_policy < index && index <= self.last_policy {
             self.wrapped_type()
         } else {
-            self.output.ty.clone()
+            self.value.clone()
         }
     }
 
     pub(crate) fn wrapped_type(&self) -> TokenStream {
-        let ty = &self.output.ty;
+        let ty = &self.value;
         let krate = &self.krate;
         quote!(::core::result::Result<#ty, #krate::resilience::Error>)
     }
@@ -119,9 +122,12 @@ pub(crate) fn generate(layers: Vec<Layer>, mut item: ItemFn) -> syn::Result<Toke
     let inline = check_track_caller(&layers, &item, body, sees_value)?;
     let params = signature::analyse(&mut item.sig, body, has_retry, has_fallback)?;
 
+    let krate = layers[0].krate().clone();
+    let value = output.ty.clone();
     let ctx = Ctx {
         body,
         output,
+        value,
         function: item::function_name(&item),
         scope: hidden("__cortex_scope"),
         params,
@@ -129,7 +135,7 @@ pub(crate) fn generate(layers: Vec<Layer>, mut item: ItemFn) -> syn::Result<Toke
         first_policy: policies.first().copied().unwrap_or(0),
         last_policy: policies.last().copied().unwrap_or(0),
         reject: hidden("__cortex_reject"),
-        krate: layers[0].krate().clone(),
+        krate,
     };
 
     // The code that runs on each call, and where it is.
@@ -141,7 +147,7 @@ pub(crate) fn generate(layers: Vec<Layer>, mut item: ItemFn) -> syn::Result<Toke
     };
     let block = ctx.params.destructure(block);
     let krate = &ctx.krate;
-    let ty = &ctx.output.ty;
+    let ty = &ctx.value;
     let mut inner = if !sees_value || inline {
         Inner::Expr(quote!(#block))
     } else if body.is_async() {

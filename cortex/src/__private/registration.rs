@@ -6,14 +6,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
-/// The `function` label of a site: the function's path below its module,
-/// with the impl's self type (and trait) where there is one:
-/// `charge`, `Pg::load`, `<Pg as Store>::load`, `outer::inner`.
+/// The `function` label of a site: the function's name, with the impl's
+/// self type (and trait) where there is one: `charge`, `Pg::load`,
+/// `<Pg as Store>::load`, `Repo<_>::get`.
 ///
 /// `scope` is the type name of a fn nested in the annotated function
 /// (`crate::db::Pg::load::__cortex_scope`), which names every enclosing
 /// item; the language gives no other way to see the impl from inside one
-/// of its methods.
+/// of its methods. Enclosing functions (a fn declared inside another, a
+/// doctest's `main`) are left out: only a type, written CamelCase or with
+/// generics, or a `<T as Trait>` qualifies the name.
 pub(crate) fn function_label(scope: &str, module: &str, function: &str) -> String {
     let path = scope
         .rsplit_once("::")
@@ -23,12 +25,41 @@ pub(crate) fn function_label(scope: &str, module: &str, function: &str) -> Strin
         .strip_prefix(module)
         .and_then(|r| r.strip_prefix("::"))
         .unwrap_or(&path);
-    let label = shorten(rest);
-    if label.is_empty() {
-        function.to_owned()
-    } else {
-        label
+    let segments = top_level_segments(rest);
+    match segments.as_slice() {
+        [.., owner, name] if is_type(owner) => format!("{}::{name}", shorten(owner)),
+        [.., name] if !name.is_empty() => (*name).to_owned(),
+        _ => function.to_owned(),
     }
+}
+
+/// `a::B<c::D>::f` -> `["a", "B<c::D>", "f"]`: splits at `::` outside `<..>`.
+fn top_level_segments(path: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'<' => depth += 1,
+            b'>' => depth = depth.saturating_sub(1),
+            b':' if depth == 0 && bytes.get(i + 1) == Some(&b':') => {
+                out.push(&path[start..i]);
+                start = i + 2;
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(&path[start..]);
+    out
+}
+
+fn is_type(segment: &str) -> bool {
+    segment.starts_with('<')
+        || segment.contains('<')
+        || segment.chars().next().is_some_and(char::is_uppercase)
 }
 
 /// Every path inside `<..>` (the self type and trait of a trait impl, and
@@ -130,19 +161,27 @@ mod tests {
                 "load",
                 "<Vec<Item> as Store>::load",
             ),
+            // Enclosing functions are not part of it (a doctest's `main`).
             (
                 "app::outer::{{closure}}::inner::__cortex_scope",
                 "app",
                 "inner",
-                "outer::inner",
+                "inner",
+            ),
+            (
+                "rust_out::main::_doctest_main_x_7_0::charge::__cortex_scope",
+                "rust_out",
+                "charge",
+                "charge",
+            ),
+            (
+                "app::handler::Local::run::__cortex_scope",
+                "app",
+                "run",
+                "Local::run",
             ),
             // Not found under the module (a type defined elsewhere).
-            (
-                "other::Pg::load::__cortex_scope",
-                "app",
-                "load",
-                "other::Pg::load",
-            ),
+            ("other::Pg::load::__cortex_scope", "app", "load", "Pg::load"),
         ];
         for (scope, module, function, want) in cases {
             assert_eq!(function_label(scope, module, function), want, "{scope}");

@@ -61,9 +61,10 @@ pub(crate) enum Config {
     RateLimit(RateLimiterConfig),
 }
 
-/// Where each key's value was written, to point a rule's error at it.
+/// Where each key's value was written (its tokens), to point a rule's
+/// error at it.
 struct Spans {
-    map: HashMap<&'static str, Span>,
+    map: HashMap<&'static str, TokenStream>,
     default: Span,
 }
 
@@ -75,29 +76,49 @@ impl Spans {
         }
     }
 
-    fn note<T>(&mut self, key: &'static str, value: Option<(T, Span)>) -> Option<T> {
-        let (v, span) = value?;
-        self.map.insert(key, span);
+    fn note<T>(&mut self, key: &'static str, value: Option<(T, impl Place)>) -> Option<T> {
+        let (v, place) = value?;
+        self.map.insert(key, place.tokens());
         Some(v)
+    }
+
+    fn mark(&mut self, key: &'static str, span: Span) {
+        self.map.insert(key, span.tokens());
     }
 
     /// Reports every rule `problems` lists, on the value that broke it (or,
     /// for a default value, on the key it was compared with).
     fn report(&self, args: &mut Args, problems: Vec<ConfigError>, related: &[(&str, &str)]) {
         for err in problems {
-            let span = self
-                .map
-                .get(err.key)
-                .copied()
-                .or_else(|| {
-                    related
-                        .iter()
-                        .find(|(k, _)| *k == err.key)
-                        .and_then(|(_, other)| self.map.get(other).copied())
-                })
-                .unwrap_or(self.default);
-            args.error(syn::Error::new(span, err.to_string()));
+            let place = self.map.get(err.key).or_else(|| {
+                related
+                    .iter()
+                    .find(|(k, _)| *k == err.key)
+                    .and_then(|(_, other)| self.map.get(other))
+            });
+            args.error(match place {
+                Some(tokens) => syn::Error::new_spanned(tokens, err.to_string()),
+                None => syn::Error::new(self.default, err.to_string()),
+            });
         }
+    }
+}
+
+/// Where a value was written: one token's span, or the tokens of a whole
+/// expression (`-0.5`), for an error that covers it.
+trait Place {
+    fn tokens(self) -> TokenStream;
+}
+
+impl Place for Span {
+    fn tokens(self) -> TokenStream {
+        quote::quote_spanned!(self=> value)
+    }
+}
+
+impl Place for TokenStream {
+    fn tokens(self) -> TokenStream {
+        self
     }
 }
 
@@ -300,7 +321,7 @@ fn breaker(args: &mut Args, spans: &mut Spans) -> CircuitBreakerConfig {
                 lit: Lit::Int(i), ..
             })) if i.suffix().is_empty() => match i.base10_parse::<u32>() {
                 Ok(n) => {
-                    spans.map.insert("window", i.span());
+                    spans.mark("window", i.span());
                     c.window = Window::Count(n);
                 }
                 Err(e) => args.error(e),
@@ -310,7 +331,7 @@ fn breaker(args: &mut Args, spans: &mut Spans) -> CircuitBreakerConfig {
             })) => {
                 let d = crate::args::duration_lit(s, false);
                 if let Some(d) = args.errors.ok(d) {
-                    spans.map.insert("window", s.span());
+                    spans.mark("window", s.span());
                     c.window = Window::Time(d);
                 }
             }

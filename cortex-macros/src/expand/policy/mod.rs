@@ -7,8 +7,7 @@ pub(crate) mod mode;
 pub(crate) mod signature;
 
 use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::{quote, quote_spanned, ToTokens};
-use syn::spanned::Spanned;
+use quote::{quote, ToTokens};
 use syn::{LitStr, Path};
 
 use super::nest::{line_of, Ctx, Inner};
@@ -106,11 +105,11 @@ impl Policy {
         let ty = if ctx.wrapped {
             ctx.wrapped_type()
         } else {
-            ctx.output.ty.clone()
+            ctx.value.clone()
         };
         let reject = &ctx.reject;
         let predicate = match &self.predicate {
-            Some(path) => quote_spanned!(path.span()=> |e| #path(e)),
+            Some(path) => quote!(#path),
             None => quote!(|_| true),
         };
         let policy = quote!(#krate::__private::policy);

@@ -10,7 +10,7 @@ pub use call::{
 };
 pub use mode::{
     assert_plain_value, clone_for_retry, rejection, returns_result, wrapped_rejection,
-    IsPlainValue, IsResultValue, NotAResult, PlainValue, PolicyError, ResultValue,
+    IsPlainValue, IsResultValue, NotAResult, PlainValue, PolicyError, PolicyReturn, ResultValue,
 };
 pub(crate) use site::settle_sites;
 pub use site::{AnySite, PolicySite, SiteInfo, SitePolicy, POLICY_SITES};

@@ -23,17 +23,39 @@ impl<E: From<Error>> PolicyError for E {
     }
 }
 
+/// Return types a policy can work with: `Result`s.
+#[diagnostic::on_unimplemented(
+    message = "a function under a resilience policy returns `Result<T, E>`, not `{Self}`",
+    label = "not a `Result`",
+    note = "with `E: From<cortex::resilience::Error>` a rejection is returned as `Err`; for a function that returns a plain value, name a `fallback` to answer rejections instead"
+)]
+pub trait PolicyReturn {
+    /// `T`.
+    type Ok;
+    /// `E`.
+    type Err;
+}
+
+impl<T, E> PolicyReturn for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+}
+
 /// The converter from a rejection to the function's `Result`, for a
 /// function returning `Result<T, E>` with `E: From<resilience::Error>`.
 #[inline(always)]
-pub fn rejection<T, E: PolicyError>(_: PhantomData<Result<T, E>>) -> fn(Error) -> Result<T, E> {
-    |e| Err(E::from_rejection(e))
+pub fn rejection<R>(_: PhantomData<R>) -> fn(Error) -> Result<R::Ok, R::Err>
+where
+    R: PolicyReturn,
+    R::Err: PolicyError,
+{
+    |e| Err(<R::Err as PolicyError>::from_rejection(e))
 }
 
 /// For `#[retry]` alone: the function returns a `Result` (its error needs
 /// no conversion: a retry never rejects).
 #[inline(always)]
-pub fn returns_result<T, E>(_: PhantomData<Result<T, E>>) {}
+pub fn returns_result<R: PolicyReturn>(_: PhantomData<R>) {}
 
 /// The converter inside the stack of a function that returns a plain value
 /// and has a fallback: the rejection travels as `Err` to the fallback.

@@ -260,7 +260,7 @@ impl<P: SitePolicy> PolicySite<P> {
     }
 }
 
-/// One entry of [`POLICY_SITES`].
+/// One entry of `POLICY_SITES`.
 #[derive(Debug, Clone, Copy)]
 pub enum AnySite {
     /// `#[circuit_breaker]`.

@@ -1,0 +1,16 @@
+#[derive(Debug)]
+struct AppError;
+
+impl From<cortex::resilience::Error> for AppError {
+    fn from(_: cortex::resilience::Error) -> Self {
+        AppError
+    }
+}
+
+#[cortex::circuit_breaker]
+#[track_caller]
+fn call() -> Result<(), AppError> {
+    Ok(())
+}
+
+fn main() {}
