@@ -1,6 +1,50 @@
 //! Attribute macros for Cortex. Use them through the `cortex` crate
 //! (`#[cortex::counted]`, `#[cortex::timed]`), which re-exports them; the
 //! expansions call into `::cortex::__private`.
+//!
+//! ## Stacking
+//!
+//! Attributes on one function nest in the order they are written: the
+//! attribute written first is the outermost layer, for every Cortex
+//! attribute, however it is spelled or imported. The recommended stack is
+//! `traced`, `counted`/`timed`, `retry`, `circuit_breaker`, `rate_limit`,
+//! `timeout`, `bulkhead`. Here the count is taken outside the retry, so a
+//! call counts once however many attempts it made:
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use cortex::metrics::{global, Format};
+//! use cortex::resilience::Error;
+//!
+//! static ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+//!
+//! #[cortex::counted]
+//! #[cortex::retry(max = 3, delay = "1ms")]
+//! fn flaky() -> Result<(), Error> {
+//!     ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+//!     Err(Error::timeout("backend", std::time::Duration::from_secs(1)))
+//! }
+//!
+//! flaky().unwrap_err();
+//! assert_eq!(ATTEMPTS.load(Ordering::Relaxed), 3);
+//! let text = global().encode(Format::PrometheusText);
+//! assert!(text.contains(
+//!     r#"cortex_function_calls_total{function="flaky",module="rust_out",result="error"} 1"#
+//! ));
+//! ```
+//!
+//! Written the other way round (`#[retry]` above `#[counted]`), each attempt
+//! would be counted: 3.
+//!
+//! ## Identity
+//!
+//! A site's metrics and its policy instances are named after the function,
+//! with its impl's self type and trait for a method (`function="Pg::load"`,
+//! `function="<Pg as Store>::load"`); two functions share a policy instance
+//! only when they give the same `name`.
+//!
+//! The expansions bind only names that start with `__cortex`; a user's
+//! `check`, `REGISTRY` or `result` never collides with them.
 #![deny(missing_docs)]
 
 mod args;
@@ -87,6 +131,9 @@ pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Options (all optional):
 /// - `name = "..."`: the component name (default: the function's name).
+///   Two linked checks with one name never replace each other: both are kept,
+///   each under its name prefixed with its module (`billing::database`),
+///   and an `error` log at startup names both functions.
 /// - `group = "liveness" | "readiness" | "both"` (default `"both"`).
 /// - `critical = bool` (default `true`): a failing non-critical check makes
 ///   the service DEGRADED, not DOWN.
@@ -129,7 +176,12 @@ pub fn health_check(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `half_open_calls`, `health = "degraded" | "down"`, `record_if = path`
 /// (which errors count), `name` (share one breaker), `fallback = path`,
 /// `crate`. Bare, it uses Resilience4j's defaults. The function returns
-/// `Result<T, E>` with `E: From<cortex::resilience::Error>`.
+/// `Result<T, E>` with `E: From<cortex::resilience::Error>`, or names a
+/// `fallback`.
+///
+/// Without `name`, each function has a breaker of its own, named after it
+/// with its impl's type and trait (`module::Pg::load`). Stacked with other
+/// attributes, the one written first is the outermost (see the crate docs).
 ///
 /// ```
 /// #[cortex::circuit_breaker(failure_rate = 50, minimum_calls = 10, window = 20, open_for = "30s")]

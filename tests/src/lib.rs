@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: running the external validators
 //! (`promtool`, Python's `prometheus_client` OpenMetrics parser) on text the
-//! tests produce.
+//! tests produce, reading samples of the global registry, and collecting the
+//! spans of one trace.
 //!
 //! `.ci/run` installs both. On a developer machine without them the checks
 //! are skipped with a message on stderr; under CI (`CI` set) a missing
@@ -8,6 +9,18 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+
+pub mod spans;
+
+/// The value, in the global registry's text exposition, of the sample whose
+/// name and labels are exactly `series`.
+pub fn sample(series: &str) -> Option<f64> {
+    let text = cortex::metrics::global().encode(cortex::metrics::Format::PrometheusText);
+    text.lines().find_map(|line| {
+        let (key, value) = line.rsplit_once(' ')?;
+        (key == series).then(|| value.parse().expect("sample value is a number"))
+    })
+}
 
 /// What a validator said.
 #[derive(Debug)]

@@ -10,14 +10,7 @@ use cortex::metrics::{global, Format};
 
 const MODULE: &str = "function_metrics";
 
-/// The value of the sample whose name and labels are exactly `series`.
-fn sample(series: &str) -> Option<f64> {
-    let text = global().encode(Format::PrometheusText);
-    text.lines().find_map(|line| {
-        let (key, value) = line.rsplit_once(' ')?;
-        (key == series).then(|| value.parse().expect("sample value is a number"))
-    })
-}
+use cortex_tests::sample;
 
 fn calls(function: &str, result: &str) -> Option<f64> {
     sample(&format!(

@@ -5,12 +5,11 @@
 //! and spans.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::LazyLock;
 use std::time::Duration;
 
-use cortex::metrics::{global, Format};
 use cortex::resilience::Error;
-use cortex::trace::{InMemoryExporter, SpanData, Tracer};
+use cortex_tests::sample;
+use cortex_tests::spans::in_trace;
 // Imported, the attributes are spelled bare.
 use cortex::{circuit_breaker, counted, retry, timeout, traced};
 
@@ -20,15 +19,6 @@ mod platform {
 }
 
 const MODULE: &str = "stacking";
-
-/// The value of the sample whose name and labels are exactly `series`.
-fn sample(series: &str) -> Option<f64> {
-    let text = global().encode(Format::PrometheusText);
-    text.lines().find_map(|line| {
-        let (key, value) = line.rsplit_once(' ')?;
-        (key == series).then(|| value.parse().expect("sample value is a number"))
-    })
-}
 
 fn calls(function: &str, result: &str) -> f64 {
     sample(&format!(
@@ -187,40 +177,6 @@ async fn attributes_through_a_reexport_nest_the_same_way() {
 }
 
 // ---- traced and retry: spans ----
-
-static EXPORTER: LazyLock<(Tracer, InMemoryExporter)> = LazyLock::new(|| {
-    let exporter = InMemoryExporter::default();
-    let tracer = Tracer::builder()
-        .service_name("stacking")
-        .exporter(exporter.clone())
-        .install()
-        .expect("installed once");
-    (tracer, exporter)
-});
-
-/// The spans of one trace started here, the root left out.
-fn in_trace(f: impl FnOnce()) -> (SpanData, Vec<SpanData>) {
-    let (tracer, exporter) = &*EXPORTER;
-    let root = tracer.start("test root");
-    let trace_id = root.context().trace_id().expect("sampled");
-    {
-        let _in = root.enter();
-        f();
-    }
-    drop(root);
-    tracer.force_flush();
-    let mut spans: Vec<SpanData> = exporter
-        .spans()
-        .into_iter()
-        .filter(|s| s.trace_id == trace_id)
-        .collect();
-    let pos = spans
-        .iter()
-        .position(|s| s.name == "test root")
-        .expect("root");
-    let root = spans.remove(pos);
-    (root, spans)
-}
 
 #[traced]
 #[retry(max = 3, delay = "1ms")]

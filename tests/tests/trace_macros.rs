@@ -1,50 +1,10 @@
 //! `#[traced]`, server spans and exemplars, through the global tracer (one
 //! per test binary: installed once here, spans told apart by trace id).
 
-use std::sync::LazyLock;
-
 use cortex::metrics::{global as metrics, Format};
-use cortex::trace::{self, InMemoryExporter, SpanData, SpanKind, Status, Tracer, Value};
+use cortex::trace::{self, SpanKind, Status, Value};
+use cortex_tests::spans::{in_trace, installed, named};
 use cortex_tests::{openmetrics_parse, raw, Verdict};
-
-static EXPORTER: LazyLock<(Tracer, InMemoryExporter)> = LazyLock::new(|| {
-    let exporter = InMemoryExporter::default();
-    let tracer = Tracer::builder()
-        .service_name("macros")
-        .exporter(exporter.clone())
-        .install()
-        .expect("installed once");
-    (tracer, exporter)
-});
-
-/// Runs `f` inside a fresh root span and returns every exported span of
-/// that trace.
-fn in_trace(f: impl FnOnce()) -> (SpanData, Vec<SpanData>) {
-    let (tracer, exporter) = &*EXPORTER;
-    let root = tracer.start("test root");
-    let trace_id = root.context().trace_id().unwrap();
-    {
-        let _in = root.enter();
-        f();
-    }
-    drop(root);
-    tracer.force_flush();
-    let mut spans: Vec<SpanData> = exporter
-        .spans()
-        .into_iter()
-        .filter(|s| s.trace_id == trace_id)
-        .collect();
-    let pos = spans.iter().position(|s| s.name == "test root").unwrap();
-    let root = spans.remove(pos);
-    (root, spans)
-}
-
-fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
-    spans
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no span {name}: {spans:#?}"))
-}
 
 #[derive(Debug)]
 struct CardDeclined {
@@ -194,7 +154,7 @@ impl Repo {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_spans_nest_across_await_and_threads() {
-    let (tracer, exporter) = &*EXPORTER;
+    let (tracer, exporter) = installed();
     let root = tracer.start("async root");
     let trace_id = root.context().trace_id().unwrap();
     let repo = Repo { base: 100 };
@@ -345,7 +305,7 @@ async fn fail(_req: cortex::http::Request) -> cortex::http::Response {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_continues_the_callers_trace() {
-    let (tracer, exporter) = &*EXPORTER;
+    let (tracer, exporter) = installed();
     let server = cortex::http::Server::new()
         .route(cortex::http::Method::GET, "/orders/{id}", order)
         .unwrap()
@@ -421,7 +381,7 @@ async fn the_server_continues_the_callers_trace() {
 
 #[test]
 fn inject_writes_traceparent_for_the_current_span() {
-    let (tracer, _) = &*EXPORTER;
+    let (tracer, _) = installed();
     let mut headers = cortex::http::HeaderMap::new();
     trace::inject(&mut headers);
     assert!(headers.is_empty(), "no span, no header");
@@ -443,7 +403,7 @@ async fn never_finishes() {
 
 #[tokio::test]
 async fn a_cancelled_async_call_still_ends_its_span() {
-    let (tracer, exporter) = &*EXPORTER;
+    let (tracer, exporter) = installed();
     let root = tracer.start("cancel root");
     let trace_id = root.context().trace_id().unwrap();
     let fut = {

@@ -21,11 +21,13 @@
 //! # Ok::<(), cortex::resilience::ConfigError>(()) }).unwrap();
 //! ```
 //!
-//! Recommended order when stacking attributes (the top one is outermost),
-//! the same as Resilience4j's: `#[retry]`, `#[circuit_breaker]`,
-//! `#[rate_limit]`, `#[timeout]`, `#[bulkhead]`. A retry then re-runs the
-//! whole stack, the breaker sees each attempt, and the timeout bounds one
-//! attempt.
+//! Stacked attributes nest in the order they are written: the attribute
+//! written first is the outermost layer, whatever its spelling. The
+//! recommended order is `#[traced]`, `#[counted]`/`#[timed]`, `#[retry]`,
+//! `#[circuit_breaker]`, `#[rate_limit]`, `#[timeout]`, `#[bulkhead]`
+//! (Resilience4j's for the policies): a retry then re-runs the whole stack
+//! below it, the breaker sees each attempt, the timeout bounds one attempt,
+//! and the span and metrics cover the whole call.
 
 pub mod bulkhead;
 pub mod circuit_breaker;

@@ -9,7 +9,6 @@ use std::future::Future;
 use crate::resilience::{Bulkhead, CircuitBreaker, Error, RateLimiter, Retry, Timeout};
 
 /// `#[circuit_breaker]` on an async fn.
-#[inline]
 pub async fn breaker<T, E, F, Fut>(
     breaker: &CircuitBreaker,
     f: F,
@@ -30,7 +29,6 @@ where
 }
 
 /// `#[circuit_breaker]` on a sync fn.
-#[inline]
 pub fn breaker_sync<T, E>(
     breaker: &CircuitBreaker,
     f: impl FnOnce() -> Result<T, E>,
@@ -47,7 +45,6 @@ pub fn breaker_sync<T, E>(
 }
 
 /// `#[retry]` on an async fn: `f` makes one attempt.
-#[inline]
 pub async fn retry<T, E, F, Fut>(retry: &Retry, f: F, retry_if: impl Fn(&E) -> bool) -> Result<T, E>
 where
     F: FnMut() -> Fut,
@@ -57,7 +54,6 @@ where
 }
 
 /// `#[retry]` on a sync fn.
-#[inline]
 pub fn retry_sync<T, E>(
     retry: &Retry,
     f: impl FnMut() -> Result<T, E>,
@@ -67,7 +63,6 @@ pub fn retry_sync<T, E>(
 }
 
 /// `#[bulkhead]` on an async fn.
-#[inline]
 pub async fn bulkhead<T, E, F, Fut>(
     bulkhead: &Bulkhead,
     f: F,
@@ -85,7 +80,6 @@ where
 }
 
 /// `#[bulkhead]` on a sync fn.
-#[inline]
 pub fn bulkhead_sync<T, E>(
     bulkhead: &Bulkhead,
     f: impl FnOnce() -> Result<T, E>,
@@ -99,7 +93,6 @@ pub fn bulkhead_sync<T, E>(
 }
 
 /// `#[timeout]`.
-#[inline]
 pub async fn timeout<T, E, Fut>(
     timeout: &Timeout,
     fut: Fut,
@@ -115,7 +108,6 @@ where
 }
 
 /// `#[rate_limit]`.
-#[inline]
 pub async fn rate_limit<T, E, F, Fut>(
     limiter: &RateLimiter,
     f: F,

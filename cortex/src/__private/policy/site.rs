@@ -90,64 +90,32 @@ impl SitePolicy for CircuitBreaker {
     }
 }
 
-impl SitePolicy for Retry {
-    type Config = RetryConfig;
-    const KIND: &'static str = "retry";
-    fn lookup_or_create(
-        name: &str,
-        config: Self::Config,
-        metrics: &Registry,
-    ) -> Result<(Self, Option<String>), ConfigError> {
-        registry::retry_lookup_or_create(name, config, metrics).map(Found::split)
-    }
-    fn standalone(name: &str, config: Self::Config) -> Result<Self, ConfigError> {
-        Retry::build(name, config, private_registry())
-    }
+/// The policies without a health component: looked up in their registry,
+/// built with their metrics only.
+macro_rules! site_policy {
+    ($($ty:ty: $config:ty, $kind:literal, $lookup:ident;)*) => {$(
+        impl SitePolicy for $ty {
+            type Config = $config;
+            const KIND: &'static str = $kind;
+            fn lookup_or_create(
+                name: &str,
+                config: Self::Config,
+                metrics: &Registry,
+            ) -> Result<(Self, Option<String>), ConfigError> {
+                registry::$lookup(name, config, metrics).map(Found::split)
+            }
+            fn standalone(name: &str, config: Self::Config) -> Result<Self, ConfigError> {
+                <$ty>::build(name, config, private_registry())
+            }
+        }
+    )*};
 }
 
-impl SitePolicy for Bulkhead {
-    type Config = BulkheadConfig;
-    const KIND: &'static str = "bulkhead";
-    fn lookup_or_create(
-        name: &str,
-        config: Self::Config,
-        metrics: &Registry,
-    ) -> Result<(Self, Option<String>), ConfigError> {
-        registry::bulkhead_lookup_or_create(name, config, metrics).map(Found::split)
-    }
-    fn standalone(name: &str, config: Self::Config) -> Result<Self, ConfigError> {
-        Bulkhead::build(name, config, private_registry())
-    }
-}
-
-impl SitePolicy for Timeout {
-    type Config = std::time::Duration;
-    const KIND: &'static str = "timeout";
-    fn lookup_or_create(
-        name: &str,
-        config: Self::Config,
-        metrics: &Registry,
-    ) -> Result<(Self, Option<String>), ConfigError> {
-        registry::timeout_lookup_or_create(name, config, metrics).map(Found::split)
-    }
-    fn standalone(name: &str, config: Self::Config) -> Result<Self, ConfigError> {
-        Timeout::build(name, config, private_registry())
-    }
-}
-
-impl SitePolicy for RateLimiter {
-    type Config = RateLimiterConfig;
-    const KIND: &'static str = "rate limiter";
-    fn lookup_or_create(
-        name: &str,
-        config: Self::Config,
-        metrics: &Registry,
-    ) -> Result<(Self, Option<String>), ConfigError> {
-        registry::rate_limiter_lookup_or_create(name, config, metrics).map(Found::split)
-    }
-    fn standalone(name: &str, config: Self::Config) -> Result<Self, ConfigError> {
-        RateLimiter::build(name, config, private_registry())
-    }
+site_policy! {
+    Retry: RetryConfig, "retry", retry_lookup_or_create;
+    Bulkhead: BulkheadConfig, "bulkhead", bulkhead_lookup_or_create;
+    Timeout: std::time::Duration, "timeout", timeout_lookup_or_create;
+    RateLimiter: RateLimiterConfig, "rate limiter", rate_limiter_lookup_or_create;
 }
 
 /// The static of one policy attribute.
