@@ -327,3 +327,41 @@ async fn retried_and_fallback_arguments_keep_their_patterns() {
     // The body fails: the fallback gets the same arguments.
     assert_eq!(total((1, 2), String::new(), 10).await, Ok(1013));
 }
+
+// ---- #[async_trait] methods ----
+
+#[async_trait::async_trait]
+trait Inventory {
+    async fn reserve(&self, sku: String) -> Result<String, AppError>;
+}
+
+struct Warehouse {
+    attempts: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Inventory for Warehouse {
+    #[cortex::retry(max = 3, delay = "1ms")]
+    #[cortex::timeout("1s")]
+    async fn reserve(&self, sku: String) -> Result<String, AppError> {
+        if self.attempts.fetch_add(1, Ordering::SeqCst) < 2 {
+            return Err(AppError::Down);
+        }
+        Ok(format!("reserved {sku}"))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn policies_work_on_async_trait_methods() {
+    let w = Warehouse {
+        attempts: AtomicUsize::new(0),
+    };
+    assert_eq!(
+        w.reserve("a-1".into()).await,
+        Ok("reserved a-1".to_string())
+    );
+    assert_eq!(w.attempts.load(Ordering::SeqCst), 3);
+    let name = "resilience_macros::<Warehouse as Inventory>::reserve";
+    assert!(cortex::resilience::retry(name).is_some(), "{name}");
+    assert!(cortex::resilience::timeout(name).is_some(), "{name}");
+}

@@ -116,6 +116,14 @@ pub fn gated(mut a: u8, #[cfg(any())] never: u8, #[cfg(all())] b: u8) -> Result<
     Ok(a + b)
 }
 
+// Attributes of a span outside the retry read pattern arguments.
+#[cortex::traced(attributes(first = a, body.len = body.len()))]
+#[cortex::retry(max = 2, delay = "1ms")]
+pub fn traced_pattern((a, mut b): (u8, u8), Json(body): Json<String>) -> Result<u8, AppError> {
+    b += 1;
+    Ok(a + b + body.len() as u8)
+}
+
 // A fn returning `impl Future` from a trailing async block, as in traits.
 pub trait Store {
     fn load(&self, id: u32) -> impl Future<Output = Result<u32, AppError>> + Send;
@@ -206,6 +214,7 @@ fn main() {
     let _ = append(vec![], (1, 2), "t".into());
     let _ = body_len(Json("b".into()), "t".into(), 0);
     let _ = gated(1, 2);
+    let _ = traced_pattern((1, 2), Json(String::new()));
     let _ = Pg.load(1);
     let _ = Db.fetch("k".into(), (1, 2));
     let _ = Db.hold();
