@@ -67,8 +67,22 @@ pub enum OpenHealth {
     Down,
 }
 
+/// Longer waits in the open state after consecutive openings:
+/// `open_for * multiplier^(n - 1)` for the n-th opening in a row (the count
+/// starts again when the breaker closes), capped at `max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OpenForBackoff {
+    /// Growth per consecutive opening (> 1).
+    pub multiplier: f64,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+/// The most trial calls a half-open breaker can let through.
+pub const MAX_HALF_OPEN_CALLS: u32 = 4095;
+
 /// Circuit breaker settings. Defaults are Resilience4j's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CircuitBreakerConfig {
     /// Opens when this percentage of calls in the window failed (1..=100).
     pub failure_rate: u8,
@@ -83,10 +97,21 @@ pub struct CircuitBreakerConfig {
     pub window: Window,
     /// How long it stays open before letting trial calls through.
     pub open_for: Duration,
-    /// How many trial calls it lets through when half-open.
+    /// How many trial calls it lets through when half-open (at most
+    /// [`MAX_HALF_OPEN_CALLS`]).
     pub half_open_calls: u32,
     /// How an open breaker shows in `/health`.
     pub health: OpenHealth,
+    /// Goes half-open by itself when `open_for` has passed, even if no call
+    /// arrives (Resilience4j's `automaticTransitionFromOpenToHalfOpenEnabled`);
+    /// otherwise the first call after it does.
+    pub automatic_half_open: bool,
+    /// A half-open breaker whose trial calls have not all finished by then
+    /// opens again (Resilience4j's `maxWaitDurationInHalfOpenState`); `None`
+    /// waits for them however long they take.
+    pub max_wait_in_half_open: Option<Duration>,
+    /// Longer `open_for` after consecutive openings; `None` keeps it fixed.
+    pub open_for_backoff: Option<OpenForBackoff>,
 }
 
 impl Default for CircuitBreakerConfig {
@@ -100,6 +125,9 @@ impl Default for CircuitBreakerConfig {
             open_for: Duration::from_secs(60),
             half_open_calls: 10,
             health: OpenHealth::Degraded,
+            automatic_half_open: false,
+            max_wait_in_half_open: None,
+            open_for_backoff: None,
         }
     }
 }
@@ -177,8 +205,54 @@ impl CircuitBreakerConfig {
                 "half_open_calls",
                 "must be at least 1 (the trial calls that can close the breaker)",
             );
+        } else if self.half_open_calls > MAX_HALF_OPEN_CALLS {
+            p.fail(
+                "half_open_calls",
+                format!(
+                    "{} is more than {MAX_HALF_OPEN_CALLS}, the most trial calls a breaker counts",
+                    self.half_open_calls
+                ),
+            );
+        }
+        if let Some(d) = self.max_wait_in_half_open {
+            p.positive("max_wait_in_half_open", d);
+        }
+        if let Some(b) = self.open_for_backoff {
+            if !(b.multiplier.is_finite() && b.multiplier > 1.0) {
+                p.fail(
+                    "open_for_multiplier",
+                    format!(
+                        "{} must be a finite number above 1, like `open_for_multiplier = 2.0`",
+                        b.multiplier
+                    ),
+                );
+            }
+            if b.max < self.open_for {
+                p.fail(
+                    "max_open_for",
+                    format!("{:?} is below `open_for` ({:?})", b.max, self.open_for),
+                );
+            }
         }
         p
+    }
+
+    /// How long the `n`-th consecutive opening (1 for the first) stays open.
+    pub fn open_for_nth(&self, n: u32) -> Duration {
+        match self.open_for_backoff {
+            None => self.open_for,
+            Some(b) => {
+                let factor = b
+                    .multiplier
+                    .powi(i32::try_from(n.saturating_sub(1)).unwrap_or(i32::MAX));
+                let secs = self.open_for.as_secs_f64() * factor;
+                if !secs.is_finite() || secs >= b.max.as_secs_f64() {
+                    b.max
+                } else {
+                    Duration::from_secs_f64(secs)
+                }
+            }
+        }
     }
 }
 
@@ -196,6 +270,24 @@ pub enum Backoff {
     },
 }
 
+/// How a retry's delays are randomised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum JitterMode {
+    /// Each delay moved by up to `jitter` of itself either way (`jitter =
+    /// 0.2`: +-20 %); none with `jitter = 0`.
+    #[default]
+    Proportional,
+    /// Each delay drawn uniformly from zero to the backoff's delay ("full
+    /// jitter"): spreads a herd of clients the most.
+    Full,
+    /// Each delay drawn from `delay` to three times the previous one, capped
+    /// at the backoff's largest delay ("decorrelated jitter").
+    Decorrelated,
+}
+
+/// The smallest retry budget (a share of calls).
+pub const MIN_RETRY_BUDGET: f64 = 0.000_001;
+
 /// Retry settings. Defaults are Resilience4j's (3 attempts, 500 ms).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryConfig {
@@ -205,11 +297,17 @@ pub struct RetryConfig {
     pub delay: Duration,
     /// How delays grow.
     pub backoff: Backoff,
-    /// Random spread of each delay: 0.2 means +-20 % (0..=1).
+    /// Random spread of each delay: 0.2 means +-20 % (0..=1), for
+    /// [`JitterMode::Proportional`].
     pub jitter: f64,
-    /// Retries may be at most this share of recent calls (0..=1; `None`: no
-    /// budget).
+    /// How delays are randomised.
+    pub jitter_mode: JitterMode,
+    /// Retries may be at most this share of recent calls
+    /// ([`MIN_RETRY_BUDGET`]..=1; `None`: no budget).
     pub budget: Option<f64>,
+    /// No attempt starts later than this after the first one; `None`: no
+    /// deadline.
+    pub max_elapsed: Option<Duration>,
 }
 
 impl Default for RetryConfig {
@@ -219,7 +317,9 @@ impl Default for RetryConfig {
             delay: Duration::from_millis(500),
             backoff: Backoff::Fixed,
             jitter: 0.0,
+            jitter_mode: JitterMode::Proportional,
             budget: None,
+            max_elapsed: None,
         }
     }
 }
@@ -271,14 +371,17 @@ impl RetryConfig {
             );
         }
         if let Some(b) = self.budget {
-            if !(b > 0.0 && b <= 1.0) {
+            if !(MIN_RETRY_BUDGET..=1.0).contains(&b) {
                 p.fail(
                     "budget",
                     format!(
-                        "{b} is outside 0 (excluded)..=1: the budget is the share of calls that may be retried, like `budget = 0.1`"
+                        "{b} is outside {MIN_RETRY_BUDGET}..=1: the budget is the share of calls that may be retried, like `budget = 0.1`"
                     ),
                 );
             }
+        }
+        if let Some(d) = self.max_elapsed {
+            p.positive("max_elapsed", d);
         }
         p
     }
@@ -291,6 +394,10 @@ pub struct BulkheadConfig {
     pub max_concurrent: u32,
     /// How long a caller may wait for a place (zero: reject at once).
     pub max_wait: Duration,
+    /// Waiting callers get places in arrival order (the default, as
+    /// Resilience4j's); `false` lets a newcomer take a place that comes free
+    /// before a waiter does.
+    pub fair: bool,
 }
 
 impl Default for BulkheadConfig {
@@ -298,6 +405,7 @@ impl Default for BulkheadConfig {
         BulkheadConfig {
             max_concurrent: 25,
             max_wait: Duration::ZERO,
+            fair: true,
         }
     }
 }
@@ -321,6 +429,9 @@ impl BulkheadConfig {
         p
     }
 }
+
+/// The highest rate a rate limiter counts (one permit a nanosecond).
+pub const MAX_PERMITS_PER_SECOND: f64 = 1e9;
 
 /// Rate limiter settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -360,6 +471,17 @@ impl RateLimiterConfig {
             p.fail("permits", "must be at least 1");
         }
         p.positive("period", self.period);
+        if !self.period.is_zero()
+            && f64::from(self.permits) / self.period.as_secs_f64() > MAX_PERMITS_PER_SECOND
+        {
+            p.fail(
+                "permits",
+                format!(
+                    "{} per {:?} is more than {MAX_PERMITS_PER_SECOND} permits a second",
+                    self.permits, self.period
+                ),
+            );
+        }
         p
     }
 }

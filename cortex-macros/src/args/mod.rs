@@ -13,8 +13,8 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, LitStr, Token};
 
-use values::{buckets, int_value, labels, max_of, number, string_value};
-pub(crate) use values::{duration_expr, duration_lit, metric_name};
+use values::{buckets, int_value, labels, max_of, string_value};
+pub(crate) use values::{duration_expr, duration_lit, metric_name, number};
 
 /// One argument as written.
 pub(crate) struct Arg {

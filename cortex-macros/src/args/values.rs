@@ -62,7 +62,7 @@ pub(super) fn int_value(arg: &Arg, key: &str) -> syn::Result<(u64, Span)> {
 }
 
 /// A number literal, possibly negated.
-pub(super) fn number(expr: &Expr) -> Option<f64> {
+pub(crate) fn number(expr: &Expr) -> Option<f64> {
     match expr {
         Expr::Lit(ExprLit { lit, .. }) => match lit {
             Lit::Float(f) if f.suffix().is_empty() || f.suffix() == "f64" => {

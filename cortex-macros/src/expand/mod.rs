@@ -24,7 +24,7 @@ pub(crate) enum Layer {
     /// lane per outcome records both.
     Fused(counted::Counted, timed::Timed),
     Traced(traced::Traced),
-    Policy(policy::Policy),
+    Policy(Box<policy::Policy>),
 }
 
 impl Layer {
@@ -37,7 +37,7 @@ impl Layer {
             | Kind::Retry
             | Kind::Bulkhead
             | Kind::Timeout
-            | Kind::RateLimit => Layer::Policy(policy::Policy::parse(kind, args, span)?),
+            | Kind::RateLimit => Layer::Policy(Box::new(policy::Policy::parse(kind, args, span)?)),
         })
     }
 

@@ -31,26 +31,32 @@
 
 pub mod bulkhead;
 pub mod circuit_breaker;
+mod events;
 mod pipeline;
 pub mod rate_limiter;
 pub(crate) mod registry;
 pub mod retry;
+pub(crate) mod sync;
 pub mod timeout;
+mod timer;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use bulkhead::{Bulkhead, BulkheadPermit};
-pub use circuit_breaker::{CircuitBreaker, Permit, State, StateChange, Stats};
+pub use circuit_breaker::{
+    classify, CallOutcome, CircuitBreaker, CircuitBreakerEvent, OwnedPermit, Permit, State,
+    StateChange, Stats,
+};
 pub use cortex_rules::resilience::{
-    Backoff, BulkheadConfig, CircuitBreakerConfig, ConfigError, OpenHealth, RateLimiterConfig,
-    RetryConfig, Window,
+    Backoff, BulkheadConfig, CircuitBreakerConfig, ConfigError, JitterMode, OpenForBackoff,
+    OpenHealth, RateLimiterConfig, RetryConfig, Window,
 };
 pub use pipeline::Pipeline;
 pub use rate_limiter::RateLimiter;
 pub use registry::{bulkhead, circuit_breaker, rate_limiter, retry, timeout};
-pub use retry::Retry;
+pub use retry::{Retry, RetryDecision, RetryEvent};
 pub use timeout::Timeout;
 
 /// Why a policy refused or stopped a call.
@@ -82,6 +88,58 @@ pub enum Error {
         /// The rate limiter's name.
         name: Arc<str>,
     },
+}
+
+/// Errors that may carry a policy's rejection, so a retry can tell a
+/// rejection (not worth retrying) from a failure of the call itself. The
+/// default `#[retry]` uses it: implement it for an error type that wraps
+/// [`Error`], or give the type a `std::error::Error::source` that leads to
+/// one.
+///
+/// ```
+/// use cortex::resilience::{AsRejection, Error};
+///
+/// enum AppError {
+///     Backend(String),
+///     Policy(Error),
+/// }
+///
+/// impl AsRejection for AppError {
+///     fn as_rejection(&self) -> Option<&Error> {
+///         match self {
+///             AppError::Policy(e) => Some(e),
+///             AppError::Backend(_) => None,
+///         }
+///     }
+/// }
+/// ```
+pub trait AsRejection {
+    /// The rejection inside, if this error is one.
+    fn as_rejection(&self) -> Option<&Error>;
+}
+
+impl AsRejection for Error {
+    fn as_rejection(&self) -> Option<&Error> {
+        Some(self)
+    }
+}
+
+impl AsRejection for Box<dyn std::error::Error + Send + Sync> {
+    fn as_rejection(&self) -> Option<&Error> {
+        rejection_in(&**self)
+    }
+}
+
+/// The first [`Error`] in `error`'s chain of sources (itself included).
+pub fn rejection_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Error> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<Error>() {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// The error a policy gives when its metrics clash with metrics registered

@@ -12,8 +12,8 @@ use syn::{Expr, ExprLit, Lit};
 use crate::args::{Args, Value};
 use crate::stack::Kind;
 use cortex_rules::resilience::{
-    Backoff, BulkheadConfig, CircuitBreakerConfig, ConfigError, OpenHealth, RateLimiterConfig,
-    RetryConfig, Window,
+    Backoff, BulkheadConfig, CircuitBreakerConfig, ConfigError, JitterMode, OpenForBackoff,
+    OpenHealth, RateLimiterConfig, RetryConfig, Window,
 };
 
 /// The keys each policy accepts, besides `name`, `fallback` and `crate`.
@@ -30,6 +30,12 @@ pub(crate) fn keys(kind: Kind) -> &'static [&'static str] {
             "half_open_calls",
             "health",
             "record_if",
+            "ignore_if",
+            "record_result",
+            "automatic_half_open",
+            "max_wait_in_half_open",
+            "open_for_multiplier",
+            "max_open_for",
             "fallback",
             "crate",
         ],
@@ -41,11 +47,20 @@ pub(crate) fn keys(kind: Kind) -> &'static [&'static str] {
             "max_delay",
             "jitter",
             "budget",
+            "max_elapsed",
             "retry_if",
+            "retry_on_result",
             "fallback",
             "crate",
         ],
-        Kind::Bulkhead => &["name", "max_concurrent", "max_wait", "fallback", "crate"],
+        Kind::Bulkhead => &[
+            "name",
+            "max_concurrent",
+            "max_wait",
+            "fair",
+            "fallback",
+            "crate",
+        ],
         Kind::Timeout => &["after", "name", "fallback", "crate"],
         Kind::RateLimit => &["name", "permits", "period", "max_wait", "fallback", "crate"],
         Kind::Counted | Kind::Timed | Kind::Traced => &[],
@@ -122,19 +137,32 @@ impl Place for TokenStream {
     }
 }
 
+/// The functions that classify a call's result.
+#[derive(Default)]
+pub(crate) struct Predicates {
+    /// Breaker: errors that count as failures (default: all).
+    pub(crate) record_if: Option<syn::Path>,
+    /// Breaker: errors that count as neither (wins over `record_if`).
+    pub(crate) ignore_if: Option<syn::Path>,
+    /// Breaker: `Ok` values that count as failures.
+    pub(crate) record_result: Option<syn::Path>,
+    /// Retry: errors to retry (default: all but rejections).
+    pub(crate) retry_if: Option<syn::Path>,
+    /// Retry: `Ok` values to retry.
+    pub(crate) retry_on_result: Option<syn::Path>,
+}
+
 impl Config {
     /// Reads the keys of `kind` (a timeout's duration is `after`), reporting
-    /// mistakes through `args`; also gives the `record_if`/`retry_if` path.
-    pub(crate) fn parse(
-        kind: Kind,
-        args: &mut Args,
-        attr_span: Span,
-    ) -> (Config, Option<syn::Path>) {
+    /// mistakes through `args`; also gives the classifying functions.
+    pub(crate) fn parse(kind: Kind, args: &mut Args, attr_span: Span) -> (Config, Predicates) {
         let mut spans = Spans::new(attr_span);
+        let mut predicates = Predicates::default();
         match kind {
             Kind::Retry => {
-                let predicate = args.path("retry_if");
-                (Config::Retry(retry(args, &mut spans)), predicate)
+                predicates.retry_if = args.path("retry_if");
+                predicates.retry_on_result = args.path("retry_on_result");
+                (Config::Retry(retry(args, &mut spans)), predicates)
             }
             Kind::Bulkhead => {
                 let mut c = BulkheadConfig::default();
@@ -144,8 +172,11 @@ impl Config {
                 if let Some(d) = spans.note("max_wait", args.duration("max_wait", true)) {
                     c.max_wait = d;
                 }
+                if let Some(fair) = args.boolean("fair") {
+                    c.fair = fair;
+                }
                 spans.report(args, c.problems(), &[]);
-                (Config::Bulkhead(c), None)
+                (Config::Bulkhead(c), predicates)
             }
             Kind::Timeout => {
                 let after = match args.take("after") {
@@ -172,7 +203,7 @@ impl Config {
                 };
                 (
                     Config::Timeout(after.unwrap_or(Duration::from_secs(1))),
-                    None,
+                    predicates,
                 )
             }
             Kind::RateLimit => {
@@ -187,11 +218,13 @@ impl Config {
                     c.max_wait = d;
                 }
                 spans.report(args, c.problems(), &[]);
-                (Config::RateLimit(c), None)
+                (Config::RateLimit(c), predicates)
             }
             _ => {
-                let predicate = args.path("record_if");
-                (Config::Breaker(breaker(args, &mut spans)), predicate)
+                predicates.record_if = args.path("record_if");
+                predicates.ignore_if = args.path("ignore_if");
+                predicates.record_result = args.path("record_result");
+                (Config::Breaker(breaker(args, &mut spans)), predicates)
             }
         }
     }
@@ -241,6 +274,12 @@ impl Config {
                     OpenHealth::Degraded => quote!(#krate::resilience::OpenHealth::Degraded),
                     OpenHealth::Down => quote!(#krate::resilience::OpenHealth::Down),
                 };
+                let automatic = c.automatic_half_open;
+                let max_wait = option(c.max_wait_in_half_open.map(duration));
+                let backoff = option(c.open_for_backoff.map(|b| {
+                    let (m, max) = (b.multiplier, duration(b.max));
+                    quote!(#krate::resilience::OpenForBackoff { multiplier: #m, max: #max })
+                }));
                 quote! {
                     #krate::resilience::CircuitBreakerConfig {
                         failure_rate: #fr,
@@ -251,6 +290,9 @@ impl Config {
                         open_for: #open_for,
                         half_open_calls: #hc,
                         health: #health,
+                        automatic_half_open: #automatic,
+                        max_wait_in_half_open: #max_wait,
+                        open_for_backoff: #backoff,
                     }
                 }
             }
@@ -268,21 +310,30 @@ impl Config {
                 };
                 let (max, jitter) = (c.max, c.jitter);
                 let budget = option(c.budget.map(|b| quote!(#b)));
+                let mode = match c.jitter_mode {
+                    JitterMode::Proportional => quote!(Proportional),
+                    JitterMode::Full => quote!(Full),
+                    JitterMode::Decorrelated => quote!(Decorrelated),
+                };
+                let max_elapsed = option(c.max_elapsed.map(duration));
                 quote! {
                     #krate::resilience::RetryConfig {
                         max: #max,
                         delay: #delay,
                         backoff: #backoff,
                         jitter: #jitter,
+                        jitter_mode: #krate::resilience::JitterMode::#mode,
                         budget: #budget,
+                        max_elapsed: #max_elapsed,
                     }
                 }
             }
             Config::Bulkhead(c) => {
                 let m = c.max_concurrent;
                 let w = duration(c.max_wait);
+                let fair = c.fair;
                 quote! {
-                    #krate::resilience::BulkheadConfig { max_concurrent: #m, max_wait: #w }
+                    #krate::resilience::BulkheadConfig { max_concurrent: #m, max_wait: #w, fair: #fair }
                 }
             }
             Config::Timeout(d) => duration(*d),
@@ -363,7 +414,26 @@ fn breaker(args: &mut Args, spans: &mut Spans) -> CircuitBreakerConfig {
             )),
         }
     }
-    spans.report(args, c.problems(), &[("minimum_calls", "window")]);
+    c.automatic_half_open = args.flag("automatic_half_open");
+    if let Some(d) = spans.note(
+        "max_wait_in_half_open",
+        args.duration("max_wait_in_half_open", false),
+    ) {
+        c.max_wait_in_half_open = Some(d);
+    }
+    let multiplier = spans.note("open_for_multiplier", args.float("open_for_multiplier"));
+    let max_open_for = spans.note("max_open_for", args.duration("max_open_for", false));
+    if multiplier.is_some() || max_open_for.is_some() {
+        c.open_for_backoff = Some(OpenForBackoff {
+            multiplier: multiplier.unwrap_or(2.0),
+            max: max_open_for.unwrap_or(Duration::from_secs(3600)),
+        });
+    }
+    spans.report(
+        args,
+        c.problems(),
+        &[("minimum_calls", "window"), ("max_open_for", "open_for")],
+    );
     c
 }
 
@@ -377,8 +447,36 @@ fn retry(args: &mut Args, spans: &mut Spans) -> RetryConfig {
     }
     let multiplier = spans.note("multiplier", args.float("multiplier"));
     let max_delay = spans.note("max_delay", args.duration("max_delay", false));
-    if let Some(v) = spans.note("jitter", args.float("jitter")) {
-        c.jitter = v;
+    if let Some(arg) = args.take("jitter") {
+        match &arg.value {
+            Value::Expr(Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            })) => match s.value().as_str() {
+                "full" => c.jitter_mode = JitterMode::Full,
+                "decorrelated" => c.jitter_mode = JitterMode::Decorrelated,
+                other => args.error(syn::Error::new(
+                    s.span(),
+                    format!("unknown jitter \"{other}\"; write a share of the delay (`jitter = 0.2`), \"full\" or \"decorrelated\""),
+                )),
+            },
+            Value::Expr(e) => match crate::args::number(e) {
+                Some(v) => {
+                    spans.map.insert("jitter", quote!(#e));
+                    c.jitter = v;
+                }
+                None => args.error(syn::Error::new_spanned(
+                    e,
+                    "`jitter` is a share of the delay (`jitter = 0.2`), \"full\" or \"decorrelated\"",
+                )),
+            },
+            _ => args.error(syn::Error::new(
+                arg.key.span(),
+                "`jitter` expects a value: `jitter = 0.2`",
+            )),
+        }
+    }
+    if let Some(d) = spans.note("max_elapsed", args.duration("max_elapsed", false)) {
+        c.max_elapsed = Some(d);
     }
     if let Some(v) = spans.note("budget", args.float("budget")) {
         c.budget = Some(v);

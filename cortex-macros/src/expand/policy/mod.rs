@@ -14,7 +14,7 @@ use super::nest::{line_of, Ctx, Inner};
 use super::{hidden, registration};
 use crate::args::Args;
 use crate::stack::Kind;
-use config::Config;
+use config::{Config, Predicates};
 
 /// One checked policy attribute.
 pub(crate) struct Policy {
@@ -22,8 +22,8 @@ pub(crate) struct Policy {
     /// `name = "..."`: instances are shared by name.
     pub(crate) name: Option<LitStr>,
     pub(crate) fallback: Option<Path>,
-    /// `record_if` (breaker) or `retry_if` (retry).
-    predicate: Option<Path>,
+    /// How results are classified.
+    predicates: Predicates,
     config: Config,
     pub(crate) krate: TokenStream,
     pub(crate) span: Span,
@@ -40,13 +40,13 @@ impl Policy {
         let name = args.name("name", "a policy name");
         let fallback = args.path("fallback");
         let krate = args.krate();
-        let (config, predicate) = Config::parse(kind, &mut args, span);
+        let (config, predicates) = Config::parse(kind, &mut args, span);
         args.finish()?;
         Ok(Policy {
             kind,
             name,
             fallback,
-            predicate,
+            predicates,
             config,
             krate,
             span,
@@ -108,11 +108,11 @@ impl Policy {
             ctx.value.clone()
         };
         let reject = &ctx.reject;
-        let predicate = match &self.predicate {
-            Some(path) => quote!(#path),
-            None => quote!(|_| true),
-        };
         let policy = quote!(#krate::__private::policy);
+        let predicate = match self.kind {
+            Kind::CircuitBreaker => self.breaker_outcome(krate, &ty),
+            _ => self.retry_decision(krate, &ty),
+        };
         let call = if ctx.body.is_async() {
             let future = |inner: Inner| inner.future(krate, &ty);
             match self.kind {
@@ -161,6 +161,57 @@ impl Policy {
             None => inner,
         };
         Ok((statics, out))
+    }
+}
+
+impl Policy {
+    /// `|result| CallOutcome`: Resilience4j's classification with the
+    /// attribute's `record_if`, `ignore_if` and `record_result`.
+    fn breaker_outcome(&self, krate: &TokenStream, ty: &TokenStream) -> TokenStream {
+        let p = &self.predicates;
+        let or = |path: &Option<Path>, default: TokenStream| match path {
+            Some(path) => quote!(#path),
+            None => default,
+        };
+        let record_if = or(&p.record_if, quote!(|_| true));
+        let ignore_if = or(&p.ignore_if, quote!(|_| false));
+        let record_result = or(&p.record_result, quote!(|_| false));
+        let r = hidden("__cortex_result");
+        quote! {
+            |#r: &#ty| #krate::resilience::classify(#r, #record_if, #ignore_if, #record_result)
+        }
+    }
+
+    /// `|result| RetryDecision`: `retry_on_result` for `Ok` values;
+    /// `retry_if` for errors, or, without it, every error but a rejection
+    /// that retrying cannot help.
+    fn retry_decision(&self, krate: &TokenStream, ty: &TokenStream) -> TokenStream {
+        let p = &self.predicates;
+        let policy = quote!(#krate::__private::policy);
+        let decision = quote!(#krate::resilience::RetryDecision);
+        let (r, v, e) = (
+            hidden("__cortex_result"),
+            hidden("__cortex_value"),
+            hidden("__cortex_error"),
+        );
+        let on_ok = match &p.retry_on_result {
+            Some(path) => quote!(if #path(#v) { #decision::Retry } else { #decision::Done }),
+            None => quote!({ let _ = #v; #decision::Done }),
+        };
+        let on_err = match &p.retry_if {
+            Some(path) => quote!(if #path(#e) { #decision::Retry } else { #decision::Done }),
+            None => quote!({
+                #[allow(unused_imports)]
+                use #policy::{NoRejection as _, RejectionBySelf as _, RejectionBySource as _};
+                #policy::decide_error((&&#policy::Probe(#e)).__cortex_rejection())
+            }),
+        };
+        quote! {
+            |#r: &#ty| match #r {
+                ::core::result::Result::Ok(#v) => #on_ok,
+                ::core::result::Result::Err(#e) => #on_err,
+            }
+        }
     }
 }
 

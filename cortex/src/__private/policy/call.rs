@@ -6,13 +6,16 @@
 
 use std::future::Future;
 
-use crate::resilience::{Bulkhead, CircuitBreaker, Error, RateLimiter, Retry, Timeout};
+use crate::resilience::{
+    Bulkhead, CallOutcome, CircuitBreaker, Error, RateLimiter, Retry, RetryDecision, Timeout,
+};
 
-/// `#[circuit_breaker]` on an async fn.
+/// `#[circuit_breaker]` on an async fn; `outcome` classifies the result
+/// (see [`crate::resilience::classify`]).
 pub async fn breaker<T, E, F, Fut>(
     breaker: &CircuitBreaker,
     f: F,
-    record_if: impl Fn(&E) -> bool,
+    outcome: impl Fn(&Result<T, E>) -> CallOutcome,
     reject: fn(Error) -> Result<T, E>,
 ) -> Result<T, E>
 where
@@ -24,7 +27,7 @@ where
         Err(e) => return reject(e),
     };
     let result = f().await;
-    permit.record_result(&result, &record_if);
+    permit.record(outcome(&result));
     result
 }
 
@@ -32,7 +35,7 @@ where
 pub fn breaker_sync<T, E>(
     breaker: &CircuitBreaker,
     f: impl FnOnce() -> Result<T, E>,
-    record_if: impl Fn(&E) -> bool,
+    outcome: impl Fn(&Result<T, E>) -> CallOutcome,
     reject: fn(Error) -> Result<T, E>,
 ) -> Result<T, E> {
     let permit = match breaker.acquire() {
@@ -40,26 +43,30 @@ pub fn breaker_sync<T, E>(
         Err(e) => return reject(e),
     };
     let result = f();
-    permit.record_result(&result, &record_if);
+    permit.record(outcome(&result));
     result
 }
 
-/// `#[retry]` on an async fn: `f` makes one attempt.
-pub async fn retry<T, E, F, Fut>(retry: &Retry, f: F, retry_if: impl Fn(&E) -> bool) -> Result<T, E>
+/// `#[retry]` on an async fn: `f` makes one attempt, `decide` judges it.
+pub async fn retry<T, E, F, Fut>(
+    retry: &Retry,
+    f: F,
+    decide: impl Fn(&Result<T, E>) -> RetryDecision,
+) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    retry.call_if(f, retry_if).await
+    retry.call_when(f, decide).await
 }
 
 /// `#[retry]` on a sync fn.
 pub fn retry_sync<T, E>(
     retry: &Retry,
     f: impl FnMut() -> Result<T, E>,
-    retry_if: impl Fn(&E) -> bool,
+    decide: impl Fn(&Result<T, E>) -> RetryDecision,
 ) -> Result<T, E> {
-    retry.call_sync_if(f, retry_if)
+    retry.call_sync_when(f, decide)
 }
 
 /// `#[bulkhead]` on an async fn.

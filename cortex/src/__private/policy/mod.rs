@@ -3,6 +3,7 @@
 
 mod call;
 mod mode;
+mod rejection;
 mod site;
 
 pub use call::{
@@ -12,5 +13,6 @@ pub use mode::{
     assert_plain_value, clone_for_retry, rejection, returns_result, wrapped_rejection,
     IsPlainValue, IsResultValue, NotAResult, PlainValue, PolicyError, PolicyReturn, ResultValue,
 };
+pub use rejection::{decide_error, NoRejection, Probe, RejectionBySelf, RejectionBySource};
 pub(crate) use site::settle_sites;
 pub use site::{AnySite, PolicySite, SiteInfo, SitePolicy, POLICY_SITES};

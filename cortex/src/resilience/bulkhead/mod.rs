@@ -177,6 +177,7 @@ impl Bulkhead {
         BulkheadConfig {
             max_concurrent: self.inner.max.load(Ordering::Acquire),
             max_wait: Duration::from_nanos(self.inner.max_wait_nanos.load(Ordering::Acquire)),
+            fair: true,
         }
     }
 

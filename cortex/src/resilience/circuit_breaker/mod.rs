@@ -1,35 +1,56 @@
-//! The circuit breaker: closed, open, half-open, disabled and forced-open.
+//! The circuit breaker: closed, open, half-open, disabled and forced-open,
+//! with Resilience4j's documented semantics.
 //!
 //! While closed it counts outcomes in a sliding window (the last N calls, or
 //! the calls of the last period) and opens when the failure rate, or the
 //! slow-call rate, reaches its threshold once `minimum_calls` are in the
-//! window. Open, it rejects calls with [`Error::CircuitOpen`] until
-//! `open_for` has passed; then it lets exactly `half_open_calls` trial calls
-//! through (others are rejected while they run) and closes if their rates
-//! stay below the thresholds, or opens again.
+//! window; the rates are judged whenever they can have risen: after a
+//! failure or a slow call, when the window first holds `minimum_calls`
+//! calls (three failures then a success with `minimum_calls = 4` opens at
+//! 75 %), and, in a time window, when old calls (successes too) leave it.
+//! Open, it rejects calls with [`Error::CircuitOpen`] until `open_for` has
+//! passed (growing with `open_for_backoff` over consecutive openings), then
+//! goes half-open, by itself with `automatic_half_open` or on the next
+//! call; half-open, it lets exactly `half_open_calls` trial calls through
+//! (others are rejected while they run) and closes if their rates stay
+//! below the thresholds, or opens again; with `max_wait_in_half_open` it
+//! also opens again when the trials have not all finished in time.
 //!
-//! The closed path takes no lock: a permit is an atomic load, and recording
-//! an outcome is three atomic operations on a lock-free ring.
+//! A call's outcome is classified as Resilience4j does (see [`classify`]):
+//! an `Err` counts as a failure when `record_if` says so, is not counted
+//! when `ignore_if` says so, and otherwise counts as a success; an `Ok` can
+//! count as a failure (`record_result`).
 //!
-//! Differences from Resilience4j: slow-call timing is off unless
-//! `slow_call_threshold` is set (so the closed path reads no clock); a
-//! dropped permit (a cancelled call) is recorded as ignored and, when
-//! half-open, gives its trial place back.
+//! The closed path takes no lock: a permit is one atomic load, and a
+//! success in a full window writes nothing but the call's sequence number.
+//! Every transition moves on a generation counter: a permit given in one
+//! episode (before a `reset`, a `reconfigure`, or the next opening) counts
+//! in the metrics only, never in a later episode's window or trials.
+//!
+//! Differences from Resilience4j: slow-call timing (and the call-duration
+//! histogram) is off unless `slow_call_threshold` is set, so the closed path
+//! reads no clock; a dropped permit (a cancelled call) is ignored and, when
+//! half-open, gives its trial place back, unless it ran past the slow-call
+//! threshold: then it counts as a slow call.
 
+mod build;
+mod core;
+pub(crate) mod machine;
+#[cfg(test)]
+mod model;
+mod permit;
 mod window;
 
 use std::fmt;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
-use tokio::time::Instant;
-
-use self::window::{CountWindow, Outcome, TimeWindow, Totals};
-use super::{CircuitBreakerConfig, ConfigError, Error, OpenHealth, Window};
-use crate::health::{CheckOptions, Health, HealthRegistry};
-use crate::metrics::{Counter, Registry};
+use self::core::Inner;
+use self::machine::code;
+pub use self::permit::{classify, CallOutcome, OwnedPermit, Permit};
+use super::{CircuitBreakerConfig, ConfigError, Error, OpenHealth};
+use crate::health::Health;
 
 /// A breaker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,18 +76,8 @@ const STATES: [State; 5] = [
 ];
 
 impl State {
-    fn code(self) -> u8 {
-        match self {
-            State::Closed => 0,
-            State::Open => 1,
-            State::HalfOpen => 2,
-            State::Disabled => 3,
-            State::ForcedOpen => 4,
-        }
-    }
-
-    fn from_code(code: u8) -> State {
-        STATES[usize::from(code).min(4)]
+    fn from_code(code: u64) -> State {
+        STATES[usize::try_from(code).unwrap_or(4).min(4)]
     }
 
     /// The label value: `closed`, `open`, `half_open`, `disabled`,
@@ -99,6 +110,32 @@ pub struct StateChange {
     pub to: State,
 }
 
+/// What happened to one call, as [`CircuitBreaker::on_event`] hooks see
+/// it. `elapsed` is known for a breaker that times its calls (one with a
+/// `slow_call_threshold`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CircuitBreakerEvent {
+    /// A call counted as a success.
+    Success {
+        /// How long it ran.
+        elapsed: Option<Duration>,
+    },
+    /// A call counted as a failure.
+    Error {
+        /// How long it ran.
+        elapsed: Option<Duration>,
+    },
+    /// A call whose outcome does not count (`ignore_if`, or a dropped
+    /// permit).
+    IgnoredError {
+        /// How long it ran.
+        elapsed: Option<Duration>,
+    },
+    /// A call the breaker rejected.
+    NotPermitted,
+}
+
 /// A snapshot of a breaker's numbers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stats {
@@ -112,68 +149,10 @@ pub struct Stats {
     pub calls_in_window: u64,
     /// Failed calls in the window.
     pub failed_in_window: u64,
+    /// Slow calls in the window.
+    pub slow_in_window: u64,
     /// Calls rejected since creation.
     pub not_permitted: u64,
-}
-
-type Listener = Arc<dyn Fn(&StateChange) + Send + Sync>;
-
-enum WindowKind {
-    Count(CountWindow),
-    Time(TimeWindow),
-}
-
-/// What a configuration owns: rebuilt whole by `reconfigure`.
-struct Core {
-    config: CircuitBreakerConfig,
-    window: WindowKind,
-    state: AtomicU8,
-    open_until: AtomicU64,
-    trial_left: AtomicU32,
-    trial_done: AtomicU32,
-    trial_failed: AtomicU32,
-    trial_slow: AtomicU32,
-}
-
-impl Core {
-    fn new(config: CircuitBreakerConfig) -> Self {
-        let window = match config.window {
-            Window::Count(n) => WindowKind::Count(CountWindow::new(n)),
-            Window::Time(d) => WindowKind::Time(TimeWindow::new(d.as_secs().max(1))),
-        };
-        Core {
-            config,
-            window,
-            state: AtomicU8::new(State::Closed.code()),
-            open_until: AtomicU64::new(0),
-            trial_left: AtomicU32::new(0),
-            trial_done: AtomicU32::new(0),
-            trial_failed: AtomicU32::new(0),
-            trial_slow: AtomicU32::new(0),
-        }
-    }
-
-    #[inline(always)]
-    fn state(&self) -> State {
-        State::from_code(self.state.load(Ordering::Acquire))
-    }
-}
-
-struct Inner {
-    name: Arc<str>,
-    epoch: Instant,
-    current: AtomicPtr<Core>,
-    // Every core ever installed, so `current` always points at live memory;
-    // one per `reconfigure`. Boxed so a core never moves when the Vec grows.
-    #[allow(clippy::vec_box)]
-    cores: Mutex<Vec<Box<Core>>>,
-    transition: Mutex<()>,
-    recorded: AtomicU64,
-    failed: Counter,
-    slow: Counter,
-    ignored: Counter,
-    not_permitted: Counter,
-    listeners: RwLock<Vec<Listener>>,
 }
 
 /// A circuit breaker. Cheap to clone (a shared handle); every instance is
@@ -212,7 +191,7 @@ impl CircuitBreaker {
     ///
     /// # Errors
     /// The configuration breaks a rule, or `name` exists with another
-    /// configuration.
+    /// configuration (the one it has now, after any `reconfigure`).
     pub fn new(name: &str, config: CircuitBreakerConfig) -> Result<Self, ConfigError> {
         super::registry::breaker_or_create(
             name,
@@ -222,199 +201,63 @@ impl CircuitBreaker {
         )
     }
 
-    pub(crate) fn build(
-        name: &str,
-        config: CircuitBreakerConfig,
-        metrics: &Registry,
-        health: Option<&HealthRegistry>,
-    ) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let conflict = super::metrics_conflict("breaker", name);
-        let calls = metrics
-            .counter_family(
-                "cortex_circuit_breaker_calls_total",
-                "Calls through a circuit breaker, by kind.",
-                &["name", "kind"],
-            )
-            .map_err(conflict)?;
-        let series = |kind: &str| calls.with_labels(&[name, kind]).map_err(conflict);
-        let failed = series("failed")?;
-        let ignored = series("ignored")?;
-        let not_permitted = series("not_permitted")?;
-        let slow = metrics
-            .counter_family(
-                "cortex_circuit_breaker_slow_calls_total",
-                "Calls slower than the breaker's slow_call_threshold.",
-                &["name"],
-            )
-            .and_then(|f| f.with_labels(&[name]))
-            .map_err(conflict)?;
-        let mut core = Box::new(Core::new(config));
-        let current = AtomicPtr::new(&mut *core as *mut Core);
-        let breaker = CircuitBreaker {
-            inner: Arc::new(Inner {
-                name: name.into(),
-                epoch: Instant::now(),
-                current,
-                cores: Mutex::new(vec![core]),
-                transition: Mutex::new(()),
-                recorded: AtomicU64::new(0),
-                failed,
-                slow,
-                ignored,
-                not_permitted,
-                listeners: RwLock::new(Vec::new()),
-            }),
-        };
-        // Derived series: computed when /metrics is scraped, free per call.
-        let weak = Arc::downgrade(&breaker.inner);
-        let b = weak.clone();
-        calls.core().attach_derived(
-            &[name, "successful"],
-            Arc::new(move || {
-                b.upgrade().map_or(0.0, |i| {
-                    (i.recorded.load(Ordering::Relaxed) as f64 - i.failed.get()).max(0.0)
-                })
-            }),
-        );
-        let states = metrics
-            .gauge_family(
-                "cortex_circuit_breaker_state",
-                "1 for a circuit breaker's current state, 0 for the others.",
-                &["name", "state"],
-            )
-            .map_err(conflict)?;
-        for state in STATES {
-            let b = weak.clone();
-            states.core().attach_derived(
-                &[name, state.as_str()],
-                Arc::new(move || {
-                    b.upgrade().map_or(0.0, |i| {
-                        f64::from(u8::from(CircuitBreaker { inner: i }.state() == state))
-                    })
-                }),
-            );
-        }
-        let rate = metrics
-            .gauge_family(
-                "cortex_circuit_breaker_failure_rate",
-                "Failed calls in a circuit breaker's window, in percent (-1 below minimum_calls).",
-                &["name"],
-            )
-            .map_err(conflict)?;
-        let b = weak.clone();
-        rate.core().attach_derived(
-            &[name],
-            Arc::new(move || {
-                b.upgrade()
-                    .and_then(|i| CircuitBreaker { inner: i }.stats().failure_rate)
-                    .unwrap_or(-1.0)
-            }),
-        );
-        if let Some(health) = health {
-            let b = weak;
-            health.register(
-                format!("circuit_breaker.{name}"),
-                CheckOptions::default(),
-                move || {
-                    let h = b.upgrade().map(|i| CircuitBreaker { inner: i }.health());
-                    async move { h.unwrap_or_else(Health::unknown) }
-                },
-            );
-        }
-        Ok(breaker)
-    }
-
-    #[inline(always)]
-    fn core(&self) -> &Core {
-        // SAFETY: `current` always points into a `Box<Core>` owned by
-        // `cores`, which only grows and lives as long as `inner`.
-        unsafe { &*self.inner.current.load(Ordering::Acquire) }
-    }
-
-    fn now_nanos(&self) -> u64 {
-        u64::try_from(self.inner.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-
     /// The name.
     pub fn name(&self) -> &str {
         &self.inner.name
     }
 
-    /// The current state.
+    /// The current state. An open breaker with `automatic_half_open` whose
+    /// time is up, or a half-open one past `max_wait_in_half_open`, moves on
+    /// when asked.
     pub fn state(&self) -> State {
-        self.core().state()
+        self.inner.tick();
+        State::from_code(code(self.inner.machine.word()))
     }
 
     /// The current configuration.
     pub fn config(&self) -> CircuitBreakerConfig {
-        self.core().config
+        self.inner.config()
     }
 
-    /// Asks to make a call. On success, record the outcome on the permit
-    /// ([`Permit::success`], [`Permit::failure`]); a dropped permit counts as
-    /// ignored.
+    /// Asks to make a call. Record the outcome on the permit
+    /// ([`Permit::success`], [`Permit::failure`], [`Permit::record`]); a
+    /// dropped permit counts as ignored (or slow, past the threshold).
     ///
     /// # Errors
     /// [`Error::CircuitOpen`] when open, forced open, or half-open with every
     /// trial place taken.
     #[inline(always)]
     pub fn acquire(&self) -> Result<Permit<'_>, Error> {
-        let core = self.core();
-        // The closed path, kept small enough to inline into every call.
-        if core.state.load(Ordering::Acquire) == 0 {
-            return Ok(self.permit(core, false));
-        }
-        self.acquire_slow(core)
-    }
-
-    #[inline(never)]
-    fn acquire_slow<'a>(&'a self, core: &'a Core) -> Result<Permit<'a>, Error> {
-        loop {
-            match core.state() {
-                State::Closed | State::Disabled => return Ok(self.permit(core, false)),
-                State::HalfOpen => {
-                    let took = core
-                        .trial_left
-                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                        .is_ok();
-                    if took {
-                        return Ok(self.permit(core, true));
-                    }
-                    return Err(self.reject(Duration::ZERO));
-                }
-                State::Open => {
-                    let now = self.now_nanos();
-                    let until = core.open_until.load(Ordering::Acquire);
-                    if now >= until {
-                        self.transition(core, State::Open, State::HalfOpen);
-                        continue;
-                    }
-                    return Err(self.reject(Duration::from_nanos(until - now)));
-                }
-                State::ForcedOpen => return Err(self.reject(Duration::MAX)),
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn permit<'a>(&'a self, core: &'a Core, trial: bool) -> Permit<'a> {
-        Permit {
+        let grant = self.inner.acquire()?;
+        Ok(Permit {
             breaker: self,
-            core,
-            trial,
-            started: core.config.slow_call_threshold.map(|_| Instant::now()),
+            grant,
             done: false,
-        }
+        })
     }
 
-    #[cold]
-    fn reject(&self, retry_after: Duration) -> Error {
-        self.inner.not_permitted.inc();
-        Error::CircuitOpen {
-            name: Arc::clone(&self.inner.name),
-            retry_after,
-        }
+    /// Like [`acquire`](Self::acquire), with a permit that owns a handle to
+    /// the breaker, to move into a spawned task.
+    ///
+    /// ```
+    /// use cortex::resilience::{CircuitBreaker, CircuitBreakerConfig};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let breaker = CircuitBreaker::new("doc-owned", CircuitBreakerConfig::default())?;
+    /// let permit = breaker.acquire_owned()?;
+    /// tokio::spawn(async move { permit.success() }).await.unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire).
+    pub fn acquire_owned(&self) -> Result<OwnedPermit, Error> {
+        let grant = self.inner.acquire()?;
+        Ok(OwnedPermit {
+            breaker: self.clone(),
+            grant,
+            done: false,
+        })
     }
 
     /// Runs `f` under the breaker; every `Err` counts as a failure.
@@ -424,14 +267,14 @@ impl CircuitBreaker {
     pub async fn call<T, E, F, Fut>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<T, E>>,
+        Fut: Future<Output = Result<T, E>>,
         E: From<Error>,
     {
         self.call_with(f, |_| true).await
     }
 
-    /// Runs `f` under the breaker; an `Err` counts as a failure only if
-    /// `record_if` says so (others are ignored).
+    /// Runs `f` under the breaker; an `Err` counts as a failure if
+    /// `record_if` says so and as a success otherwise (as in Resilience4j).
     ///
     /// # Errors
     /// `f`'s error, or [`Error::CircuitOpen`] converted into `E`.
@@ -442,12 +285,31 @@ impl CircuitBreaker {
     ) -> Result<T, E>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<T, E>>,
+        Fut: Future<Output = Result<T, E>>,
+        E: From<Error>,
+    {
+        self.call_classified(f, |r| classify(r, &record_if, |_| false, |_| false))
+            .await
+    }
+
+    /// Runs `f` under the breaker; `outcome` says how its result counts (see
+    /// [`classify`] for Resilience4j's rules).
+    ///
+    /// # Errors
+    /// `f`'s error, or [`Error::CircuitOpen`] converted into `E`.
+    pub async fn call_classified<T, E, F, Fut>(
+        &self,
+        f: F,
+        outcome: impl Fn(&Result<T, E>) -> CallOutcome,
+    ) -> Result<T, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
         E: From<Error>,
     {
         let permit = self.acquire()?;
         let result = f().await;
-        permit.record_result(&result, &record_if);
+        permit.record(outcome(&result));
         result
     }
 
@@ -463,188 +325,145 @@ impl CircuitBreaker {
     where
         E: From<Error>,
     {
+        self.call_sync_classified(f, |r| classify(r, &record_if, |_| false, |_| false))
+    }
+
+    /// The synchronous form of [`call_classified`](Self::call_classified).
+    ///
+    /// # Errors
+    /// `f`'s error, or [`Error::CircuitOpen`] converted into `E`.
+    pub fn call_sync_classified<T, E>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+        outcome: impl Fn(&Result<T, E>) -> CallOutcome,
+    ) -> Result<T, E>
+    where
+        E: From<Error>,
+    {
         let permit = self.acquire()?;
         let result = f();
-        permit.record_result(&result, &record_if);
+        permit.record(outcome(&result));
         result
     }
 
-    #[inline(always)]
-    fn record(&self, core: &Core, trial: bool, outcome: Outcome) {
-        let index = self.inner.recorded.fetch_add(1, Ordering::Relaxed);
-        if outcome.failed {
-            self.inner.failed.inc();
-        }
-        if outcome.slow {
-            self.inner.slow.inc();
-        }
-        if trial {
-            self.record_trial(core, outcome);
-            return;
-        }
-        let totals = match &core.window {
-            WindowKind::Count(w) => w.record(index, outcome),
-            WindowKind::Time(w) => w.record(self.now_nanos() / 1_000_000_000, outcome),
-        };
-        if (outcome.failed || outcome.slow)
-            && core.state() == State::Closed
-            && should_open(&core.config, totals)
-        {
-            self.transition(core, State::Closed, State::Open);
-        }
-    }
-
-    #[cold]
-    fn record_trial(&self, core: &Core, outcome: Outcome) {
-        if outcome.failed {
-            core.trial_failed.fetch_add(1, Ordering::AcqRel);
-        }
-        if outcome.slow {
-            core.trial_slow.fetch_add(1, Ordering::AcqRel);
-        }
-        let done = core.trial_done.fetch_add(1, Ordering::AcqRel) + 1;
-        if done < core.config.half_open_calls {
-            return;
-        }
-        let totals = Totals {
-            calls: u64::from(done),
-            failed: u64::from(core.trial_failed.load(Ordering::Acquire)),
-            slow: u64::from(core.trial_slow.load(Ordering::Acquire)),
-        };
-        let config = CircuitBreakerConfig {
-            minimum_calls: 1,
-            ..core.config
-        };
-        let to = if should_open(&config, totals) {
-            State::Open
-        } else {
-            State::Closed
-        };
-        self.transition(core, State::HalfOpen, to);
-    }
-
-    #[cold]
-    fn transition(&self, core: &Core, from: State, to: State) -> bool {
-        let guard = self.inner.transition.lock();
-        if core.state() != from {
-            return false;
-        }
-        match to {
-            State::Open => {
-                let until = self.now_nanos().saturating_add(
-                    u64::try_from(core.config.open_for.as_nanos()).unwrap_or(u64::MAX),
-                );
-                core.open_until.store(until, Ordering::Release);
-            }
-            State::HalfOpen => {
-                core.trial_done.store(0, Ordering::Release);
-                core.trial_failed.store(0, Ordering::Release);
-                core.trial_slow.store(0, Ordering::Release);
-                core.trial_left
-                    .store(core.config.half_open_calls, Ordering::Release);
-            }
-            State::Closed => reset_window(core),
-            State::Disabled | State::ForcedOpen => {}
-        }
-        core.state.store(to.code(), Ordering::Release);
-        drop(guard);
-        self.announce(from, to);
-        true
-    }
-
-    fn announce(&self, from: State, to: State) {
-        tracing::warn!(
-            target: "cortex::resilience",
-            circuit_breaker = %self.inner.name,
-            %from,
-            %to,
-            "circuit breaker changed state"
-        );
-        let change = StateChange {
-            name: Arc::clone(&self.inner.name),
-            from,
-            to,
-        };
-        for listener in self.inner.listeners.read().iter() {
-            listener(&change);
-        }
-    }
-
-    fn force(&self, to: State) {
-        let core = self.core();
-        let from = core.state();
-        if from != to {
-            self.transition(core, from, to);
-        }
-    }
-
-    /// Calls `listener` on every state change (from the thread that caused
-    /// it).
+    /// Calls `listener` on every state change, in the order the changes
+    /// happened, after the lock that ordered them is released (a listener
+    /// may read the breaker, change its state or register another
+    /// listener).
     pub fn on_state_change(&self, listener: impl Fn(&StateChange) + Send + Sync + 'static) {
-        self.inner.listeners.write().push(Arc::new(listener));
+        self.inner.listeners.add(listener);
     }
 
-    /// Closes the breaker and empties its window.
+    /// Calls `hook` for every call: counted as a success or an error,
+    /// ignored, or not permitted. Costs nothing while no hook is registered.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use cortex::resilience::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerEvent};
+    ///
+    /// let breaker = CircuitBreaker::new("doc-events", CircuitBreakerConfig::default())?;
+    /// let errors = Arc::new(AtomicU32::new(0));
+    /// let seen = Arc::clone(&errors);
+    /// breaker.on_event(move |e| {
+    ///     if let CircuitBreakerEvent::Error { .. } = e {
+    ///         seen.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// });
+    /// breaker.acquire()?.failure();
+    /// assert_eq!(errors.load(Ordering::Relaxed), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_event(&self, hook: impl Fn(&CircuitBreakerEvent) + Send + Sync + 'static) {
+        self.inner.events.add(hook);
+    }
+
+    /// Calls `hook` with the duration (if timed) of every call counted as a
+    /// success.
+    pub fn on_success(&self, hook: impl Fn(Option<Duration>) + Send + Sync + 'static) {
+        self.on_event(move |e| {
+            if let CircuitBreakerEvent::Success { elapsed } = e {
+                hook(*elapsed);
+            }
+        });
+    }
+
+    /// Calls `hook` for every call counted as a failure.
+    pub fn on_error(&self, hook: impl Fn(Option<Duration>) + Send + Sync + 'static) {
+        self.on_event(move |e| {
+            if let CircuitBreakerEvent::Error { elapsed } = e {
+                hook(*elapsed);
+            }
+        });
+    }
+
+    /// Calls `hook` for every call whose outcome does not count.
+    pub fn on_ignored_error(&self, hook: impl Fn(Option<Duration>) + Send + Sync + 'static) {
+        self.on_event(move |e| {
+            if let CircuitBreakerEvent::IgnoredError { elapsed } = e {
+                hook(*elapsed);
+            }
+        });
+    }
+
+    /// Calls `hook` for every rejected call.
+    pub fn on_not_permitted(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.on_event(move |e| {
+            if let CircuitBreakerEvent::NotPermitted = e {
+                hook();
+            }
+        });
+    }
+
+    /// Closes the breaker and empties its window; trial permits still out
+    /// belong to the episode before and count in nothing.
     pub fn reset(&self) {
-        let core = self.core();
-        let from = core.state();
-        if from == State::Closed {
-            let _guard = self.inner.transition.lock();
-            reset_window(core);
-        } else {
-            self.transition(core, from, State::Closed);
-        }
+        self.inner.force(machine::CLOSED);
     }
 
-    /// Rejects every call until [`reset`](Self::reset).
+    /// Rejects every call until [`reset`](Self::reset). Never lost to an
+    /// automatic transition decided at the same moment.
     pub fn force_open(&self) {
-        self.force(State::ForcedOpen);
+        self.inner.force(machine::FORCED_OPEN);
     }
 
     /// Lets every call through and judges nothing until
     /// [`reset`](Self::reset).
     pub fn disable(&self) {
-        self.force(State::Disabled);
+        self.inner.force(machine::DISABLED);
     }
 
     /// Replaces the configuration (checked by the same rules as the
-    /// attribute); the breaker starts closed with an empty window.
+    /// attribute). The state stays: an open breaker stays open for the rest
+    /// of its `open_for`, a half-open one starts its trials over with the
+    /// new `half_open_calls`, and the window keeps its calls unless its
+    /// kind or size changed. Permits given under the old configuration
+    /// count in the metrics only.
     ///
     /// # Errors
     /// The new configuration breaks a rule; nothing changes then.
     pub fn reconfigure(&self, config: CircuitBreakerConfig) -> Result<(), ConfigError> {
         config.validate()?;
-        let from = self.state();
-        let mut core = Box::new(Core::new(config));
-        let ptr = &mut *core as *mut Core;
-        {
-            let _guard = self.inner.transition.lock();
-            self.inner.cores.lock().push(core);
-            self.inner.current.store(ptr, Ordering::Release);
-        }
+        self.inner.reconfigure(config);
         tracing::info!(target: "cortex::resilience", circuit_breaker = %self.inner.name, ?config, "circuit breaker reconfigured");
-        if from != State::Closed {
-            self.announce(from, State::Closed);
-        }
         Ok(())
     }
 
     /// The breaker's numbers now.
     pub fn stats(&self) -> Stats {
-        let core = self.core();
-        let totals = match &core.window {
-            WindowKind::Count(w) => w.totals(),
-            WindowKind::Time(w) => w.totals(self.now_nanos() / 1_000_000_000),
-        };
-        let enough = totals.calls >= u64::from(core.config.minimum_calls) && totals.calls > 0;
+        let state = self.state();
+        let config = self.config();
+        let totals = self.inner.totals();
+        let enough = totals.calls >= u64::from(config.minimum_calls) && totals.calls > 0;
         let pct = |n: u64| enough.then(|| n as f64 * 100.0 / totals.calls as f64);
         Stats {
-            state: core.state(),
+            state,
             failure_rate: pct(totals.failed),
             slow_call_rate: pct(totals.slow),
             calls_in_window: totals.calls,
             failed_in_window: totals.failed,
-            not_permitted: self.inner.not_permitted.get() as u64,
+            slow_in_window: totals.slow,
+            not_permitted: self.inner.meters.not_permitted.get() as u64,
         }
     }
 
@@ -671,93 +490,41 @@ impl CircuitBreaker {
     }
 }
 
-fn should_open(config: &CircuitBreakerConfig, t: Totals) -> bool {
-    if t.calls < u64::from(config.minimum_calls) || t.calls == 0 {
-        return false;
-    }
-    t.failed * 100 >= u64::from(config.failure_rate) * t.calls
-        || (config.slow_call_threshold.is_some()
-            && t.slow * 100 >= u64::from(config.slow_call_rate) * t.calls)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resilience::Window;
 
-fn reset_window(core: &Core) {
-    // Calls do not record into the window while half-open, so closing from
-    // there races with nothing; `reset` from closed may drop a call or two.
-    match &core.window {
-        WindowKind::Count(w) => w.reset(),
-        WindowKind::Time(w) => w.reset(),
-    }
-}
-
-/// Permission for one call. Record how it went; dropping it unrecorded
-/// counts the call as ignored.
-#[must_use = "record the call's outcome with success() or failure()"]
-pub struct Permit<'a> {
-    breaker: &'a CircuitBreaker,
-    core: &'a Core,
-    trial: bool,
-    started: Option<Instant>,
-    done: bool,
-}
-
-impl fmt::Debug for Permit<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
-            .field("breaker", &self.breaker.inner.name)
-            .field("trial", &self.trial)
-            .finish()
-    }
-}
-
-impl Permit<'_> {
-    #[inline(always)]
-    fn finish(mut self, failed: bool) {
-        self.done = true;
-        let slow = match (self.started, self.core.config.slow_call_threshold) {
-            (Some(started), Some(limit)) => started.elapsed() >= limit,
-            _ => false,
-        };
-        self.breaker
-            .record(self.core, self.trial, Outcome { failed, slow });
-    }
-
-    /// The call succeeded.
-    #[inline]
-    pub fn success(self) {
-        self.finish(false);
-    }
-
-    /// The call failed.
-    pub fn failure(self) {
-        self.finish(true);
-    }
-
-    /// The call's outcome does not count.
-    pub fn ignore(self) {
-        drop(self);
-    }
-
-    pub(crate) fn record_result<T, E>(
-        self,
-        result: &Result<T, E>,
-        record_if: &impl Fn(&E) -> bool,
-    ) {
-        match result {
-            Ok(_) => self.success(),
-            Err(e) if record_if(e) => self.failure(),
-            Err(_) => self.ignore(),
+    #[test]
+    fn reconfiguring_reuses_windows() {
+        let registry = crate::metrics::Registry::new();
+        let b = CircuitBreaker::build(
+            "unit-reconfigure",
+            CircuitBreakerConfig::default(),
+            &registry,
+            None,
+        )
+        .unwrap();
+        for i in 0..2000u32 {
+            let window = if i % 2 == 0 {
+                Window::Count(1 + (i * 7919) % 100_000)
+            } else {
+                Window::Time(Duration::from_secs(u64::from(1 + (i * 104_729) % 3600)))
+            };
+            b.reconfigure(CircuitBreakerConfig {
+                window,
+                minimum_calls: 1,
+                ..CircuitBreakerConfig::default()
+            })
+            .unwrap();
         }
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.breaker.inner.ignored.inc();
-            if self.trial {
-                // Give the trial place back, so half-open cannot get stuck.
-                self.core.trial_left.fetch_add(1, Ordering::AcqRel);
-            }
-        }
+        // One allocation per power of two of each kind, at most.
+        assert!(
+            b.inner.windows.allocations() <= 17 + 12 + 2,
+            "{}",
+            b.inner.windows.allocations()
+        );
+        b.acquire().unwrap().failure();
+        assert_eq!(b.state(), State::Open);
     }
 }

@@ -1,5 +1,6 @@
-//! Retry: re-run a failed call, with fixed or exponential backoff, jitter, a
-//! predicate on the error, and an optional retry budget.
+//! Retry: re-run a failed call, with fixed or exponential backoff, jitter
+//! (proportional, full or decorrelated), a decision on each result, an
+//! overall deadline, and an optional retry budget.
 //!
 //! The budget keeps a failing backend from getting a retry storm: each call
 //! deposits `budget` tokens and each retry spends one, so retries stay below
@@ -8,21 +9,83 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Backoff, ConfigError, RetryConfig};
-use crate::metrics::{Counter, Registry};
-use crate::util::Versioned;
+use crossbeam_utils::atomic::AtomicCell;
+use tokio::time::Instant;
 
-const TOKEN: i64 = 1000;
+use super::events::Hooks;
+use super::{Backoff, ConfigError, Error, JitterMode, RetryConfig};
+use crate::metrics::{Counter, Registry};
+
+// A retry costs one token; budgets down to MIN_RETRY_BUDGET (a millionth
+// of a retry per call) still refill.
+const TOKEN: i64 = 1_000_000;
 const RESERVE: i64 = 10 * TOKEN;
+
+/// What to do after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RetryDecision {
+    /// Return this result.
+    Done,
+    /// Try again after the backoff's delay.
+    Retry,
+    /// Try again, but not before this long (a breaker's `retry_after`);
+    /// given up when the remaining attempts would not have waited as long.
+    RetryAfter(Duration),
+}
+
+impl RetryDecision {
+    /// The decision for a policy's rejection: a timeout is retried; an open
+    /// breaker only once it lets calls through again (if that fits the
+    /// remaining attempts); a full bulkhead, an exhausted rate limiter or a
+    /// forced-open breaker is not retried (that would only burn attempts).
+    pub fn for_rejection(error: &Error) -> RetryDecision {
+        match error {
+            Error::Timeout { .. } => RetryDecision::Retry,
+            Error::CircuitOpen { retry_after, .. } if *retry_after == Duration::MAX => {
+                RetryDecision::Done
+            }
+            Error::CircuitOpen { retry_after, .. } => RetryDecision::RetryAfter(*retry_after),
+            Error::BulkheadFull { .. } | Error::RateLimited { .. } => RetryDecision::Done,
+        }
+    }
+}
+
+/// What happened in a retry, as [`Retry::on_event`] hooks see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryEvent {
+    /// Another attempt follows, after `delay`.
+    Retry {
+        /// The attempt that just ended (1 for the first).
+        attempt: u32,
+        /// The wait before the next one.
+        delay: Duration,
+    },
+    /// The call succeeded (after `attempts` attempts).
+    Success {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The call ended without success, for `reason`.
+    Error {
+        /// Attempts made.
+        attempts: u32,
+        /// Why no more attempts were made.
+        reason: &'static str,
+    },
+}
 
 struct Inner {
     name: Arc<str>,
-    config: Versioned<RetryConfig>,
+    config: AtomicCell<RetryConfig>,
+    /// `budget` as f64 bits (`u64::MAX`: none), read on every call.
+    budget_ratio: AtomicU64,
     budget: AtomicI64,
+    events: Hooks<RetryEvent>,
     without_retry_ok: Counter,
     with_retry_ok: Counter,
     without_retry_failed: Counter,
@@ -58,7 +121,7 @@ impl fmt::Debug for Retry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("name", &self.inner.name)
-            .field("config", self.inner.config.get())
+            .field("config", &self.inner.config.load())
             .finish()
     }
 }
@@ -92,8 +155,10 @@ impl Retry {
         Ok(Retry {
             inner: Arc::new(Inner {
                 name: name.into(),
-                config: Versioned::new(config),
+                config: AtomicCell::new(config),
+                budget_ratio: AtomicU64::new(ratio_bits(config.budget)),
                 budget: AtomicI64::new(RESERVE),
+                events: Hooks::default(),
                 without_retry_ok: kind("successful_without_retry")?,
                 with_retry_ok: kind("successful_with_retry")?,
                 without_retry_failed: kind("failed_without_retry")?,
@@ -117,7 +182,7 @@ impl Retry {
 
     /// The current configuration.
     pub fn config(&self) -> RetryConfig {
-        *self.inner.config.get()
+        self.inner.config.load()
     }
 
     /// Replaces the configuration (checked by the same rules as the
@@ -127,15 +192,35 @@ impl Retry {
     /// The new configuration breaks a rule; nothing changes then.
     pub fn reconfigure(&self, config: RetryConfig) -> Result<(), ConfigError> {
         config.validate()?;
-        self.inner.config.set(config);
+        self.inner.config.store(config);
+        self.inner
+            .budget_ratio
+            .store(ratio_bits(config.budget), Ordering::Relaxed);
         tracing::info!(target: "cortex::resilience", retry = %self.inner.name, ?config, "retry reconfigured");
         Ok(())
     }
 
     /// The delay before retry number `retry` (1 for the first retry), with
-    /// jitter applied.
+    /// jitter applied (decorrelated jitter as after a first retry of
+    /// `delay`).
     pub fn delay_for(&self, retry: u32) -> Duration {
-        delay_for(self.inner.config.get(), retry)
+        let config = self.inner.config.load();
+        delay_for(&config, retry, config.delay)
+    }
+
+    /// Calls `hook` on every retry, success after retries, and give-up.
+    /// Costs nothing while no hook is registered.
+    pub fn on_event(&self, hook: impl Fn(&RetryEvent) + Send + Sync + 'static) {
+        self.inner.events.add(hook);
+    }
+
+    /// Calls `hook(attempt, delay)` before every retry.
+    pub fn on_retry(&self, hook: impl Fn(u32, Duration) + Send + Sync + 'static) {
+        self.on_event(move |e| {
+            if let RetryEvent::Retry { attempt, delay } = e {
+                hook(*attempt, *delay);
+            }
+        });
     }
 
     /// Runs `op` until it succeeds or `max` attempts are made; every error
@@ -156,24 +241,59 @@ impl Retry {
     ///
     /// # Errors
     /// The last attempt's error, or the first one `retry_if` refused.
-    pub async fn call_if<T, E, F, Fut>(
+    pub async fn call_if<T, E, F, Fut>(&self, op: F, retry_if: impl Fn(&E) -> bool) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.call_when(op, |r| match r {
+            Err(e) if retry_if(e) => RetryDecision::Retry,
+            _ => RetryDecision::Done,
+        })
+        .await
+    }
+
+    /// Runs `op`, deciding after each attempt from its result whether to try
+    /// again: `Ok` values can ask for a retry too (Resilience4j's
+    /// `retryOnResult`). When the attempts run out the last result is
+    /// returned, `Ok` or not.
+    ///
+    /// ```
+    /// use cortex::resilience::{Retry, RetryConfig, RetryDecision};
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let retry = Retry::new("doc-poll", RetryConfig { max: 5, delay: Duration::from_millis(10), ..Default::default() })?;
+    /// let polls = AtomicU32::new(0);
+    /// // "Not ready yet" is an `Ok` that asks for another attempt.
+    /// let r: Result<&str, ()> = retry
+    ///     .call_when(
+    ///         || async { Ok(if polls.fetch_add(1, Ordering::SeqCst) < 2 { "pending" } else { "ready" }) },
+    ///         |r| if *r == Ok("pending") { RetryDecision::Retry } else { RetryDecision::Done },
+    ///     )
+    ///     .await;
+    /// assert_eq!(r, Ok("ready"));
+    /// assert_eq!(polls.load(Ordering::SeqCst), 3);
+    /// # Ok::<(), cortex::resilience::ConfigError>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// The result the last attempt returned.
+    pub async fn call_when<T, E, F, Fut>(
         &self,
         mut op: F,
-        retry_if: impl Fn(&E) -> bool,
+        decide: impl Fn(&Result<T, E>) -> RetryDecision,
     ) -> Result<T, E>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.deposit();
-        let mut attempt = 1u32;
+        let mut run = Run::start(self);
         loop {
             let result = op().await;
-            match self.next_delay(&result, attempt, &retry_if) {
-                Some(delay) => {
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
+            match run.next(self, result.is_ok(), decide(&result)) {
+                Some(delay) => tokio::time::sleep(delay).await,
                 None => return result,
             }
         }
@@ -186,18 +306,29 @@ impl Retry {
     /// The last attempt's error, or the first one `retry_if` refused.
     pub fn call_sync_if<T, E>(
         &self,
-        mut op: impl FnMut() -> Result<T, E>,
+        op: impl FnMut() -> Result<T, E>,
         retry_if: impl Fn(&E) -> bool,
     ) -> Result<T, E> {
-        self.deposit();
-        let mut attempt = 1u32;
+        self.call_sync_when(op, |r| match r {
+            Err(e) if retry_if(e) => RetryDecision::Retry,
+            _ => RetryDecision::Done,
+        })
+    }
+
+    /// The synchronous form of [`call_when`](Self::call_when).
+    ///
+    /// # Errors
+    /// The result the last attempt returned.
+    pub fn call_sync_when<T, E>(
+        &self,
+        mut op: impl FnMut() -> Result<T, E>,
+        decide: impl Fn(&Result<T, E>) -> RetryDecision,
+    ) -> Result<T, E> {
+        let mut run = Run::start(self);
         loop {
             let result = op();
-            match self.next_delay(&result, attempt, &retry_if) {
-                Some(delay) => {
-                    std::thread::sleep(delay);
-                    attempt += 1;
-                }
+            match run.next(self, result.is_ok(), decide(&result)) {
+                Some(delay) => std::thread::sleep(delay),
                 None => return result,
             }
         }
@@ -205,77 +336,151 @@ impl Retry {
 
     #[inline]
     fn deposit(&self) {
-        let config = self.inner.config.get();
-        if let Some(ratio) = config.budget {
-            // A full budget (no failures lately) stays full: a plain read,
-            // no read-modify-write on the call path.
-            if self.inner.budget.load(Ordering::Relaxed) >= RESERVE {
-                return;
-            }
-            let add = (ratio * TOKEN as f64) as i64;
-            let _ = self
-                .inner
-                .budget
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                    Some((b + add).min(RESERVE))
-                });
+        let bits = self.inner.budget_ratio.load(Ordering::Relaxed);
+        if bits == u64::MAX {
+            return;
         }
+        // A full budget (no failures lately) stays full: a plain read, no
+        // read-modify-write on the call path.
+        if self.inner.budget.load(Ordering::Relaxed) >= RESERVE {
+            return;
+        }
+        let add = ((f64::from_bits(bits) * TOKEN as f64) as i64).max(1);
+        let _ = self
+            .inner
+            .budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some((b + add).min(RESERVE))
+            });
     }
 
-    /// Records the attempt's outcome; `Some(delay)` if another attempt
-    /// should follow.
-    #[inline]
-    fn next_delay<T, E>(
-        &self,
-        result: &Result<T, E>,
-        attempt: u32,
-        retry_if: &impl Fn(&E) -> bool,
-    ) -> Option<Duration> {
-        let Err(error) = result else {
-            if attempt == 1 {
-                self.inner.without_retry_ok.inc();
-            } else {
-                self.inner.with_retry_ok.inc();
-            }
-            return None;
-        };
-        let config = self.inner.config.get();
-        let give_up = |reason: &str| {
-            if attempt == 1 {
-                self.inner.without_retry_failed.inc();
-            } else {
-                self.inner.with_retry_failed.inc();
-                tracing::warn!(target: "cortex::resilience", retry = %self.inner.name, attempts = attempt, reason, "retries exhausted");
-            }
-            None
-        };
-        if !retry_if(error) {
-            return give_up("error not retryable");
-        }
-        if attempt >= config.max {
-            return give_up("max attempts reached");
-        }
-        if config.budget.is_some() {
-            let spent = self
-                .inner
-                .budget
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                    (b >= TOKEN).then_some(b - TOKEN)
-                });
-            if spent.is_err() {
-                return give_up("retry budget spent");
-            }
-        }
-        self.inner.attempts.inc();
-        let delay = delay_for(config, attempt);
-        tracing::debug!(target: "cortex::resilience", retry = %self.inner.name, attempt, ?delay, "retrying");
-        Some(delay)
+    fn spend(&self) -> bool {
+        self.inner
+            .budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                (b >= TOKEN).then_some(b - TOKEN)
+            })
+            .is_ok()
     }
 }
 
-fn delay_for(config: &RetryConfig, retry: u32) -> Duration {
-    let base = match config.backoff {
-        Backoff::Fixed => config.delay,
+fn ratio_bits(budget: Option<f64>) -> u64 {
+    budget.map_or(u64::MAX, f64::to_bits)
+}
+
+/// One call's attempts.
+struct Run {
+    attempt: u32,
+    started: Instant,
+    previous: Duration,
+    config: RetryConfig,
+}
+
+impl Run {
+    #[inline]
+    fn start(retry: &Retry) -> Run {
+        retry.deposit();
+        let config = retry.inner.config.load();
+        Run {
+            attempt: 1,
+            started: Instant::now(),
+            previous: config.delay,
+            config,
+        }
+    }
+
+    /// Records the attempt that ended; `Some(delay)` if another follows.
+    #[inline]
+    fn next(&mut self, retry: &Retry, ok: bool, decision: RetryDecision) -> Option<Duration> {
+        let attempt = self.attempt;
+        let inner = &retry.inner;
+        if decision == RetryDecision::Done {
+            if ok {
+                if attempt == 1 {
+                    inner.without_retry_ok.inc();
+                } else {
+                    inner.with_retry_ok.inc();
+                    inner
+                        .events
+                        .emit(|| RetryEvent::Success { attempts: attempt });
+                }
+                return None;
+            }
+            return self.give_up(retry, "result not retryable");
+        }
+        self.retry_after(retry, decision)
+    }
+
+    #[cold]
+    fn retry_after(&mut self, retry: &Retry, decision: RetryDecision) -> Option<Duration> {
+        let config = &self.config;
+        if self.attempt >= config.max {
+            return self.give_up(retry, "max attempts reached");
+        }
+        let mut delay = delay_for(config, self.attempt, self.previous);
+        if let RetryDecision::RetryAfter(wait) = decision {
+            // Worth waiting for only if the remaining attempts would have
+            // waited as long anyway.
+            let budget: Duration = (self.attempt..config.max)
+                .map(|n| {
+                    delay_for(
+                        &RetryConfig {
+                            jitter: 0.0,
+                            ..*config
+                        },
+                        n,
+                        config.delay,
+                    )
+                })
+                .sum();
+            if wait > budget {
+                return self.give_up(
+                    retry,
+                    "the circuit breaker stays open longer than the retries would wait",
+                );
+            }
+            delay = delay.max(wait);
+        }
+        if let Some(limit) = config.max_elapsed {
+            if self.started.elapsed() + delay > limit {
+                return self.give_up(retry, "max_elapsed reached");
+            }
+        }
+        if config.budget.is_some() && !retry.spend() {
+            return self.give_up(retry, "retry budget spent");
+        }
+        retry.inner.attempts.inc();
+        tracing::debug!(target: "cortex::resilience", retry = %retry.inner.name, attempt = self.attempt, ?delay, "retrying");
+        let attempt = self.attempt;
+        retry
+            .inner
+            .events
+            .emit(|| RetryEvent::Retry { attempt, delay });
+        self.attempt += 1;
+        self.previous = delay;
+        Some(delay)
+    }
+
+    #[cold]
+    fn give_up(&self, retry: &Retry, reason: &'static str) -> Option<Duration> {
+        let inner = &retry.inner;
+        let attempts = self.attempt;
+        if attempts == 1 {
+            inner.without_retry_failed.inc();
+        } else {
+            inner.with_retry_failed.inc();
+            tracing::warn!(target: "cortex::resilience", retry = %inner.name, attempts, reason, "retries exhausted");
+        }
+        inner.events.emit(|| RetryEvent::Error { attempts, reason });
+        None
+    }
+}
+
+/// The wait before retry number `retry`; `previous` is the wait before the
+/// one before (for decorrelated jitter).
+fn delay_for(config: &RetryConfig, retry: u32, previous: Duration) -> Duration {
+    let (base, cap) = match config.backoff {
+        Backoff::Fixed => (config.delay, config.delay),
         Backoff::Exponential {
             multiplier,
             max_delay,
@@ -283,14 +488,23 @@ fn delay_for(config: &RetryConfig, retry: u32) -> Duration {
             let factor =
                 multiplier.powi(i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX));
             let secs = (config.delay.as_secs_f64() * factor).min(max_delay.as_secs_f64());
-            Duration::from_secs_f64(secs)
+            (Duration::from_secs_f64(secs), max_delay)
         }
     };
-    if config.jitter == 0.0 {
-        return base;
+    match config.jitter_mode {
+        JitterMode::Proportional if config.jitter == 0.0 => base,
+        JitterMode::Proportional => {
+            let spread = config.jitter * (2.0 * fastrand::f64() - 1.0);
+            base.mul_f64((1.0 + spread).max(0.0))
+        }
+        JitterMode::Full => base.mul_f64(fastrand::f64()),
+        JitterMode::Decorrelated => {
+            let low = config.delay.as_secs_f64();
+            let high = (previous.as_secs_f64() * 3.0).max(low);
+            let pick = low + (high - low) * fastrand::f64();
+            Duration::from_secs_f64(pick.min(cap.max(config.delay).as_secs_f64()))
+        }
     }
-    let spread = config.jitter * (2.0 * fastrand::f64() - 1.0);
-    base.mul_f64((1.0 + spread).max(0.0))
 }
 
 #[cfg(test)]
@@ -307,12 +521,48 @@ mod tests {
             },
             ..Default::default()
         };
-        let d: Vec<_> = (1..=5).map(|r| delay_for(&exp, r).as_millis()).collect();
+        let d: Vec<_> = (1..=5)
+            .map(|r| delay_for(&exp, r, exp.delay).as_millis())
+            .collect();
         assert_eq!(d, [100, 200, 400, 500, 500]);
         let jittered = RetryConfig { jitter: 0.5, ..exp };
         for _ in 0..200 {
-            let ms = delay_for(&jittered, 1).as_millis();
+            let ms = delay_for(&jittered, 1, exp.delay).as_millis();
             assert!((50..=150).contains(&ms), "{ms}");
         }
+    }
+
+    #[test]
+    fn full_and_decorrelated_jitter_stay_in_their_ranges_and_vary() {
+        let exp = RetryConfig {
+            delay: Duration::from_millis(100),
+            backoff: Backoff::Exponential {
+                multiplier: 2.0,
+                max_delay: Duration::from_millis(1000),
+            },
+            ..Default::default()
+        };
+        let full = RetryConfig {
+            jitter_mode: JitterMode::Full,
+            ..exp
+        };
+        let picks: Vec<u128> = (0..200)
+            .map(|_| delay_for(&full, 3, exp.delay).as_millis())
+            .collect();
+        assert!(picks.iter().all(|&ms| ms <= 400));
+        assert!(picks.iter().any(|&ms| ms < 100) && picks.iter().any(|&ms| ms > 300));
+        let decorrelated = RetryConfig {
+            jitter_mode: JitterMode::Decorrelated,
+            ..exp
+        };
+        let prev = Duration::from_millis(200);
+        let picks: Vec<u128> = (0..200)
+            .map(|_| delay_for(&decorrelated, 2, prev).as_millis())
+            .collect();
+        assert!(
+            picks.iter().all(|&ms| (100..=600).contains(&ms)),
+            "{picks:?}"
+        );
+        assert!(picks.iter().any(|&ms| ms < 200) && picks.iter().any(|&ms| ms > 450));
     }
 }
