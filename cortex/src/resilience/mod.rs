@@ -44,7 +44,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use bulkhead::{Bulkhead, BulkheadPermit};
+pub use bulkhead::{Bulkhead, BulkheadEvent, BulkheadPermit, OwnedBulkheadPermit};
 pub use circuit_breaker::{
     classify, CallOutcome, CircuitBreaker, CircuitBreakerEvent, OwnedPermit, Permit, State,
     StateChange, Stats,

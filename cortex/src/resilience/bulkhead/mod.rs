@@ -1,29 +1,47 @@
 //! Bulkhead: at most `max_concurrent` calls at once; callers wait at most
-//! `max_wait` for a place (zero: rejected at once). Works for async and
-//! sync callers, which share the same places.
+//! `max_wait` for a place (zero: rejected at once). Async and sync callers
+//! share the same places and the same queue.
+//!
+//! Waiting callers get places in arrival order (`fair`, the default, as
+//! Resilience4j's `SemaphoreBulkhead`): a place given back goes straight to
+//! the first waiter. With `fair = false` a newcomer may take a place that
+//! comes free before the first waiter does. A waiter that gives up (its
+//! wait ran out, or its future was dropped) leaves no trace: it takes
+//! itself out of the queue, or passes on a place that reached it meanwhile.
+
+mod queue;
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
-
+use self::queue::{Entry, Places, Waiter, Wake};
+use super::events::Hooks;
 use super::{BulkheadConfig, ConfigError, Error};
 use crate::metrics::{Counter, Registry};
 
+/// What happened in a bulkhead, as [`Bulkhead::on_event`] hooks see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BulkheadEvent {
+    /// A call got a place.
+    Permitted,
+    /// A call got no place within its wait.
+    Rejected,
+    /// A call gave its place back.
+    Finished,
+}
+
 struct Inner {
     name: Arc<str>,
-    max: AtomicU32,
+    places: Places,
     max_wait_nanos: AtomicU64,
-    in_use: AtomicU32,
-    notify: tokio::sync::Notify,
-    async_waiters: AtomicU32,
-    sync_waiters: AtomicU32,
-    lock: Mutex<()>,
-    cond: Condvar,
     rejected: Counter,
+    events: Hooks<BulkheadEvent>,
 }
 
 /// A bulkhead. Cheap to clone.
@@ -48,7 +66,8 @@ impl fmt::Debug for Bulkhead {
         f.debug_struct("Bulkhead")
             .field("name", &self.inner.name)
             .field("in_use", &self.in_use())
-            .field("max_concurrent", &self.inner.max.load(Ordering::Relaxed))
+            .field("waiting", &self.waiting())
+            .field("max_concurrent", &self.inner.places.max.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -70,17 +89,54 @@ impl fmt::Debug for BulkheadPermit<'_> {
 impl Drop for BulkheadPermit<'_> {
     #[inline]
     fn drop(&mut self) {
-        // SeqCst pairs with the waiters' registration: either a waiter sees
-        // this place free, or this sees the waiter and wakes it.
-        self.inner.in_use.fetch_sub(1, Ordering::SeqCst);
-        if self.inner.async_waiters.load(Ordering::SeqCst) > 0 {
-            self.inner.notify.notify_one();
+        self.inner.give_back();
+    }
+}
+
+/// A place that owns a handle to its bulkhead, so it can move into a
+/// spawned task (`'static`).
+#[must_use = "the place is given back as soon as the permit is dropped"]
+pub struct OwnedBulkheadPermit {
+    bulkhead: Bulkhead,
+}
+
+impl fmt::Debug for OwnedBulkheadPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedBulkheadPermit")
+            .field("bulkhead", &self.bulkhead.inner.name)
+            .finish()
+    }
+}
+
+impl Drop for OwnedBulkheadPermit {
+    fn drop(&mut self) {
+        self.bulkhead.inner.give_back();
+    }
+}
+
+impl Inner {
+    #[inline]
+    fn give_back(&self) {
+        self.places.release();
+        self.events.emit(|| BulkheadEvent::Finished);
+    }
+
+    #[inline]
+    fn permitted(&self) {
+        self.events.emit(|| BulkheadEvent::Permitted);
+    }
+
+    #[cold]
+    fn reject(&self) -> Error {
+        self.rejected.inc();
+        self.events.emit(|| BulkheadEvent::Rejected);
+        Error::BulkheadFull {
+            name: Arc::clone(&self.name),
         }
-        if self.inner.sync_waiters.load(Ordering::SeqCst) > 0 {
-            // Taking the lock orders this wake-up after a waiter's check.
-            let _guard = self.inner.lock.lock();
-            self.inner.cond.notify_one();
-        }
+    }
+
+    fn max_wait(&self) -> Duration {
+        Duration::from_nanos(self.max_wait_nanos.load(Ordering::Acquire))
     }
 }
 
@@ -113,52 +169,46 @@ impl Bulkhead {
         let bulkhead = Bulkhead {
             inner: Arc::new(Inner {
                 name: name.into(),
-                max: AtomicU32::new(config.max_concurrent),
+                places: Places::new(config.max_concurrent, config.fair),
                 max_wait_nanos: AtomicU64::new(nanos(config.max_wait)),
-                in_use: AtomicU32::new(0),
-                notify: tokio::sync::Notify::new(),
-                async_waiters: AtomicU32::new(0),
-                sync_waiters: AtomicU32::new(0),
-                lock: Mutex::new(()),
-                cond: Condvar::new(),
                 rejected,
+                events: Hooks::default(),
             }),
         };
-        let weak = Arc::downgrade(&bulkhead.inner);
-        let available = metrics
-            .gauge_family(
-                "cortex_bulkhead_available_concurrent_calls",
-                "Free places in a bulkhead.",
-                &["name"],
-            )
-            .map_err(conflict)?;
-        let w = weak.clone();
-        available.core().attach_derived(
-            &[name],
-            Arc::new(move || {
-                w.upgrade().map_or(0.0, |i| {
-                    f64::from(
-                        i.max
-                            .load(Ordering::Relaxed)
-                            .saturating_sub(i.in_use.load(Ordering::Relaxed)),
+        let gauge = |metric: &str, help: &str, f: fn(&Inner) -> f64| {
+            let weak = Arc::downgrade(&bulkhead.inner);
+            metrics
+                .gauge_family(metric, help, &["name"])
+                .map(|family| {
+                    family.core().attach_derived(
+                        &[name],
+                        Arc::new(move || weak.upgrade().map_or(0.0, |i| f(&i))),
                     )
                 })
-            }),
-        );
-        let max = metrics
-            .gauge_family(
-                "cortex_bulkhead_max_allowed_concurrent_calls",
-                "A bulkhead's limit.",
-                &["name"],
-            )
-            .map_err(conflict)?;
-        max.core().attach_derived(
-            &[name],
-            Arc::new(move || {
-                weak.upgrade()
-                    .map_or(0.0, |i| f64::from(i.max.load(Ordering::Relaxed)))
-            }),
-        );
+                .map_err(conflict)
+        };
+        gauge(
+            "cortex_bulkhead_available_concurrent_calls",
+            "Free places in a bulkhead.",
+            |i| {
+                f64::from(
+                    i.places
+                        .max
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(i.places.in_use()),
+                )
+            },
+        )?;
+        gauge(
+            "cortex_bulkhead_max_allowed_concurrent_calls",
+            "A bulkhead's limit.",
+            |i| f64::from(i.places.max.load(Ordering::Relaxed)),
+        )?;
+        gauge(
+            "cortex_bulkhead_waiting_calls",
+            "Calls waiting for a place in a bulkhead.",
+            |i| f64::from(i.places.waiting()),
+        )?;
         Ok(bulkhead)
     }
 
@@ -169,33 +219,55 @@ impl Bulkhead {
 
     /// Calls running now.
     pub fn in_use(&self) -> u32 {
-        self.inner.in_use.load(Ordering::Acquire)
+        self.inner.places.in_use()
+    }
+
+    /// Calls waiting for a place now.
+    pub fn waiting(&self) -> u32 {
+        self.inner.places.waiting()
     }
 
     /// The current configuration.
     pub fn config(&self) -> BulkheadConfig {
         BulkheadConfig {
-            max_concurrent: self.inner.max.load(Ordering::Acquire),
-            max_wait: Duration::from_nanos(self.inner.max_wait_nanos.load(Ordering::Acquire)),
-            fair: true,
+            max_concurrent: self.inner.places.max.load(Ordering::Acquire),
+            max_wait: self.inner.max_wait(),
+            fair: self.inner.places.fair.load(Ordering::Acquire),
         }
     }
 
-    /// Changes the limit and the wait (checked by the same rules as the
-    /// attribute). Calls already running keep their places.
+    /// Changes the limit, the wait and fairness (checked by the same rules
+    /// as the attribute). Calls already running keep their places; a larger
+    /// limit goes to waiting callers first, async and sync alike.
     ///
     /// # Errors
     /// The new configuration breaks a rule; nothing changes then.
     pub fn reconfigure(&self, config: BulkheadConfig) -> Result<(), ConfigError> {
         config.validate()?;
-        self.inner
-            .max
-            .store(config.max_concurrent, Ordering::Release);
+        let places = &self.inner.places;
+        places.fair.store(config.fair, Ordering::Release);
+        places.max.store(config.max_concurrent, Ordering::Release);
         self.inner
             .max_wait_nanos
             .store(nanos(config.max_wait), Ordering::Release);
-        self.inner.notify.notify_waiters();
+        places.admit();
+        tracing::info!(target: "cortex::resilience", bulkhead = %self.inner.name, ?config, "bulkhead reconfigured");
         Ok(())
+    }
+
+    /// Calls `hook` whenever a call gets a place, is rejected, or gives its
+    /// place back. Costs nothing while no hook is registered.
+    pub fn on_event(&self, hook: impl Fn(&BulkheadEvent) + Send + Sync + 'static) {
+        self.inner.events.add(hook);
+    }
+
+    /// Calls `hook` for every rejected call.
+    pub fn on_rejected(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.on_event(move |e| {
+            if *e == BulkheadEvent::Rejected {
+                hook();
+            }
+        });
     }
 
     /// Takes a place if one is free, without waiting.
@@ -204,87 +276,125 @@ impl Bulkhead {
     /// [`Error::BulkheadFull`].
     #[inline]
     pub fn try_acquire(&self) -> Result<BulkheadPermit<'_>, Error> {
-        self.take().ok_or_else(|| self.reject())
-    }
-
-    #[inline]
-    fn take(&self) -> Option<BulkheadPermit<'_>> {
-        let max = self.inner.max.load(Ordering::Acquire);
-        self.inner
-            .in_use
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| BulkheadPermit { inner: &self.inner })
-    }
-
-    #[cold]
-    fn reject(&self) -> Error {
-        self.inner.rejected.inc();
-        Error::BulkheadFull {
-            name: Arc::clone(&self.inner.name),
+        if self.inner.places.try_take() {
+            self.inner.permitted();
+            Ok(BulkheadPermit { inner: &self.inner })
+        } else {
+            Err(self.inner.reject())
         }
     }
 
-    fn max_wait(&self) -> Duration {
-        Duration::from_nanos(self.inner.max_wait_nanos.load(Ordering::Acquire))
-    }
-
-    /// Takes a place, waiting up to `max_wait` for one.
+    /// Takes a place, waiting up to `max_wait` for one, in arrival order.
     ///
     /// # Errors
-    /// [`Error::BulkheadFull`] if none came free in time.
+    /// [`Error::BulkheadFull`] if none came within the wait.
     pub async fn acquire(&self) -> Result<BulkheadPermit<'_>, Error> {
-        if let Some(p) = self.take() {
-            return Ok(p);
+        self.wait_async().await?;
+        Ok(BulkheadPermit { inner: &self.inner })
+    }
+
+    /// Like [`acquire`](Self::acquire), with a permit that owns a handle to
+    /// the bulkhead, to move into a spawned task.
+    ///
+    /// # Errors
+    /// [`Error::BulkheadFull`] if no place came within the wait.
+    pub async fn acquire_owned(&self) -> Result<OwnedBulkheadPermit, Error> {
+        self.wait_async().await?;
+        Ok(OwnedBulkheadPermit {
+            bulkhead: self.clone(),
+        })
+    }
+
+    async fn wait_async(&self) -> Result<(), Error> {
+        let inner = &self.inner;
+        if inner.places.try_take() {
+            inner.permitted();
+            return Ok(());
         }
-        let wait = self.max_wait();
+        let wait = inner.max_wait();
         if wait.is_zero() {
-            return Err(self.reject());
+            return Err(inner.reject());
         }
         let deadline = tokio::time::Instant::now() + wait;
-        self.inner.async_waiters.fetch_add(1, Ordering::SeqCst);
-        let result = loop {
-            let notified = self.inner.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(p) = self.take() {
-                break Ok(p);
+        let waiter = match inner.places.enter() {
+            Entry::Took => {
+                inner.permitted();
+                return Ok(());
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                break self.take().ok_or_else(|| self.reject());
-            }
+            Entry::Waiting(w) => w,
         };
-        self.inner.async_waiters.fetch_sub(1, Ordering::SeqCst);
-        result
+        loop {
+            let waiting = Waiting {
+                places: &inner.places,
+                waiter: Some(Arc::clone(&waiter)),
+            };
+            match tokio::time::timeout_at(deadline, waiting).await {
+                Ok(Granted::Place) => {
+                    inner.permitted();
+                    return Ok(());
+                }
+                Ok(Granted::Try) => {
+                    // Not fair: a place came free; take it if nobody was
+                    // faster, else wait again, first in line.
+                    if inner.places.requeue(&waiter) {
+                        inner.permitted();
+                        return Ok(());
+                    }
+                }
+                Err(_) => {
+                    // `Waiting` was dropped on the timeout and took itself
+                    // out, passing on any place that reached it.
+                    return Err(inner.reject());
+                }
+            }
+        }
     }
 
     /// The blocking form of [`acquire`](Self::acquire), for sync callers.
     ///
     /// # Errors
-    /// [`Error::BulkheadFull`] if none came free in time.
+    /// [`Error::BulkheadFull`] if none came within the wait.
     pub fn acquire_blocking(&self) -> Result<BulkheadPermit<'_>, Error> {
-        if let Some(p) = self.take() {
-            return Ok(p);
+        let inner = &self.inner;
+        if inner.places.try_take() {
+            inner.permitted();
+            return Ok(BulkheadPermit { inner });
         }
-        let wait = self.max_wait();
+        let wait = inner.max_wait();
         if wait.is_zero() {
-            return Err(self.reject());
+            return Err(inner.reject());
         }
         let deadline = std::time::Instant::now() + wait;
-        let mut guard = self.inner.lock.lock();
-        self.inner.sync_waiters.fetch_add(1, Ordering::SeqCst);
-        let result = loop {
-            if let Some(p) = self.take() {
-                break Ok(p);
+        let waiter = match inner.places.enter() {
+            Entry::Took => {
+                inner.permitted();
+                return Ok(BulkheadPermit { inner });
             }
-            if self.inner.cond.wait_until(&mut guard, deadline).timed_out() {
-                break self.take().ok_or_else(|| self.reject());
-            }
+            Entry::Waiting(w) => w,
         };
-        self.inner.sync_waiters.fetch_sub(1, Ordering::SeqCst);
-        result
+        loop {
+            *waiter.wake.lock() = Wake::Thread(std::thread::current());
+            if waiter.granted.load(Ordering::Acquire) {
+                inner.permitted();
+                return Ok(BulkheadPermit { inner });
+            }
+            if waiter.notified.swap(false, Ordering::AcqRel) {
+                if inner.places.requeue(&waiter) {
+                    inner.permitted();
+                    return Ok(BulkheadPermit { inner });
+                }
+                continue;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                if inner.places.leave(&waiter) {
+                    inner.permitted();
+                    return Ok(BulkheadPermit { inner });
+                }
+                return Err(inner.reject());
+            }
+            std::thread::park_timeout(deadline - now);
+        }
     }
 
     /// Runs `f` in a place of the bulkhead.
@@ -311,6 +421,53 @@ impl Bulkhead {
     {
         let _permit = self.acquire_blocking()?;
         f()
+    }
+}
+
+/// What woke a waiter.
+enum Granted {
+    /// A place was handed to it.
+    Place,
+    /// A place came free (not fair): try to take it.
+    Try,
+}
+
+/// An async waiter's wait. Dropped before it ends (a timeout, a cancelled
+/// caller), it takes the waiter out of the queue; a place that reached it
+/// meanwhile is passed on.
+struct Waiting<'a> {
+    places: &'a Places,
+    waiter: Option<Arc<Waiter>>,
+}
+
+impl Future for Waiting<'_> {
+    type Output = Granted;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Granted> {
+        let Some(waiter) = self.waiter.as_ref() else {
+            return Poll::Pending;
+        };
+        *waiter.wake.lock() = Wake::Task(cx.waker().clone());
+        if waiter.granted.load(Ordering::Acquire) {
+            self.waiter = None;
+            return Poll::Ready(Granted::Place);
+        }
+        if waiter.notified.swap(false, Ordering::AcqRel) {
+            self.waiter = None;
+            return Poll::Ready(Granted::Try);
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(waiter) = self.waiter.take() {
+            if self.places.leave(&waiter) {
+                // A place reached it as it gave up: pass it on.
+                self.places.release();
+            }
+        }
     }
 }
 
