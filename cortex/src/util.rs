@@ -75,43 +75,6 @@ pub(crate) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     outputs.into_iter().flatten().collect()
 }
 
-/// A value read without a lock on the hot path and replaced rarely (a
-/// policy's configuration). Every version is kept until the owner drops, so
-/// a reference handed out stays valid; one version per replacement.
-pub(crate) struct Versioned<T> {
-    current: std::sync::atomic::AtomicPtr<T>,
-    // Boxed so a version never moves when the Vec grows.
-    #[allow(clippy::vec_box)]
-    all: parking_lot::Mutex<Vec<Box<T>>>,
-}
-
-impl<T> Versioned<T> {
-    pub(crate) fn new(value: T) -> Self {
-        let mut boxed = Box::new(value);
-        let current = std::sync::atomic::AtomicPtr::new(&mut *boxed as *mut T);
-        Versioned {
-            current,
-            all: parking_lot::Mutex::new(vec![boxed]),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn get(&self) -> &T {
-        // SAFETY: `current` points into a box owned by `all`, which only
-        // grows and lives as long as `self`.
-        unsafe { &*self.current.load(std::sync::atomic::Ordering::Acquire) }
-    }
-
-    pub(crate) fn set(&self, value: T) {
-        let mut boxed = Box::new(value);
-        let ptr = &mut *boxed as *mut T;
-        let mut all = self.all.lock();
-        all.push(boxed);
-        self.current
-            .store(ptr, std::sync::atomic::Ordering::Release);
-    }
-}
-
 /// Parses an RFC 9110 qvalue (`0`, `0.5`, `1`, `1.000`: at most three
 /// decimals, at most 1) into thousandths; `None` if malformed.
 pub(crate) fn parse_qvalue(v: &str) -> Option<u16> {

@@ -186,7 +186,9 @@ async fn an_unfair_bulkhead_lets_a_newcomer_take_a_free_place() {
     assert_eq!(b.waiting(), 1);
     drop(held);
     // Before the woken waiter runs, a newcomer takes the place.
-    let newcomer = b.try_acquire().expect("not fair: the free place is anyone's");
+    let newcomer = b
+        .try_acquire()
+        .expect("not fair: the free place is anyone's");
     tokio::task::yield_now().await;
     assert_eq!(b.waiting(), 1, "the waiter lost the race and waits again");
     drop(newcomer);

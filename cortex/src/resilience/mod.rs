@@ -54,7 +54,7 @@ pub use cortex_rules::resilience::{
     OpenHealth, RateLimiterConfig, RetryConfig, Window,
 };
 pub use pipeline::Pipeline;
-pub use rate_limiter::RateLimiter;
+pub use rate_limiter::{RateLimiter, RateLimiterEvent};
 pub use registry::{bulkhead, circuit_breaker, rate_limiter, retry, timeout};
 pub use retry::{Retry, RetryDecision, RetryEvent};
 pub use timeout::Timeout;

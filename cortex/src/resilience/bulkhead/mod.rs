@@ -67,7 +67,10 @@ impl fmt::Debug for Bulkhead {
             .field("name", &self.inner.name)
             .field("in_use", &self.in_use())
             .field("waiting", &self.waiting())
-            .field("max_concurrent", &self.inner.places.max.load(Ordering::Relaxed))
+            .field(
+                "max_concurrent",
+                &self.inner.places.max.load(Ordering::Relaxed),
+            )
             .finish()
     }
 }

@@ -127,7 +127,11 @@ impl Places {
         let prev = self
             .state
             .fetch_update(AcqRel, Acquire, |s| {
-                Some(if in_use(s) < max { s + 1 } else { s + ONE_WAITER })
+                Some(if in_use(s) < max {
+                    s + 1
+                } else {
+                    s + ONE_WAITER
+                })
             })
             .unwrap_or(0);
         in_use(prev) < max
@@ -139,9 +143,7 @@ impl Places {
     pub(super) fn release(&self) {
         let done = self
             .state
-            .fetch_update(AcqRel, Acquire, |s| {
-                (waiters(s) == 0).then(|| s - 1)
-            })
+            .fetch_update(AcqRel, Acquire, |s| (waiters(s) == 0).then(|| s - 1))
             .is_ok();
         if !done {
             self.release_to_waiter();

@@ -90,7 +90,10 @@ fn half_open_places_belong_to_their_episode() {
             now.is_ok(),
             "the current episode's place was lost: word {word:#x} trials {raw:#x} tickets {tickets:?} renewed {renewed:x?}"
         );
-        assert!(m.acquire(0, || c, |_, _| {}, || {}).is_err(), "a place was made up");
+        assert!(
+            m.acquire(0, || c, |_, _| {}, || {}).is_err(),
+            "a place was made up"
+        );
     });
 }
 
