@@ -365,3 +365,98 @@ async fn policies_work_on_async_trait_methods() {
     assert!(cortex::resilience::retry(name).is_some(), "{name}");
     assert!(cortex::resilience::timeout(name).is_some(), "{name}");
 }
+
+// ---- classification and retry decisions on the attributes ----
+
+fn is_down(e: &AppError) -> bool {
+    *e == AppError::Down
+}
+
+fn is_policy(e: &AppError) -> bool {
+    matches!(e, AppError::Policy(_))
+}
+
+fn is_empty(v: &Vec<u8>) -> bool {
+    v.is_empty()
+}
+
+#[cortex::circuit_breaker(
+    minimum_calls = 2,
+    window = 2,
+    failure_rate = 50,
+    open_for = "1h",
+    record_if = is_down,
+    ignore_if = is_policy,
+    record_result = is_empty
+)]
+fn classified(result: Result<Vec<u8>, AppError>) -> Result<Vec<u8>, AppError> {
+    result
+}
+
+#[test]
+fn breaker_attribute_classifies_like_resilience4j() {
+    let name = "resilience_macros::classified";
+    let stats = || circuit_breaker(name).unwrap().stats();
+    // Ignored: counts as nothing.
+    classified(Err(AppError::Policy("x".into()))).unwrap_err();
+    assert_eq!(stats().calls_in_window, 0);
+    // Not in record_if: a success.
+    classified(Err(AppError::Policy("y".into()))).unwrap_err();
+    classified(Ok(vec![1])).unwrap();
+    assert_eq!((stats().calls_in_window, stats().failed_in_window), (1, 0));
+    // An empty Ok is a failure (record_result): 1 of 2.
+    classified(Ok(vec![])).unwrap();
+    assert_eq!(stats().state, State::Open);
+}
+
+static REJECTED_ATTEMPTS: AtomicUsize = AtomicUsize::new(0);
+static FAILED_ATTEMPTS: AtomicUsize = AtomicUsize::new(0);
+
+impl cortex::resilience::AsRejection for AppError {
+    fn as_rejection(&self) -> Option<&Error> {
+        None
+    }
+}
+
+#[cortex::retry(max = 3, delay = "1ms")]
+async fn behind_a_full_bulkhead() -> Result<(), Error> {
+    REJECTED_ATTEMPTS.fetch_add(1, Ordering::SeqCst);
+    Err(Error::BulkheadFull {
+        name: "elsewhere".into(),
+    })
+}
+
+#[cortex::retry(max = 3, delay = "1ms")]
+async fn plain_failure() -> Result<(), AppError> {
+    FAILED_ATTEMPTS.fetch_add(1, Ordering::SeqCst);
+    Err(AppError::Down)
+}
+
+static POLLS: AtomicUsize = AtomicUsize::new(0);
+
+fn not_ready(v: &&str) -> bool {
+    *v == "pending"
+}
+
+#[cortex::retry(max = 5, delay = "1ms", retry_on_result = not_ready)]
+async fn poll_job() -> Result<&'static str, AppError> {
+    Ok(if POLLS.fetch_add(1, Ordering::SeqCst) < 2 {
+        "pending"
+    } else {
+        "done"
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_attribute_skips_rejections_and_retries_on_results() {
+    behind_a_full_bulkhead().await.unwrap_err();
+    assert_eq!(
+        REJECTED_ATTEMPTS.load(Ordering::SeqCst),
+        1,
+        "a full bulkhead is not retried"
+    );
+    plain_failure().await.unwrap_err();
+    assert_eq!(FAILED_ATTEMPTS.load(Ordering::SeqCst), 3);
+    assert_eq!(poll_job().await, Ok("done"));
+    assert_eq!(POLLS.load(Ordering::SeqCst), 3);
+}

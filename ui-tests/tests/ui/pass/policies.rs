@@ -81,7 +81,38 @@ fn sync_retry(x: Vec<u8>) -> Result<usize, Box<dyn std::error::Error + Send + Sy
     Ok(x.len())
 }
 
+fn is_cancelled(e: &AppError) -> bool {
+    matches!(e, AppError::Policy(_))
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// Every key added with Resilience4j's semantics.
+#[cortex::retry(max = 4, jitter = "decorrelated", max_elapsed = "5s", retry_on_result = is_zero)]
+#[cortex::circuit_breaker(
+    record_if = is_backend,
+    ignore_if = is_cancelled,
+    record_result = is_zero,
+    automatic_half_open,
+    max_wait_in_half_open = "5s",
+    open_for_multiplier = 2.0,
+    max_open_for = "10m"
+)]
+#[cortex::bulkhead(max_concurrent = 2, max_wait = "10ms", fair = false)]
+pub async fn resilience4j_keys(cents: u64) -> Result<u64, AppError> {
+    Ok(cents)
+}
+
+#[cortex::retry(jitter = "full")]
+fn full_jitter() -> Result<(), AppError> {
+    Ok(())
+}
+
 fn main() {
+    let _ = resilience4j_keys(1);
+    let _ = full_jitter();
     let _ = bare_defaults();
     let _ = everything("c".into(), 1, "n");
     let c = Client { base: "b".into() };
