@@ -117,10 +117,11 @@ async fn retry_budget_stops_a_retry_storm() {
             .await;
     }
     let retries = attempts.load(Ordering::SeqCst) - 100;
-    // Without a budget: 200 retries. With 10 %: the reserve of 10 plus about
-    // one per ten calls.
-    assert!(retries <= 10 + 100 / 10 + 1, "{retries} retries");
-    assert!(retries >= 10, "{retries} retries");
+    // Without a budget: 200 retries. With 10 %: the reserve of 10 (two per
+    // call for the first five calls, each call adding a tenth of a retry
+    // from the second on), then one retry per ten calls: calls 11, 21, ...,
+    // 91.
+    assert_eq!(retries, 10 + 9);
 }
 
 #[tokio::test(start_paused = true)]
@@ -134,8 +135,146 @@ async fn retry_jitter_stays_within_bounds() {
         },
     )
     .unwrap();
-    for _ in 0..500 {
-        let d = retry.delay_for(1).as_millis();
-        assert!((75..=125).contains(&d), "{d}");
+    let delays: Vec<u128> = (0..500).map(|_| retry.delay_for(1).as_millis()).collect();
+    assert!(delays.iter().all(|d| (75..=125).contains(d)), "{delays:?}");
+    // And it does spread them: a jitter that did nothing would fail here.
+    assert!(delays.iter().any(|&d| d < 90) && delays.iter().any(|&d| d > 110));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tiny_budget_still_refills() {
+    let retry = Retry::new(
+        "t-retry-tiny-budget",
+        RetryConfig {
+            max: 2,
+            delay: Duration::from_millis(1),
+            budget: Some(0.0001),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let attempts = AtomicUsize::new(0);
+    // The reserve of 10 retries, then one per 10,000 calls.
+    for _ in 0..20_011 {
+        let _: Result<(), &str> = retry
+            .call(|| {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                async { Err("down") }
+            })
+            .await;
     }
+    assert_eq!(attempts.load(Ordering::SeqCst) - 20_011, 10 + 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_elapsed_stops_retrying() {
+    let retry = Retry::new(
+        "t-retry-deadline",
+        RetryConfig {
+            max: 100,
+            delay: Duration::from_millis(100),
+            max_elapsed: Some(Duration::from_millis(350)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let attempts = AtomicUsize::new(0);
+    let started = tokio::time::Instant::now();
+    let _: Result<(), &str> = retry
+        .call(|| {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            async { Err("down") }
+        })
+        .await;
+    // Attempts at 0, 100, 200 and 300 ms; the next would start at 400.
+    assert_eq!(attempts.load(Ordering::SeqCst), 4);
+    assert_eq!(started.elapsed(), Duration::from_millis(300));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_is_retried_only_when_its_wait_fits() {
+    let retry = Retry::new(
+        "t-retry-after",
+        RetryConfig {
+            max: 3,
+            delay: Duration::from_millis(100),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let open = |after: Duration| Error::CircuitOpen {
+        name: "b".into(),
+        retry_after: after,
+    };
+    let decide = |r: &Result<(), Error>| match r {
+        Err(e) => cortex::resilience::RetryDecision::for_rejection(e),
+        Ok(_) => cortex::resilience::RetryDecision::Done,
+    };
+    // Open for 150 ms: the two remaining retries would wait 200 ms, so it
+    // waits the 150; the second attempt finds 50 ms left: the usual 100.
+    let attempts = AtomicUsize::new(0);
+    let started = tokio::time::Instant::now();
+    let _ = retry
+        .call_when(
+            || {
+                let n = attempts.fetch_add(1, Ordering::SeqCst);
+                let left = if n == 0 { 150 } else { 50 };
+                async move { Err(open(Duration::from_millis(left))) }
+            },
+            decide,
+        )
+        .await;
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(started.elapsed(), Duration::from_millis(250));
+    // Open for a minute: not worth it.
+    let attempts = AtomicUsize::new(0);
+    let _ = retry
+        .call_when(
+            || {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                async { Err(open(Duration::from_secs(60))) }
+            },
+            decide,
+        )
+        .await;
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    // A full bulkhead or an exhausted rate limiter: never.
+    for e in [
+        Error::BulkheadFull { name: "b".into() },
+        Error::RateLimited { name: "r".into() },
+    ] {
+        assert_eq!(
+            cortex::resilience::RetryDecision::for_rejection(&e),
+            cortex::resilience::RetryDecision::Done
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn hooks_see_retries_and_the_outcome() {
+    let retry = Retry::new(
+        "t-retry-hooks",
+        RetryConfig {
+            max: 3,
+            delay: Duration::from_millis(5),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = Arc::clone(&seen);
+    retry.on_retry(move |attempt, delay| s.lock().unwrap().push((attempt, delay)));
+    let outcome = Arc::new(Mutex::new(None));
+    let o = Arc::clone(&outcome);
+    retry.on_event(move |e| {
+        if let cortex::resilience::RetryEvent::Error { attempts, reason } = e {
+            *o.lock().unwrap() = Some((*attempts, *reason));
+        }
+    });
+    let _: Result<(), &str> = retry.call(|| async { Err("down") }).await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(1, Duration::from_millis(5)), (2, Duration::from_millis(5))]
+    );
+    assert_eq!(*outcome.lock().unwrap(), Some((3, "max attempts reached")));
 }
