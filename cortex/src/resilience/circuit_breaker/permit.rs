@@ -81,6 +81,11 @@ impl fmt::Debug for Permit<'_> {
 }
 
 impl Permit<'_> {
+    /// Whether this call is one of a half-open breaker's trial calls.
+    pub fn is_trial(&self) -> bool {
+        self.grant.ticket.trial
+    }
+
     /// The call succeeded.
     #[inline]
     pub fn success(self) {
@@ -132,6 +137,11 @@ impl fmt::Debug for OwnedPermit {
 }
 
 impl OwnedPermit {
+    /// Whether this call is one of a half-open breaker's trial calls.
+    pub fn is_trial(&self) -> bool {
+        self.grant.ticket.trial
+    }
+
     /// The call succeeded.
     pub fn success(self) {
         self.record(CallOutcome::Success);
