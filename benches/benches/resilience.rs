@@ -1,6 +1,7 @@
 //! Resilience policies against their peers, in the same run: a closed
 //! circuit breaker against `failsafe` and a plain call; a retry that does not
-//! fail; a bulkhead acquire/release against `tokio::sync::Semaphore`.
+//! fail; a bulkhead acquire/release against `tokio::sync::Semaphore`; and the
+//! breaker and the bulkhead with every core on one instance.
 //!
 //! ```text
 //! cargo bench -p cortex-benches --bench resilience
@@ -56,6 +57,7 @@ fn bulkhead(c: &mut Criterion) {
         BulkheadConfig {
             max_concurrent: 25,
             max_wait: Duration::ZERO,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -69,9 +71,56 @@ fn bulkhead(c: &mut Criterion) {
     g.finish();
 }
 
+/// Every core on one instance: time per call per thread.
+fn contended(c: &mut Criterion) {
+    let threads = cortex_benches::cores();
+    let mut g = c.benchmark_group(format!("all_{threads}_cores_on_one_instance"));
+    let cb = CircuitBreaker::new("bench-breaker-shared", CircuitBreakerConfig::default()).unwrap();
+    g.bench_function("breaker_cortex", |b| {
+        b.iter_custom(|iters| {
+            cortex_benches::on_threads(threads, iters, || {
+                let _ = black_box(cb.call_sync(|| work(black_box(7)), |_| true));
+            })
+        })
+    });
+    let fs = failsafe::Config::new().build();
+    g.bench_function("breaker_failsafe", |b| {
+        b.iter_custom(|iters| {
+            cortex_benches::on_threads(threads, iters, || {
+                let _ = black_box(fs.call(|| work(black_box(7))));
+            })
+        })
+    });
+    let bh = Bulkhead::new(
+        "bench-bulkhead-shared",
+        BulkheadConfig {
+            max_concurrent: 1000,
+            max_wait: Duration::ZERO,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    g.bench_function("bulkhead_cortex", |b| {
+        b.iter_custom(|iters| {
+            cortex_benches::on_threads(threads, iters, || {
+                drop(black_box(bh.try_acquire()));
+            })
+        })
+    });
+    let sem = tokio::sync::Semaphore::new(1000);
+    g.bench_function("bulkhead_tokio_semaphore", |b| {
+        b.iter_custom(|iters| {
+            cortex_benches::on_threads(threads, iters, || {
+                drop(black_box(sem.try_acquire()));
+            })
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = cortex_benches::config(2);
-    targets = breaker, retry, bulkhead
+    targets = breaker, retry, bulkhead, contended
 }
 criterion_main!(benches);

@@ -10,3 +10,40 @@ pub fn config(measure_secs: u64) -> criterion::Criterion {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(measure_secs))
 }
+
+/// Runs `op` `iters` times on each of `threads` OS threads at once (all
+/// started together) and returns the time per operation per thread, scaled
+/// back to `iters` operations: what one call costs while every thread is
+/// busy with the same instance.
+pub fn on_threads<F>(threads: usize, iters: u64, op: F) -> Duration
+where
+    F: Fn() + Sync,
+{
+    let start = std::sync::Barrier::new(threads);
+    let total: Duration = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    let t = std::time::Instant::now();
+                    for _ in 0..iters {
+                        op();
+                    }
+                    t.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread"))
+            .sum()
+    });
+    total / u32::try_from(threads).unwrap_or(1)
+}
+
+/// Every core of the machine (at least 2).
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(2)
+}

@@ -90,6 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         BulkheadConfig {
             max_concurrent: 2,
             max_wait: Duration::ZERO,
+            ..Default::default()
         },
     )?;
     let mut tasks = Vec::new();

@@ -69,6 +69,33 @@ async fn a_timeout_drops_the_inner_future() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn timeout_hooks_see_how_calls_ended() {
+    let t = Timeout::new("t-timeout-hooks", Duration::from_millis(50)).unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = Arc::clone(&seen);
+    t.on_event(move |e| s.lock().unwrap().push(*e));
+    let _: Result<(), Error> = t.call(async { Ok(()) }).await;
+    let _: Result<(), Error> = t
+        .call(async { Err(Error::timeout("x", Duration::ZERO)) })
+        .await;
+    let _: Result<(), Error> = t
+        .call(async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(())
+        })
+        .await;
+    use cortex::resilience::TimeoutEvent;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            TimeoutEvent::Success,
+            TimeoutEvent::Error,
+            TimeoutEvent::TimedOut
+        ]
+    );
+}
+
 // ---- composition ----
 
 #[tokio::test(start_paused = true)]

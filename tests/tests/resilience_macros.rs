@@ -376,6 +376,8 @@ fn is_policy(e: &AppError) -> bool {
     matches!(e, AppError::Policy(_))
 }
 
+// `record_result` takes the fn's `Ok` type by reference: `&Vec<u8>` here.
+#[allow(clippy::ptr_arg)]
 fn is_empty(v: &Vec<u8>) -> bool {
     v.is_empty()
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cortex::resilience::{
-    Bulkhead, BulkheadConfig, CircuitBreaker, CircuitBreakerConfig, RateLimiter,
-    RateLimiterConfig, RateLimiterEvent, State, Window,
+    Bulkhead, BulkheadConfig, CircuitBreaker, CircuitBreakerConfig, RateLimiter, RateLimiterConfig,
+    RateLimiterEvent, State, Window,
 };
 
 const THREADS: usize = 8;
@@ -236,7 +236,10 @@ fn a_rate_limiter_under_threads_never_grants_more_than_its_permits_per_period() 
     let per_period = Arc::new(Mutex::new(HashMap::<u64, u64>::new()));
     let p = Arc::clone(&per_period);
     l.on_event(move |e| {
-        if let RateLimiterEvent::Acquired { permits, period, .. } = e {
+        if let RateLimiterEvent::Acquired {
+            permits, period, ..
+        } = e
+        {
             *p.lock().unwrap().entry(*period).or_default() += u64::from(*permits);
         }
     });
@@ -259,7 +262,10 @@ fn a_rate_limiter_under_threads_never_grants_more_than_its_permits_per_period() 
     }
     let per_period = per_period.lock().unwrap();
     assert!(per_period.values().all(|&n| n <= permits), "{per_period:?}");
-    assert_eq!(per_period.values().sum::<u64>(), granted.load(Ordering::Relaxed));
+    assert_eq!(
+        per_period.values().sum::<u64>(),
+        granted.load(Ordering::Relaxed)
+    );
     // The threads kept it busy: most periods were used to the full.
     let full = per_period.values().filter(|&&n| n == permits).count();
     assert!(full >= per_period.len() / 2, "{per_period:?}");

@@ -57,7 +57,7 @@ pub use pipeline::Pipeline;
 pub use rate_limiter::{RateLimiter, RateLimiterEvent};
 pub use registry::{bulkhead, circuit_breaker, rate_limiter, retry, timeout};
 pub use retry::{Retry, RetryDecision, RetryEvent};
-pub use timeout::Timeout;
+pub use timeout::{Timeout, TimeoutEvent};
 
 /// Why a policy refused or stopped a call.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -127,6 +127,9 @@ pub(super) struct Meters {
     pub(super) durations: [Histogram; 3],
 }
 
+/// `Grant::started` of a call that is not timed.
+pub(super) const NOT_TIMED: u64 = u64::MAX;
+
 /// What the hot path reads of the configuration, each in its own atomic.
 struct Hot {
     /// `slow_call_threshold` in nanoseconds; `u64::MAX` when calls are not
@@ -199,16 +202,27 @@ impl Inner {
             // The closed path: one load, and a clock read only for a
             // breaker that times its calls.
             return Ok(Grant {
-                ticket: Ticket { word, trial: false },
+                ticket: Ticket { word },
                 started: self.start(),
             });
         }
         self.acquire_slow()
     }
 
+    /// When the call started, for a breaker that times calls (else
+    /// `NOT_TIMED`).
     #[inline(always)]
-    fn start(&self) -> Option<u64> {
-        (self.hot.slow_nanos.load(Relaxed) != u64::MAX).then(|| self.now())
+    fn start(&self) -> u64 {
+        if self.hot.slow_nanos.load(Relaxed) == u64::MAX {
+            NOT_TIMED
+        } else {
+            self.now()
+        }
+    }
+
+    #[inline(always)]
+    fn elapsed(&self, grant: Grant) -> Option<u64> {
+        (grant.started != NOT_TIMED).then(|| self.now().saturating_sub(grant.started))
     }
 
     #[inline(never)]
@@ -248,7 +262,7 @@ impl Inner {
     /// Records a finished call.
     #[inline]
     pub(super) fn finish(&self, grant: Grant, outcome: CallOutcome) {
-        let elapsed = grant.started.map(|s| self.now().saturating_sub(s));
+        let elapsed = self.elapsed(grant);
         let slow = elapsed.is_some_and(|e| e >= self.hot.slow_nanos.load(Relaxed));
         match outcome {
             CallOutcome::Ignored => {
@@ -257,7 +271,7 @@ impl Inner {
                 self.events.emit(|| CircuitBreakerEvent::IgnoredError {
                     elapsed: elapsed.map(Duration::from_nanos),
                 });
-                if grant.ticket.trial {
+                if grant.ticket.trial() {
                     self.machine.give_back(grant.ticket);
                 }
             }
@@ -271,7 +285,7 @@ impl Inner {
     /// A permit dropped unrecorded: ignored, unless it already ran past the
     /// slow-call threshold (a caller that gave up on a hanging backend).
     pub(super) fn abandon(&self, grant: Grant) {
-        let elapsed = grant.started.map(|s| self.now().saturating_sub(s));
+        let elapsed = self.elapsed(grant);
         if elapsed.is_some_and(|e| e >= self.hot.slow_nanos.load(Relaxed)) {
             self.count(
                 grant.ticket,
@@ -284,7 +298,7 @@ impl Inner {
         } else {
             self.finish(
                 Grant {
-                    started: None,
+                    started: NOT_TIMED,
                     ..grant
                 },
                 CallOutcome::Ignored,
@@ -318,7 +332,7 @@ impl Inner {
                 CircuitBreakerEvent::Success { elapsed }
             }
         });
-        if ticket.trial {
+        if ticket.trial() {
             return self.count_trial(ticket, outcome);
         }
         // Closed, and still the episode the permit was given in: counts in

@@ -67,13 +67,18 @@ pub(crate) enum Refusal {
     Forced,
 }
 
-/// What a permit remembers of the machine.
+/// What a permit remembers of the machine: the word when it was given. A
+/// permit given half-open is a trial call of that episode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket {
-    /// The word when the permit was given.
     pub(crate) word: u64,
-    /// A trial call of a half-open episode.
-    pub(crate) trial: bool,
+}
+
+impl Ticket {
+    #[inline(always)]
+    pub(crate) fn trial(self) -> bool {
+        code(self.word) == HALF_OPEN
+    }
 }
 
 /// What the lock protects besides the word: the timing of the current
@@ -136,7 +141,7 @@ impl<S: Family> Machine<S> {
             let word = self.word();
             match code(word) {
                 CLOSED | DISABLED => {
-                    return Ok(Ticket { word, trial: false });
+                    return Ok(Ticket { word });
                 }
                 FORCED_OPEN => return Err(Refusal::Forced),
                 OPEN => {
@@ -170,7 +175,7 @@ impl<S: Family> Machine<S> {
                         (t >> TAG_SHIFT == tag && field(t, LEFT) > 0).then(|| t - 1)
                     });
                     return match took {
-                        Ok(_) => Ok(Ticket { word, trial: true }),
+                        Ok(_) => Ok(Ticket { word }),
                         Err(_) if self.word() != word => continue,
                         Err(_) => Err(Refusal::TrialsTaken),
                     };
@@ -351,7 +356,7 @@ mod tests {
         let first = m
             .acquire(100, || t, |a, b| changes.push((a, b)), || {})
             .unwrap();
-        assert!(first.trial);
+        assert!(first.trial());
         // A reset and a new episode.
         m.force(CLOSED, 100, &t, &mut |_, _| {}, &mut || {});
         m.force(OPEN, 100, &t, &mut |_, _| {}, &mut || {});

@@ -232,7 +232,6 @@ impl CircuitBreaker {
         Ok(Permit {
             breaker: self,
             grant,
-            done: false,
         })
     }
 
@@ -254,9 +253,8 @@ impl CircuitBreaker {
     pub fn acquire_owned(&self) -> Result<OwnedPermit, Error> {
         let grant = self.inner.acquire()?;
         Ok(OwnedPermit {
-            breaker: self.clone(),
+            breaker: Some(self.clone()),
             grant,
-            done: false,
         })
     }
 

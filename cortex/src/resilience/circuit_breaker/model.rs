@@ -49,7 +49,7 @@ fn half_open_places_belong_to_their_episode() {
                 let c = config(1);
                 let got = m.acquire(0, || c, |_, _| {}, || {});
                 if let Ok(ticket) = got {
-                    if ticket.trial {
+                    if ticket.trial() {
                         // One gives its place back, one could count it: both
                         // are tag-checked against the episode.
                         m.give_back(ticket);
@@ -79,7 +79,7 @@ fn half_open_places_belong_to_their_episode() {
         let word = m.word();
         assert_eq!(code(word), machine::HALF_OPEN);
         for t in &tickets {
-            assert!(t.trial);
+            assert!(t.trial());
         }
         // The current episode has its one place free (every trial of it was
         // given back; none of an older one was counted here).

@@ -52,11 +52,12 @@ pub fn classify<T, E>(
 }
 
 /// What a permit carries: the machine's word when given, and when the call
-/// started (only timed when a slow-call threshold is set).
+/// started (only timed when a slow-call threshold is set; else
+/// `NOT_TIMED`). Word-sized fields only: a permit moves through registers.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Grant {
     pub(super) ticket: Ticket,
-    pub(super) started: Option<u64>,
+    pub(super) started: u64,
 }
 
 /// Permission for one call. Record how it went ([`Permit::success`],
@@ -68,14 +69,13 @@ pub(super) struct Grant {
 pub struct Permit<'a> {
     pub(super) breaker: &'a CircuitBreaker,
     pub(super) grant: Grant,
-    pub(super) done: bool,
 }
 
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &self.breaker.name())
-            .field("trial", &self.grant.ticket.trial)
+            .field("trial", &self.grant.ticket.trial())
             .finish()
     }
 }
@@ -83,7 +83,7 @@ impl fmt::Debug for Permit<'_> {
 impl Permit<'_> {
     /// Whether this call is one of a half-open breaker's trial calls.
     pub fn is_trial(&self) -> bool {
-        self.grant.ticket.trial
+        self.grant.ticket.trial()
     }
 
     /// The call succeeded.
@@ -104,17 +104,17 @@ impl Permit<'_> {
 
     /// Records the call as `outcome`.
     #[inline]
-    pub fn record(mut self, outcome: CallOutcome) {
-        self.done = true;
-        self.breaker.inner.finish(self.grant, outcome);
+    pub fn record(self, outcome: CallOutcome) {
+        let (breaker, grant) = (self.breaker, self.grant);
+        // Recorded: not dropped as abandoned.
+        std::mem::forget(self);
+        breaker.inner.finish(grant, outcome);
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            self.breaker.inner.abandon(self.grant);
-        }
+        self.breaker.inner.abandon(self.grant);
     }
 }
 
@@ -122,16 +122,15 @@ impl Drop for Permit<'_> {
 /// spawned task (`'static`).
 #[must_use = "record the call's outcome with success(), failure() or record()"]
 pub struct OwnedPermit {
-    pub(super) breaker: CircuitBreaker,
+    pub(super) breaker: Option<CircuitBreaker>,
     pub(super) grant: Grant,
-    pub(super) done: bool,
 }
 
 impl fmt::Debug for OwnedPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OwnedPermit")
-            .field("breaker", &self.breaker.name())
-            .field("trial", &self.grant.ticket.trial)
+            .field("breaker", &self.breaker.as_ref().map(CircuitBreaker::name))
+            .field("trial", &self.grant.ticket.trial())
             .finish()
     }
 }
@@ -139,7 +138,7 @@ impl fmt::Debug for OwnedPermit {
 impl OwnedPermit {
     /// Whether this call is one of a half-open breaker's trial calls.
     pub fn is_trial(&self) -> bool {
-        self.grant.ticket.trial
+        self.grant.ticket.trial()
     }
 
     /// The call succeeded.
@@ -159,15 +158,16 @@ impl OwnedPermit {
 
     /// Records the call as `outcome`.
     pub fn record(mut self, outcome: CallOutcome) {
-        self.done = true;
-        self.breaker.inner.finish(self.grant, outcome);
+        if let Some(breaker) = self.breaker.take() {
+            breaker.inner.finish(self.grant, outcome);
+        }
     }
 }
 
 impl Drop for OwnedPermit {
     fn drop(&mut self) {
-        if !self.done {
-            self.breaker.inner.abandon(self.grant);
+        if let Some(breaker) = self.breaker.take() {
+            breaker.inner.abandon(self.grant);
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,6 +84,8 @@ struct Inner {
     config: AtomicCell<RetryConfig>,
     /// `budget` as f64 bits (`u64::MAX`: none), read on every call.
     budget_ratio: AtomicU64,
+    /// `max_elapsed` is set: the first attempt's start is kept.
+    has_deadline: AtomicBool,
     budget: AtomicI64,
     events: Hooks<RetryEvent>,
     without_retry_ok: Counter,
@@ -157,6 +159,7 @@ impl Retry {
                 name: name.into(),
                 config: AtomicCell::new(config),
                 budget_ratio: AtomicU64::new(ratio_bits(config.budget)),
+                has_deadline: AtomicBool::new(config.max_elapsed.is_some()),
                 budget: AtomicI64::new(RESERVE),
                 events: Hooks::default(),
                 without_retry_ok: kind("successful_without_retry")?,
@@ -196,6 +199,9 @@ impl Retry {
         self.inner
             .budget_ratio
             .store(ratio_bits(config.budget), Ordering::Relaxed);
+        self.inner
+            .has_deadline
+            .store(config.max_elapsed.is_some(), Ordering::Relaxed);
         tracing::info!(target: "cortex::resilience", retry = %self.inner.name, ?config, "retry reconfigured");
         Ok(())
     }
@@ -289,14 +295,21 @@ impl Retry {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut run = Run::start(self);
-        loop {
-            let result = op().await;
-            match run.next(self, result.is_ok(), decide(&result)) {
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => return result,
-            }
+        let started = self.begin();
+        let first = op().await;
+        let decision = decide(&first);
+        if self.done_at_once(first.is_ok(), decision) {
+            return first;
         }
+        let mut run = Run::after_first(started);
+        let mut next = run.next(self, first.is_ok(), decision);
+        let mut result = first;
+        while let Some(delay) = next {
+            tokio::time::sleep(delay).await;
+            result = op().await;
+            next = run.next(self, result.is_ok(), decide(&result));
+        }
+        result
     }
 
     /// The synchronous form of [`call_if`](Self::call_if) (sleeps the thread
@@ -324,14 +337,42 @@ impl Retry {
         mut op: impl FnMut() -> Result<T, E>,
         decide: impl Fn(&Result<T, E>) -> RetryDecision,
     ) -> Result<T, E> {
-        let mut run = Run::start(self);
-        loop {
-            let result = op();
-            match run.next(self, result.is_ok(), decide(&result)) {
-                Some(delay) => std::thread::sleep(delay),
-                None => return result,
-            }
+        let started = self.begin();
+        let first = op();
+        let decision = decide(&first);
+        if self.done_at_once(first.is_ok(), decision) {
+            return first;
         }
+        let mut run = Run::after_first(started);
+        let mut next = run.next(self, first.is_ok(), decision);
+        let mut result = first;
+        while let Some(delay) = next {
+            std::thread::sleep(delay);
+            result = op();
+            next = run.next(self, result.is_ok(), decide(&result));
+        }
+        result
+    }
+
+    /// A call starts: its budget deposit, and its start time under
+    /// `max_elapsed`.
+    #[inline]
+    fn begin(&self) -> Option<Instant> {
+        self.deposit();
+        self.inner
+            .has_deadline
+            .load(Ordering::Relaxed)
+            .then(Instant::now)
+    }
+
+    /// The first attempt succeeded and needs no retry: counted, and done.
+    #[inline]
+    fn done_at_once(&self, ok: bool, decision: RetryDecision) -> bool {
+        let done = ok && decision == RetryDecision::Done;
+        if done {
+            self.inner.without_retry_ok.inc();
+        }
+        done
     }
 
     #[inline]
@@ -368,24 +409,23 @@ fn ratio_bits(budget: Option<f64>) -> u64 {
     budget.map_or(u64::MAX, f64::to_bits)
 }
 
-/// One call's attempts.
+/// One call's attempts. The configuration is read, and the clock, only
+/// once a first attempt fails: a call that succeeds at once costs a budget
+/// check and nothing else.
 struct Run {
     attempt: u32,
-    started: Instant,
+    /// When the first attempt started; only kept under `max_elapsed`.
+    started: Option<Instant>,
     previous: Duration,
-    config: RetryConfig,
 }
 
 impl Run {
-    #[inline]
-    fn start(retry: &Retry) -> Run {
-        retry.deposit();
-        let config = retry.inner.config.load();
+    #[cold]
+    fn after_first(started: Option<Instant>) -> Run {
         Run {
             attempt: 1,
-            started: Instant::now(),
-            previous: config.delay,
-            config,
+            started,
+            previous: Duration::ZERO,
         }
     }
 
@@ -413,7 +453,11 @@ impl Run {
 
     #[cold]
     fn retry_after(&mut self, retry: &Retry, decision: RetryDecision) -> Option<Duration> {
-        let config = &self.config;
+        let config = retry.inner.config.load();
+        if self.attempt == 1 {
+            self.previous = config.delay;
+        }
+        let config = &config;
         if self.attempt >= config.max {
             return self.give_up(retry, "max attempts reached");
         }
@@ -441,8 +485,8 @@ impl Run {
             }
             delay = delay.max(wait);
         }
-        if let Some(limit) = config.max_elapsed {
-            if self.started.elapsed() + delay > limit {
+        if let (Some(limit), Some(started)) = (config.max_elapsed, self.started) {
+            if started.elapsed() + delay > limit {
                 return self.give_up(retry, "max_elapsed reached");
             }
         }

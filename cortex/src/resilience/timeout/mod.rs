@@ -7,8 +7,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::events::Hooks;
 use super::{ConfigError, Error};
 use crate::metrics::{Counter, Registry};
+
+/// How a call under a timeout ended, as [`Timeout::on_event`] hooks see
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutEvent {
+    /// It returned `Ok` in time.
+    Success,
+    /// It returned `Err` in time.
+    Error,
+    /// It took too long and was dropped.
+    TimedOut,
+}
 
 struct Inner {
     name: Arc<str>,
@@ -16,6 +30,7 @@ struct Inner {
     successful: Counter,
     failed: Counter,
     timed_out: Counter,
+    events: Hooks<TimeoutEvent>,
 }
 
 /// A timeout policy. Cheap to clone.
@@ -80,8 +95,15 @@ impl Timeout {
                 successful: kind("successful")?,
                 failed: kind("failed")?,
                 timed_out: kind("timeout")?,
+                events: Hooks::default(),
             }),
         })
+    }
+
+    /// Calls `hook` whenever a call ends, in time or not. Costs nothing
+    /// while no hook is registered.
+    pub fn on_event(&self, hook: impl Fn(&TimeoutEvent) + Send + Sync + 'static) {
+        self.inner.events.add(hook);
     }
 
     /// The limit.
@@ -126,14 +148,17 @@ impl Timeout {
         match tokio::time::timeout(after, fut).await {
             Ok(Ok(v)) => {
                 self.inner.successful.inc();
+                self.inner.events.emit(|| TimeoutEvent::Success);
                 Ok(Ok(v))
             }
             Ok(Err(e)) => {
                 self.inner.failed.inc();
+                self.inner.events.emit(|| TimeoutEvent::Error);
                 Ok(Err(e))
             }
             Err(_) => {
                 self.inner.timed_out.inc();
+                self.inner.events.emit(|| TimeoutEvent::TimedOut);
                 Err(Error::Timeout {
                     name: Arc::clone(&self.inner.name),
                     after,
