@@ -170,14 +170,24 @@ pub fn health_check(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Protects a function with a circuit breaker (see
-/// `cortex::resilience::CircuitBreaker`). Keys: `failure_rate`,
-/// `slow_call_rate` (percentages), `slow_call_threshold`, `minimum_calls`,
-/// `window` (calls, or a duration for a time window), `open_for`,
-/// `half_open_calls`, `health = "degraded" | "down"`, `record_if = path`
-/// (which errors count), `name` (share one breaker), `fallback = path`,
-/// `crate`. Bare, it uses Resilience4j's defaults. The function returns
-/// `Result<T, E>` with `E: From<cortex::resilience::Error>`, or names a
-/// `fallback`.
+/// `cortex::resilience::CircuitBreaker`), with Resilience4j's semantics.
+/// Keys: `failure_rate`, `slow_call_rate` (percentages),
+/// `slow_call_threshold`, `minimum_calls`, `window` (calls, or a duration
+/// for a time window), `open_for`, `half_open_calls` (at most 4095),
+/// `health = "degraded" | "down"`, `automatic_half_open` (half-open when
+/// `open_for` is over, without waiting for a call), `max_wait_in_half_open`
+/// (open again if the trials take longer), `open_for_multiplier` and
+/// `max_open_for` (a longer `open_for` after consecutive openings), `name`
+/// (share one breaker), `fallback = path`, `crate`. Bare, it uses
+/// Resilience4j's defaults. The function returns `Result<T, E>` with
+/// `E: From<cortex::resilience::Error>`, or names a `fallback`.
+///
+/// Outcomes: `record_if = path` (a `fn(&E) -> bool`: errors that count as
+/// failures; default all), `ignore_if = path` (errors that count as
+/// nothing; wins over `record_if`), `record_result = path` (a
+/// `fn(&T) -> bool`: `Ok` values that count as failures). An error outside
+/// `record_if` counts as a success. Each function is checked against the
+/// function's own `T` and `E` by the compiler.
 ///
 /// Without `name`, each function has a breaker of its own, named after it
 /// with its impl's type and trait (`module::Pg::load`). Stacked with other
@@ -201,9 +211,20 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Retries a failing function. Keys: `max` (attempts, including the first),
 /// `delay`, `multiplier` and `max_delay` (exponential backoff), `jitter`
-/// (0..=1), `budget` (retries as a share of calls), `retry_if = path`,
-/// `name`, `fallback = path`, `crate`. By-value arguments must be `Clone`
-/// (each attempt gets its own copy).
+/// (a share of each delay, 0..=1, or `"full"` or `"decorrelated"`),
+/// `budget` (retries as a share of calls), `max_elapsed` (no attempt starts
+/// later), `retry_if = path` (a `fn(&E) -> bool`), `retry_on_result = path`
+/// (a `fn(&T) -> bool`: `Ok` values to try again), `name`,
+/// `fallback = path`, `crate`. By-value arguments must be `Clone` (each
+/// attempt gets its own copy).
+///
+/// Without `retry_if`, every error is retried except a policy's rejection
+/// that retrying cannot help: a full bulkhead, an exhausted rate limiter, a
+/// forced-open breaker, or an open one whose `retry_after` is longer than
+/// the remaining attempts would wait (a shorter one is waited out). The
+/// rejection is found in `cortex::resilience::Error` itself, in an error
+/// type implementing `cortex::resilience::AsRejection`, or through the
+/// `std::error::Error::source` chain.
 ///
 /// ```
 /// #[cortex::retry(max = 3, delay = "100ms", multiplier = 2.0, max_delay = "1s")]
@@ -217,8 +238,9 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Limits concurrent calls. Keys: `max_concurrent`, `max_wait` (zero:
-/// reject at once), `name`, `fallback = path`, `crate`. Works on sync and
-/// async functions.
+/// reject at once), `fair` (waiters served in arrival order; default
+/// `true`), `name`, `fallback = path`, `crate`. Works on sync and async
+/// functions.
 ///
 /// ```
 /// #[cortex::bulkhead(max_concurrent = 4, max_wait = "50ms")]
