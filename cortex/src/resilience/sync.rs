@@ -67,7 +67,8 @@ impl Family for Std {
     type Lock = parking_lot::Mutex<()>;
 }
 
-macro_rules! std_atom {
+/// `Atom` for an atomic type with the standard library's methods.
+macro_rules! atom {
     ($($atomic:ty: $t:ty),*) => {$(
         impl Atom<$t> for $atomic {
             #[inline(always)]
@@ -108,7 +109,7 @@ macro_rules! std_atom {
     )*};
 }
 
-std_atom!(atomic::AtomicU8: u8, atomic::AtomicU64: u64, atomic::AtomicI64: i64);
+atom!(atomic::AtomicU8: u8, atomic::AtomicU64: u64, atomic::AtomicI64: i64);
 
 impl Lock for parking_lot::Mutex<()> {
     type Guard<'a> = parking_lot::MutexGuard<'a, ()>;
@@ -136,41 +137,7 @@ pub(crate) mod model {
         type Lock = loom::sync::Mutex<()>;
     }
 
-    macro_rules! loom_atom {
-        ($($atomic:ty: $t:ty),*) => {$(
-            impl Atom<$t> for $atomic {
-                fn new(v: $t) -> Self {
-                    <$atomic>::new(v)
-                }
-                fn load(&self, order: Ordering) -> $t {
-                    <$atomic>::load(self, order)
-                }
-                fn store(&self, v: $t, order: Ordering) {
-                    <$atomic>::store(self, v, order)
-                }
-                fn swap(&self, v: $t, order: Ordering) -> $t {
-                    <$atomic>::swap(self, v, order)
-                }
-                fn fetch_add(&self, v: $t, order: Ordering) -> $t {
-                    <$atomic>::fetch_add(self, v, order)
-                }
-                fn fetch_sub(&self, v: $t, order: Ordering) -> $t {
-                    <$atomic>::fetch_sub(self, v, order)
-                }
-                fn compare_exchange(
-                    &self,
-                    current: $t,
-                    new: $t,
-                    success: Ordering,
-                    failure: Ordering,
-                ) -> Result<$t, $t> {
-                    <$atomic>::compare_exchange(self, current, new, success, failure)
-                }
-            }
-        )*};
-    }
-
-    loom_atom!(
+    atom!(
         loom::sync::atomic::AtomicU8: u8,
         loom::sync::atomic::AtomicU64: u64,
         loom::sync::atomic::AtomicI64: i64

@@ -351,20 +351,30 @@ impl Inner {
         }
     }
 
+    /// Moves from `word` to `to` unless the word changed meanwhile, then
+    /// tells the listeners.
+    fn go(&self, word: u64, to: u64, config: &CircuitBreakerConfig, close_window: bool) {
+        let now = self.now();
+        self.machine.transition(
+            word,
+            to,
+            now,
+            config,
+            &mut |from, to| self.changed(from, to),
+            &mut || {
+                if close_window {
+                    self.reset_window(now)
+                }
+            },
+        );
+        self.announce();
+    }
+
     #[cold]
     fn judge(&self, word: u64, totals: Totals) {
         let config = self.config();
         if should_open(&config, totals, config.minimum_calls) {
-            let now = self.now();
-            self.machine.transition(
-                word,
-                machine::OPEN,
-                now,
-                &config,
-                &mut |from, to| self.changed(from, to),
-                &mut || {},
-            );
-            self.announce();
+            self.go(word, machine::OPEN, &config, false);
         }
     }
 
@@ -387,16 +397,7 @@ impl Inner {
         } else {
             machine::CLOSED
         };
-        let now = self.now();
-        self.machine.transition(
-            ticket.word,
-            to,
-            now,
-            &config,
-            &mut |from, to| self.changed(from, to),
-            &mut || self.reset_window(now),
-        );
-        self.announce();
+        self.go(ticket.word, to, &config, true);
     }
 
     /// Moves the machine on when a timed state is over: open past
@@ -416,15 +417,7 @@ impl Inner {
             machine::HALF_OPEN if now >= self.machine.half_open_until() => machine::OPEN,
             _ => return,
         };
-        self.machine.transition(
-            word,
-            to,
-            now,
-            &config,
-            &mut |from, to| self.changed(from, to),
-            &mut || {},
-        );
-        self.announce();
+        self.go(word, to, &config, false);
     }
 
     /// Moves to `to` whatever the state; empties the window when closing.
