@@ -65,7 +65,7 @@ impl TimedCall {
     #[inline(always)]
     pub fn start(site: &'static TimedSite) -> Self {
         if site.track_in_flight {
-            site.in_flight.add(1.0);
+            site.in_flight.add_int(1);
         }
         let clock: &'static quanta::Clock = &CLOCK;
         TimedCall {
@@ -83,7 +83,7 @@ impl Drop for TimedCall {
         let nanos = self.clock.delta_as_nanos(self.start, end);
         self.site.histogram.observe_nanos(nanos);
         if self.site.track_in_flight {
-            self.site.in_flight.add(-1.0);
+            self.site.in_flight.add_int(-1);
         }
     }
 }
@@ -103,7 +103,7 @@ impl FusedCall {
     #[inline(always)]
     pub fn start(site: &'static FusedSite) -> Self {
         if site.timed.track_in_flight {
-            site.timed.in_flight.add(1.0);
+            site.timed.in_flight.add_int(1);
         }
         let clock: &'static quanta::Clock = &CLOCK;
         FusedCall {
@@ -136,7 +136,7 @@ impl Drop for FusedCall {
             .histogram
             .observe_nanos_in_lane(outcome as usize, nanos);
         if timed.track_in_flight {
-            timed.in_flight.add(-1.0);
+            timed.in_flight.add_int(-1);
         }
     }
 }

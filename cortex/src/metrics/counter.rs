@@ -1,17 +1,20 @@
 //! Monotonic counters.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::slot::Slot;
+use super::stripe::{self, Spill};
 use super::Error;
 
-/// The atomics behind a counter: an integer part (the fast path) and a float
-/// part for fractional increments.
+/// The atomics behind a counter: an integer part (the fast path, striped
+/// over cores once contended: see `metrics::stripe`) and a float part for
+/// fractional increments.
 #[doc(hidden)]
 pub struct CounterCell {
     int: AtomicU64,
+    spill: Spill,
     float_bits: AtomicU64,
     pub(crate) exemplar: super::exemplar::Exemplars,
 }
@@ -21,6 +24,7 @@ impl CounterCell {
     pub const fn new() -> Self {
         CounterCell {
             int: AtomicU64::new(0),
+            spill: Spill::new(),
             float_bits: AtomicU64::new(0), // 0.0_f64 has all bits clear
             exemplar: super::exemplar::Exemplars::new(),
         }
@@ -28,16 +32,22 @@ impl CounterCell {
 
     #[inline(always)]
     pub(crate) fn inc_by(&self, v: u64) {
-        self.int.fetch_add(v, Relaxed);
+        stripe::add(&self.int, &self.spill, 1, 0, v);
     }
 
     /// Counts one, with the current sampled span as its exemplar if any.
     #[inline(always)]
     pub(crate) fn inc_with_exemplar(&self) {
-        self.int.fetch_add(1, Relaxed);
+        self.inc_by(1);
         if crate::trace::tracing_on() {
             self.record_exemplar();
         }
+    }
+
+    /// Bytes this counter holds beyond its own fields: the striped cells of
+    /// a contended counter, else nothing.
+    pub(crate) fn extra_bytes(&self) -> usize {
+        self.spill.bytes()
     }
 
     #[cold]
@@ -56,7 +66,7 @@ impl CounterCell {
     /// an integer counter exactly, however large.
     pub(crate) fn parts(&self) -> (u64, f64) {
         (
-            self.int.load(Relaxed),
+            stripe::sum(&self.int, &self.spill, 0),
             super::atomic_f64::load(&self.float_bits),
         )
     }

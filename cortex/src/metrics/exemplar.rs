@@ -26,9 +26,17 @@ pub(crate) struct Exemplar {
     pub(crate) unix_nanos: u64,
 }
 
+/// A slot keeps its exemplar at least this long: a series updated by every
+/// core writes its slot at most a thousand times a second, instead of on
+/// every sampled call (Prometheus keeps one exemplar per series anyway).
+const KEEP_NANOS: u64 = 1_000_000;
+
 impl ExemplarSlot {
     #[inline]
     pub(crate) fn write(&self, e: &Exemplar) {
+        if e.unix_nanos.saturating_sub(self.unix_nanos.load(Relaxed)) < KEEP_NANOS {
+            return;
+        }
         let s = self.seq.load(Relaxed);
         if s & 1 == 1
             || self

@@ -5,33 +5,60 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use super::slot::Slot;
+use super::stripe::{self, Spill};
 
-/// The atomic behind a gauge: an `f64` kept as its bits.
+/// The atomics behind a gauge: an `f64` kept as its bits, and a whole-number
+/// part for `inc`/`dec`/whole `add`s (a wrapping `u64` read as `i64`,
+/// striped over cores once contended, so an in-flight gauge that every
+/// call moves up and down scales). The value is their sum.
 #[doc(hidden)]
 pub struct GaugeCell {
     bits: AtomicU64,
+    int: AtomicU64,
+    spill: Spill,
 }
+
+// Whole steps up to this size take the striped integer path.
+const MAX_STEP: f64 = (1u64 << 53) as f64;
 
 impl GaugeCell {
     /// A gauge at zero; `const` so macro call sites can keep it in a `static`.
     pub const fn new() -> Self {
         GaugeCell {
             bits: AtomicU64::new(0),
+            int: AtomicU64::new(0),
+            spill: Spill::new(),
         }
     }
 
+    /// Sets the value: the float part takes whatever makes the sum `v`.
     #[inline]
     pub(crate) fn set(&self, v: f64) {
-        self.bits.store(v.to_bits(), Relaxed);
+        let int = self.int_part();
+        self.bits.store((v - int as f64).to_bits(), Relaxed);
     }
 
     #[inline]
     pub(crate) fn add(&self, v: f64) {
-        super::atomic_f64::add(&self.bits, v);
+        if v.fract() == 0.0 && v.abs() < MAX_STEP {
+            self.add_int(v as i64);
+        } else {
+            super::atomic_f64::add(&self.bits, v);
+        }
+    }
+
+    /// Adds a whole number (one atomic add, striped once contended).
+    #[inline(always)]
+    pub(crate) fn add_int(&self, v: i64) {
+        stripe::add(&self.int, &self.spill, 1, 0, v as u64);
+    }
+
+    fn int_part(&self) -> i64 {
+        stripe::sum(&self.int, &self.spill, 0) as i64
     }
 
     pub(crate) fn get(&self) -> f64 {
-        super::atomic_f64::load(&self.bits)
+        super::atomic_f64::load(&self.bits) + self.int_part() as f64
     }
 }
 

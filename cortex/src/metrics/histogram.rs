@@ -6,15 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::slot::Slot;
+use super::stripe::Spill;
 use super::Error;
 
 /// The default bucket bounds, in seconds:
 /// `[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]`.
 pub const DEFAULT_BUCKETS: [f64; 11] = cortex_rules::DEFAULT_BUCKETS;
 
-// Past this many nanoseconds the integer sum is moved into the float sum, so
-// it can never wrap (2^62 ns is about 146 years of summed durations).
-const SPILL_NANOS: u64 = 1 << 62;
+// A single duration longer than this (about 13 days) is summed as a float:
+// the integer sum of nanoseconds (a u64 per cell, 584 years) cannot wrap
+// from real measurements, so it never has to be moved, and `_sum` never
+// drops.
+const MAX_NANOS_OBSERVATION: u64 = 1 << 50;
 
 /// The atomics behind a histogram.
 ///
@@ -27,6 +30,13 @@ const SPILL_NANOS: u64 = 1 << 62;
 /// buckets, so `_count` always equals the `+Inf` bucket in the exposition.
 /// The sum is kept in two parts: whole nanoseconds (the timing fast path, a
 /// single `fetch_add`) and an `f64` for other observations.
+///
+/// Contended, the whole set (every bucket of every lane and both sums) is
+/// striped over cores (see `metrics::stripe`): each observation lands in one
+/// set, a scrape adds them up. A scrape reads the buckets before the sums,
+/// so it may count an observation racing with it in its bucket and not yet
+/// in `_sum`; every series (each bucket, `_count`, `_sum`) only grows from
+/// one scrape to the next.
 #[doc(hidden)]
 pub struct HistogramCell {
     bounds: Slot<[f64]>,
@@ -35,6 +45,7 @@ pub struct HistogramCell {
     lanes: usize,
     sum_bits: AtomicU64,
     sum_nanos: AtomicU64,
+    spill: Spill,
     /// One per bucket slot (all lanes), made when a sampled span is first
     /// current during an observation.
     pub(crate) exemplars: super::exemplar::Exemplars,
@@ -69,6 +80,7 @@ impl HistogramCell {
             lanes,
             sum_bits: AtomicU64::new(0),
             sum_nanos: AtomicU64::new(0),
+            spill: Spill::new(),
             exemplars: super::exemplar::Exemplars::new(),
         }
     }
@@ -83,21 +95,61 @@ impl HistogramCell {
             lanes: 1,
             sum_bits: AtomicU64::new(0),
             sum_nanos: AtomicU64::new(0),
+            spill: Spill::new(),
             exemplars: super::exemplar::Exemplars::new(),
         }
+    }
+
+    /// Words in one striped set: every bucket, the nanosecond sum, the
+    /// float sum.
+    fn width(&self) -> usize {
+        self.buckets.len() + 2
+    }
+
+    /// Counts one in bucket slot `slot`: in place while uncontended, else in
+    /// this thread's set, which the rest of the observation then uses too.
+    #[inline(always)]
+    fn count_in(&self, slot: usize) -> Option<&[AtomicU64]> {
+        match self.spill.get() {
+            None => {
+                let b = &self.buckets[slot];
+                let seen = b.load(Relaxed);
+                if b.compare_exchange(seen, seen + 1, Relaxed, Relaxed).is_ok() {
+                    return None;
+                }
+                let set = self.spill.make(self.width()).mine();
+                set[slot].fetch_add(1, Relaxed);
+                Some(set)
+            }
+            Some(cells) => {
+                let set = cells.mine();
+                set[slot].fetch_add(1, Relaxed);
+                Some(set)
+            }
+        }
+    }
+
+    /// Bytes this histogram holds beyond its own fields and buckets: the
+    /// striped sets of a contended one, else nothing.
+    pub(crate) fn extra_bytes(&self) -> usize {
+        self.spill.bytes()
     }
 
     pub(crate) fn bounds(&self) -> &[f64] {
         &self.bounds
     }
 
+    /// The count in bucket slot `slot`, every set added up.
+    fn slot(&self, slot: usize) -> u64 {
+        super::stripe::sum(&self.buckets[slot], &self.spill, slot)
+    }
+
     /// How many observations lane `lane` holds.
     pub(crate) fn lane_count(&self, lane: usize) -> u64 {
         let width = self.bounds.len() + 1;
-        self.buckets[lane * width..(lane + 1) * width]
-            .iter()
-            .map(|b| b.load(Relaxed))
-            .sum()
+        (lane * width..(lane + 1) * width)
+            .map(|i| self.slot(i))
+            .fold(0u64, u64::wrapping_add)
     }
 
     #[inline]
@@ -107,8 +159,10 @@ impl HistogramCell {
         }
         let bounds: &[f64] = &self.bounds;
         let i = bounds.iter().take_while(|&&b| v > b).count();
-        self.buckets[i].fetch_add(1, Relaxed);
-        self.add_sum(v);
+        match self.count_in(i) {
+            None => self.add_sum(v),
+            Some(set) => super::atomic_f64::add(&set[self.buckets.len() + 1], v),
+        }
     }
 
     /// The timing fast path: integers only, no CAS loop.
@@ -123,10 +177,14 @@ impl HistogramCell {
         let bounds: &[u64] = &self.bounds_nanos;
         let i = bounds.iter().take_while(|&&b| ns > b).count();
         let slot = lane * (bounds.len() + 1) + i;
-        self.buckets[slot].fetch_add(1, Relaxed);
-        let before = self.sum_nanos.fetch_add(ns, Relaxed);
-        if before >= SPILL_NANOS {
-            self.spill();
+        let set = self.count_in(slot);
+        if ns <= MAX_NANOS_OBSERVATION {
+            match set {
+                None => self.sum_nanos.fetch_add(ns, Relaxed),
+                Some(set) => set[self.buckets.len()].fetch_add(ns, Relaxed),
+            };
+        } else {
+            self.add_sum(ns as f64 / 1e9);
         }
         if crate::trace::tracing_on() {
             self.record_exemplar(slot, ns);
@@ -155,12 +213,6 @@ impl HistogramCell {
             .max_by_key(|e| e.unix_nanos)
     }
 
-    #[cold]
-    fn spill(&self) {
-        let taken = self.sum_nanos.swap(0, Relaxed);
-        self.add_sum(taken as f64 / 1e9);
-    }
-
     fn add_sum(&self, v: f64) {
         super::atomic_f64::add(&self.sum_bits, v);
     }
@@ -173,11 +225,21 @@ impl HistogramCell {
         let mut running = 0u64;
         for i in 0..width {
             for lane in 0..self.lanes {
-                running += self.buckets[lane * width + i].load(Relaxed);
+                running = running.wrapping_add(self.slot(lane * width + i));
             }
             cumulative.push(running);
         }
-        super::atomic_f64::load(&self.sum_bits) + self.sum_nanos.load(Relaxed) as f64 / 1e9
+        // The sums after the buckets: see the type's docs.
+        let n = self.buckets.len();
+        let mut nanos = self.sum_nanos.load(Relaxed);
+        let mut float = super::atomic_f64::load(&self.sum_bits);
+        if let Some(cells) = self.spill.get() {
+            for set in cells.sets() {
+                nanos = nanos.wrapping_add(set[n].load(Relaxed));
+                float += super::atomic_f64::load(&set[n + 1]);
+            }
+        }
+        float + nanos as f64 / 1e9
     }
 }
 
@@ -369,15 +431,58 @@ mod tests {
     }
 
     #[test]
-    fn nan_is_ignored_and_sum_survives_spill() {
+    fn nan_is_ignored_and_a_huge_duration_is_summed_exactly() {
         let h = Histogram::new(&Buckets::default());
         h.observe(f64::NAN);
         assert_eq!(h.count(), 0);
-        h.cell().sum_nanos.store(SPILL_NANOS, Relaxed);
         h.observe_duration(Duration::from_secs(1));
-        assert_eq!(h.cell().sum_nanos.load(Relaxed), 0);
-        let expected = SPILL_NANOS as f64 / 1e9 + 1.0;
+        h.observe_duration(Duration::from_secs(100 * 365 * 86_400));
+        let expected = 1.0 + 100.0 * 365.0 * 86_400.0;
         assert!((h.sum() - expected).abs() / expected < 1e-12);
+        assert_eq!(h.count(), 2);
+    }
+
+    #[test]
+    fn striped_under_threads_stays_exact_and_monotonic() {
+        let h = std::sync::Arc::new(Histogram::new(&Buckets::new([0.5]).unwrap()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (h, stop) = (std::sync::Arc::clone(&h), std::sync::Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let (mut last_count, mut last_sum) = (0, 0.0);
+                while !stop.load(Relaxed) {
+                    let mut c = Vec::new();
+                    let sum = h.cell().snapshot_into(&mut c);
+                    let count = *c.last().unwrap();
+                    assert!(count >= last_count && sum >= last_sum, "went back");
+                    assert!(c[0] <= c[1]);
+                    (last_count, last_sum) = (count, sum);
+                }
+            })
+        };
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let h = std::sync::Arc::clone(&h);
+                std::thread::spawn(move || {
+                    for i in 0..50_000u64 {
+                        if (i + t) % 2 == 0 {
+                            h.observe(1.0);
+                        } else {
+                            h.observe_duration(Duration::from_millis(100));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        stop.store(true, Relaxed);
+        reader.join().unwrap();
+        let mut c = Vec::new();
+        let sum = h.cell().snapshot_into(&mut c);
+        assert_eq!(c, [100_000, 200_000]);
+        assert!((sum - (100_000.0 + 10_000.0)).abs() < 1e-6, "{sum}");
     }
 
     #[test]

@@ -40,6 +40,7 @@ mod gauge;
 mod histogram;
 mod registry;
 mod slot;
+mod stripe;
 
 use std::fmt;
 

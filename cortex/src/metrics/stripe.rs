@@ -1,0 +1,207 @@
+//! Striping, as Java's `LongAdder`: a value many threads update is kept in
+//! one place while they do not collide, and spread over cache-line-padded
+//! cells, one per thread group, from the first update that finds another
+//! thread mid-update (a failed compare-and-swap). A read adds the cells up.
+//!
+//! An uncontended value costs its base words and one null pointer; a
+//! contended one adds `stripes()` sets of cells, each a multiple of 128
+//! bytes (two cache lines, so the adjacent-line prefetcher does not pair
+//! two cores' cells). Every update lands in exactly one cell, so totals are
+//! exact.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::OnceLock;
+
+/// Cells per stripe are rounded up to this many words (128 bytes).
+const PAD_WORDS: usize = 16;
+
+thread_local! {
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// How many stripes a contended value gets: the cores, rounded up to a
+/// power of two, at most 64.
+pub(crate) fn stripes() -> usize {
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 64)
+            .next_power_of_two()
+    })
+}
+
+/// This thread's stripe: given out round-robin when a thread first writes
+/// to a striped value, so threads spread evenly over the stripes.
+#[inline(always)]
+fn my_stripe() -> usize {
+    STRIPE.with(|s| {
+        let i = s.get();
+        if i != usize::MAX {
+            return i;
+        }
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let i = NEXT.fetch_add(1, Relaxed);
+        s.set(i);
+        i
+    })
+}
+
+/// The extra cells of a contended value: `stripes()` sets of `width`
+/// words, each set padded to a multiple of 128 bytes.
+pub(crate) struct Cells {
+    words: Box<[AtomicU64]>,
+    stride: usize,
+    mask: usize,
+}
+
+impl Cells {
+    fn new(width: usize) -> Cells {
+        let stride = width.div_ceil(PAD_WORDS).max(1) * PAD_WORDS;
+        let n = stripes();
+        Cells {
+            words: (0..n * stride).map(|_| AtomicU64::new(0)).collect(),
+            stride,
+            mask: n - 1,
+        }
+    }
+
+    /// This thread's set.
+    #[inline(always)]
+    pub(crate) fn mine(&self) -> &[AtomicU64] {
+        let start = (my_stripe() & self.mask) * self.stride;
+        &self.words[start..start + self.stride]
+    }
+
+    /// Every set, for a read.
+    pub(crate) fn sets(&self) -> impl Iterator<Item = &[AtomicU64]> {
+        self.words.chunks(self.stride)
+    }
+}
+
+/// Where the extra cells are, once made.
+pub(crate) struct Spill {
+    cells: AtomicPtr<Cells>,
+}
+
+impl Spill {
+    pub(crate) const fn new() -> Spill {
+        Spill {
+            cells: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// The cells, if the value was ever contended.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> Option<&Cells> {
+        let p = self.cells.load(Acquire);
+        // SAFETY: set once from a leaked box that lives until `self` drops.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// The cells, made now (for `width` words per set) if they were not.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn make(&self, width: usize) -> &Cells {
+        if let Some(c) = self.get() {
+            return c;
+        }
+        let fresh = Box::into_raw(Box::new(Cells::new(width)));
+        match self
+            .cells
+            .compare_exchange(std::ptr::null_mut(), fresh, AcqRel, Acquire)
+        {
+            // SAFETY: just published; freed only when `self` drops.
+            Ok(_) => unsafe { &*fresh },
+            Err(theirs) => {
+                // SAFETY: `fresh` was never shared.
+                drop(unsafe { Box::from_raw(fresh) });
+                // SAFETY: published by the winner, alive until `self` drops.
+                unsafe { &*theirs }
+            }
+        }
+    }
+
+    /// Bytes of extra cells held (0 while uncontended).
+    pub(crate) fn bytes(&self) -> usize {
+        self.get().map_or(0, |c| c.words.len() * 8)
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        let p = *self.cells.get_mut();
+        if !p.is_null() {
+            // SAFETY: made by `make` from a box, never freed before.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+/// Adds `v` to `base`, or, if another thread is updating it or the value is
+/// already contended, to this thread's cell `index` of `spill`.
+#[inline(always)]
+pub(crate) fn add(base: &AtomicU64, spill: &Spill, width: usize, index: usize, v: u64) {
+    match spill.get() {
+        None => {
+            let seen = base.load(Relaxed);
+            if base
+                .compare_exchange(seen, seen.wrapping_add(v), Relaxed, Relaxed)
+                .is_err()
+            {
+                spill.make(width).mine()[index].fetch_add(v, Relaxed);
+            }
+        }
+        Some(cells) => {
+            cells.mine()[index].fetch_add(v, Relaxed);
+        }
+    }
+}
+
+/// `base` plus every cell `index` of `spill`.
+pub(crate) fn sum(base: &AtomicU64, spill: &Spill, index: usize) -> u64 {
+    let mut total = base.load(Relaxed);
+    if let Some(cells) = spill.get() {
+        for set in cells.sets() {
+            total = total.wrapping_add(set[index].load(Relaxed));
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn exact_under_threads_and_spills_only_when_contended() {
+        struct Value {
+            base: AtomicU64,
+            spill: Spill,
+        }
+        let v = Arc::new(Value {
+            base: AtomicU64::new(0),
+            spill: Spill::new(),
+        });
+        for _ in 0..1000 {
+            add(&v.base, &v.spill, 1, 0, 1);
+        }
+        assert_eq!(v.spill.bytes(), 0, "one thread: never contended");
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let v = Arc::clone(&v);
+                std::thread::spawn(move || {
+                    for _ in 0..100_000 {
+                        add(&v.base, &v.spill, 1, 0, 1);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(sum(&v.base, &v.spill, 0), 1000 + 800_000);
+    }
+}
