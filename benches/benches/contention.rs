@@ -68,7 +68,11 @@ fn histograms(c: &mut Criterion) {
     let value = || black_box(0.042);
     let registry = cortex::metrics::Registry::new();
     let h = registry
-        .histogram("bench_seconds", "Bench.", cortex::metrics::Buckets::default())
+        .histogram(
+            "bench_seconds",
+            "Bench.",
+            cortex::metrics::Buckets::default(),
+        )
         .unwrap();
     both(&mut g, "cortex", || black_box(&h).observe(value()));
     let prom =
@@ -78,7 +82,9 @@ fn histograms(c: &mut Criterion) {
     let pc = prometheus_client::metrics::histogram::Histogram::new(
         cortex::metrics::DEFAULT_BUCKETS.iter().copied(),
     );
-    both(&mut g, "prometheus_client", || black_box(&pc).observe(value()));
+    both(&mut g, "prometheus_client", || {
+        black_box(&pc).observe(value())
+    });
     let fm = fastmetrics::metrics::histogram::Histogram::new(
         cortex::metrics::DEFAULT_BUCKETS.iter().copied(),
     );

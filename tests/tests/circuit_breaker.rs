@@ -669,3 +669,71 @@ async fn dashboards_find_rates_buffered_calls_and_durations() {
         assert!(text.contains(line), "missing {line}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_successful_series_counts_each_success_once_whatever_path_it_took() {
+    let b = CircuitBreaker::new(
+        "t-every-success",
+        CircuitBreakerConfig {
+            slow_call_threshold: Some(Duration::from_millis(100)),
+            slow_call_rate: 100,
+            half_open_calls: 1,
+            ..config(4, 4)
+        },
+    )
+    .unwrap();
+    let sample = || {
+        let text = global().encode(Format::PrometheusText);
+        let key =
+            "cortex_circuit_breaker_calls_total{name=\"t-every-success\",kind=\"successful\"} ";
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.parse::<u64>().unwrap())
+            .unwrap()
+    };
+    // Fast and slow successes in a count window.
+    succeed(&b).await.unwrap();
+    b.call(|| async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        Ok::<(), AppError>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(sample(), 2);
+    // A stale permit: granted in a closed episode, finished after a
+    // reconfiguration to a time window.
+    let stale = b.acquire().unwrap();
+    b.reconfigure(CircuitBreakerConfig {
+        window: Window::Time(Duration::from_secs(10)),
+        ..b.config()
+    })
+    .unwrap();
+    stale.success();
+    assert_eq!(sample(), 3);
+    // Successes in the time window.
+    succeed(&b).await.unwrap();
+    succeed(&b).await.unwrap();
+    assert_eq!(sample(), 5);
+    // A trial success, back in a count window.
+    b.reconfigure(CircuitBreakerConfig {
+        window: Window::Count(4),
+        ..b.config()
+    })
+    .unwrap();
+    b.force_open();
+    b.reset();
+    for _ in 0..4 {
+        fail(&b).await.unwrap_err();
+    }
+    assert_eq!(b.state(), State::Open);
+    tokio::time::advance(Duration::from_secs(31)).await;
+    succeed(&b).await.unwrap();
+    assert_eq!(b.state(), State::Closed, "the one trial succeeded");
+    assert_eq!(sample(), 6);
+    // Failures and rejections are not successes.
+    for _ in 0..4 {
+        fail(&b).await.unwrap_err();
+    }
+    succeed(&b).await.unwrap_err();
+    assert_eq!(sample(), 6);
+}

@@ -46,8 +46,15 @@ impl CounterCell {
 
     /// Bytes this counter holds beyond its own fields: the striped cells of
     /// a contended counter, else nothing.
+    #[cfg(test)]
     pub(crate) fn extra_bytes(&self) -> usize {
         self.spill.bytes()
+    }
+
+    /// Stripes this series as its first contended update would.
+    #[cfg(test)]
+    pub(crate) fn stripe_now(&self) {
+        self.spill.make(1);
     }
 
     #[cold]
@@ -94,7 +101,9 @@ impl fmt::Debug for CounterCell {
 /// A monotonically increasing counter.
 ///
 /// A `Counter` is a cheap handle (`Clone` shares the same value); keep one in
-/// a field or a `static` and the hot path is a single atomic add.
+/// a field or a `static` and the hot path is a single atomic add. Updated
+/// from many cores at once it stripes itself over per-core cells (see
+/// [the module docs](crate::metrics#many-cores) for the memory it costs).
 ///
 /// ```
 /// use cortex::metrics::Registry;

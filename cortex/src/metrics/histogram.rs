@@ -110,29 +110,38 @@ impl HistogramCell {
     /// this thread's set, which the rest of the observation then uses too.
     #[inline(always)]
     fn count_in(&self, slot: usize) -> Option<&[AtomicU64]> {
-        match self.spill.get() {
-            None => {
-                let b = &self.buckets[slot];
-                let seen = b.load(Relaxed);
-                if b.compare_exchange(seen, seen + 1, Relaxed, Relaxed).is_ok() {
-                    return None;
-                }
-                let set = self.spill.make(self.width()).mine();
-                set[slot].fetch_add(1, Relaxed);
-                Some(set)
-            }
-            Some(cells) => {
-                let set = cells.mine();
-                set[slot].fetch_add(1, Relaxed);
-                Some(set)
+        if !self.spill.is_made() {
+            let b = &self.buckets[slot];
+            let seen = b.load(Relaxed);
+            if b.compare_exchange(seen, seen + 1, Relaxed, Relaxed).is_ok() {
+                return None;
             }
         }
+        Some(self.count_striped(slot))
+    }
+
+    /// [`count_in`](Self::count_in) for a contended histogram, out of line.
+    #[inline(never)]
+    fn count_striped(&self, slot: usize) -> &[AtomicU64] {
+        let set = match self.spill.get() {
+            Some(cells) => cells.mine(),
+            None => self.spill.make(self.width()).mine(),
+        };
+        set[slot].fetch_add(1, Relaxed);
+        set
     }
 
     /// Bytes this histogram holds beyond its own fields and buckets: the
     /// striped sets of a contended one, else nothing.
+    #[cfg(test)]
     pub(crate) fn extra_bytes(&self) -> usize {
         self.spill.bytes()
+    }
+
+    /// Stripes this series as its first contended update would.
+    #[cfg(test)]
+    pub(crate) fn stripe_now(&self) {
+        self.spill.make(self.width());
     }
 
     pub(crate) fn bounds(&self) -> &[f64] {
@@ -325,6 +334,15 @@ impl Default for Buckets {
 }
 
 /// Counts observations in buckets and tracks their sum and count.
+///
+/// An observation is one atomic add to its bucket and one to the sum; a
+/// histogram observed from many cores at once stripes itself over per-core
+/// sets of buckets (see [the module docs](crate::metrics#many-cores) for
+/// the memory it costs). A scrape reads `_count` as the sum of the buckets,
+/// so `_count` always equals the `+Inf` bucket; it reads the sum after the
+/// buckets, so an observation racing with the scrape may be in its bucket
+/// and not yet in `_sum` (it is in the next scrape's). Every bucket,
+/// `_count` and `_sum` only grows from one scrape to the next.
 ///
 /// ```
 /// use cortex::metrics::{Buckets, Registry};

@@ -1,7 +1,6 @@
 //! Making a breaker: its metrics (Resilience4j + Micrometer's set, named
 //! `cortex_circuit_breaker_*`) and its health component.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use super::core::{Inner, Meters};
@@ -37,6 +36,7 @@ impl CircuitBreaker {
             .map_err(conflict)?;
         let duration = |kind: &str| durations.with_labels(&[name, kind]).map_err(conflict);
         let meters = Meters {
+            successful: crate::metrics::Counter::new(),
             failed: series("failed")?,
             ignored: series("ignored")?,
             not_permitted: series("not_permitted")?,
@@ -66,10 +66,7 @@ impl CircuitBreaker {
         };
         calls.core().attach_derived(
             &[name, "successful"],
-            derived(|b| {
-                (b.inner.recorded.load(Ordering::Relaxed) as f64 - b.inner.meters.failed.get())
-                    .max(0.0)
-            }),
+            derived(|b| b.inner.successes() as f64),
         );
         let states = metrics
             .gauge_family(

@@ -96,6 +96,18 @@ impl Windows {
         self.current.store(ptr, Release);
     }
 
+    /// The successes every count window (current or not) counted.
+    fn successes(&self) -> u64 {
+        self.all
+            .lock()
+            .iter()
+            .map(|w| match &**w {
+                WindowKind::Count(c) => c.successes(),
+                WindowKind::Time(_) => 0,
+            })
+            .sum()
+    }
+
     #[cfg(test)]
     pub(super) fn allocations(&self) -> usize {
         self.all.lock().len()
@@ -118,6 +130,10 @@ fn allocate(window: Window, now_secs: u64) -> WindowKind {
 
 /// Metric handles the call path updates.
 pub(super) struct Meters {
+    /// Successful calls no count window counts (trials, stale permits,
+    /// slow calls, calls in a time window); not registered itself: the
+    /// successful-calls series adds the windows' counts.
+    pub(super) successful: Counter,
     pub(super) failed: Counter,
     pub(super) slow: Counter,
     pub(super) ignored: Counter,
@@ -145,9 +161,6 @@ pub(super) struct Inner {
     config: AtomicCell<CircuitBreakerConfig>,
     hot: Hot,
     pub(super) windows: Windows,
-    /// Calls recorded (successes and failures): the count window's sequence
-    /// and, less the failures, the successful-calls series.
-    pub(super) recorded: AtomicU64,
     pub(super) meters: Meters,
     pub(super) listeners: Hooks<StateChange>,
     changes: Ordered<StateChange>,
@@ -176,7 +189,6 @@ impl Inner {
                 minimum_calls: AtomicU32::new(config.minimum_calls),
             },
             windows: Windows::new(&config, 0),
-            recorded: AtomicU64::new(0),
             meters,
             listeners: Hooks::default(),
             changes: Ordered::default(),
@@ -314,7 +326,6 @@ impl Inner {
 
     #[inline]
     fn count(&self, ticket: Ticket, outcome: Outcome, elapsed: Option<u64>) {
-        let index = self.recorded.fetch_add(1, Relaxed);
         if outcome.failed {
             self.meters.failed.inc();
         }
@@ -333,22 +344,47 @@ impl Inner {
             }
         });
         if ticket.trial() {
+            self.count_success(outcome);
             return self.count_trial(ticket, outcome);
         }
         // Closed, and still the episode the permit was given in: counts in
         // the window. (Disabled judges nothing; a stale permit, from before
         // a transition or a reconfiguration, counts in the metrics only.)
         if code(ticket.word) != machine::CLOSED || self.machine.word() != ticket.word {
-            return;
+            return self.count_success(outcome);
         }
         let minimum = self.hot.minimum_calls.load(Relaxed);
         let recorded = match self.windows.get() {
-            WindowKind::Count(w) => w.record(index, outcome, minimum),
-            WindowKind::Time(w) => w.record(self.now() / 1_000_000_000, outcome, minimum),
+            // A count window's stripes count its successes for the metric
+            // too: one write per successful call.
+            WindowKind::Count(w) => {
+                if outcome.slow {
+                    self.count_success(outcome);
+                }
+                w.record(outcome, minimum)
+            }
+            WindowKind::Time(w) => {
+                self.count_success(outcome);
+                w.record(self.now() / 1_000_000_000, outcome, minimum)
+            }
         };
         if recorded.judge {
             self.judge(ticket.word, recorded.totals);
         }
+    }
+
+    /// Counts a success no count window counts.
+    #[inline(always)]
+    fn count_success(&self, outcome: Outcome) {
+        if !outcome.failed {
+            self.meters.successful.inc();
+        }
+    }
+
+    /// Successful calls so far: those the count windows counted, and the
+    /// others.
+    pub(super) fn successes(&self) -> u64 {
+        self.windows.successes() + self.meters.successful.get() as u64
     }
 
     /// Moves from `word` to `to` unless the word changed meanwhile, then

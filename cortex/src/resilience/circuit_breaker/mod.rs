@@ -170,6 +170,26 @@ pub struct Stats {
 /// breaker.reset();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// ## Many cores
+///
+/// A call through a closed breaker reads the state word (written only at
+/// transitions) and records a success in a cell of its own thread group:
+/// no cache line is written by every core, so a breaker that every core
+/// calls through costs each about what it costs one (the `contention` bench
+/// in `BENCHMARKS.md`). Failures and slow calls take a short lock, with
+/// their position among the window's calls, and every one of them is judged
+/// against the thresholds there; a success is judged while the window is
+/// still filling up to `minimum_calls` (and, in a time window, when a second
+/// turns and old calls leave), since a success in a window that holds
+/// `minimum_calls` calls can only lower the rates. Counts stay exact: the
+/// window, the metrics and [`stats`](Self::stats) miss no call.
+///
+/// Memory, beyond the breaker's metric series (which stripe like any other,
+/// see [metrics](crate::metrics#many-cores)): a count window of N calls
+/// holds 16 bytes per call (N rounded up to a power of two) and a time
+/// window 24 bytes per second (likewise rounded), each plus 128 bytes per
+/// stripe for its successes (2 KiB on 16 cores, at most 8 KiB).
 #[derive(Clone)]
 pub struct CircuitBreaker {
     inner: Arc<Inner>,
