@@ -111,16 +111,27 @@ impl HistogramCell {
     #[inline(always)]
     fn count_in(&self, slot: usize) -> Option<&[AtomicU64]> {
         if !self.spill.is_made() {
+            // As `stripe::add`: count in place, and stripe from the next
+            // observation on if another thread counted meanwhile.
             let b = &self.buckets[slot];
-            let seen = b.load(Relaxed);
-            if b.compare_exchange(seen, seen + 1, Relaxed, Relaxed).is_ok() {
-                return None;
+            let old = b.fetch_add(1, Relaxed);
+            let new = old + 1;
+            if (old ^ new) >= super::stripe::PROBE && b.load(Relaxed) != new {
+                self.first_contended();
             }
+            return None;
         }
         Some(self.count_striped(slot))
     }
 
-    /// [`count_in`](Self::count_in) for a contended histogram, out of line.
+    /// Stripes this histogram: it was found contended.
+    #[cold]
+    #[inline(never)]
+    fn first_contended(&self) {
+        self.spill.make(self.width());
+    }
+
+    /// [`count_in`](Self::count_in) for a striped histogram, out of line.
     #[inline(never)]
     fn count_striped(&self, slot: usize) -> &[AtomicU64] {
         let set = match self.spill.get() {

@@ -33,9 +33,9 @@
 //! ## Many cores
 //!
 //! A series that one thread at a time updates is a handful of atomics (a
-//! counter is 48 bytes), updated in place. The first update that finds
-//! another thread mid-update (a failed compare-and-swap) *stripes* the
-//! series, as Java's `LongAdder` (Micrometer's counters) does: it gets one
+//! counter is 48 bytes), updated in place with one atomic add. Every 64th
+//! update reads the value again right after its add; if another thread
+//! wrote it in between, the series is *striped*, as Java's `LongAdder` (Micrometer's counters) does: it gets one
 //! set of cells per group of threads, each set on its own 128 bytes (two
 //! cache lines), as many sets as the machine has cores rounded up to a power
 //! of two (at least 2, at most 64). From then on each thread writes its own

@@ -1,7 +1,8 @@
 //! Striping, as Java's `LongAdder`: a value many threads update is kept in
 //! one place while they do not collide, and spread over cache-line-padded
-//! cells, one per thread group, from the first update that finds another
-//! thread mid-update (a failed compare-and-swap). A read adds the cells up.
+//! cells, one per thread group, once an update sees that another thread
+//! wrote the value in the few nanoseconds after it (checked each time the
+//! value passes a multiple of [`PROBE`]). A read adds the cells up.
 //!
 //! An uncontended value costs its base words and one null pointer; a
 //! contended one adds `stripes()` sets of cells, each a multiple of 128
@@ -147,34 +148,38 @@ impl Drop for Spill {
     }
 }
 
-/// Adds `v` to `base`, or, if another thread is updating it or the value is
-/// already contended, to this thread's cell `index` of `spill`.
+/// Adds `v` to `base` while the value is uncontended, else to this
+/// thread's cell `index` of `spill`.
 ///
-/// Inlined, the uncontended path is a load of the spill pointer and one
-/// compare-and-swap; everything else (the thread's stripe, the cells) is
-/// out of line, so an annotated function keeps no extra registers for it.
+/// Uncontended, this is one atomic add. Each time the value passes a
+/// multiple of [`PROBE`], the add is followed by a read of the same word (in
+/// this core's cache): if the word already moved on, another thread updated
+/// it in those few nanoseconds, and the value is striped from the next
+/// update on (this one is in `base`, so nothing is lost). A value two cores
+/// update at full speed is found within a few probes; one updated now and
+/// then from many threads is almost never. The striped path is out of line.
 #[inline(always)]
 pub(crate) fn add(base: &AtomicU64, spill: &Spill, width: usize, index: usize, v: u64) {
     if !spill.is_made() {
-        let seen = base.load(Relaxed);
-        if base
-            .compare_exchange(seen, seen.wrapping_add(v), Relaxed, Relaxed)
-            .is_ok()
-        {
-            return;
+        let old = base.fetch_add(v, Relaxed);
+        let new = old.wrapping_add(v);
+        if (old ^ new) >= PROBE && base.load(Relaxed) != new {
+            spill.make(width);
         }
+        return;
     }
-    add_striped(spill, width, index, v);
+    add_striped(spill, index, v);
 }
 
-/// [`add`] for a contended value: to this thread's cell.
+/// [`add`] looks for contention each time a value passes a multiple of this.
+pub(crate) const PROBE: u64 = 64;
+
+/// [`add`] for a striped value: to this thread's cell.
 #[inline(never)]
-fn add_striped(spill: &Spill, width: usize, index: usize, v: u64) {
-    let cells = match spill.get() {
-        Some(cells) => cells,
-        None => spill.make(width),
-    };
-    cells.mine()[index].fetch_add(v, Relaxed);
+fn add_striped(spill: &Spill, index: usize, v: u64) {
+    if let Some(cells) = spill.get() {
+        cells.mine()[index].fetch_add(v, Relaxed);
+    }
 }
 
 /// `base` plus every cell `index` of `spill`.
