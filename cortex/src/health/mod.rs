@@ -43,26 +43,31 @@ pub enum Status {
     Up,
     /// Working, but impaired (or a non-critical check is failing).
     Degraded,
+    /// Working, but taken out of service on purpose: a server that is
+    /// shutting down reports it on readiness (Actuator's `OUT_OF_SERVICE`).
+    OutOfService,
     /// Not working.
     Down,
 }
 
 impl Status {
-    /// The name in the JSON report: `UP`, `DEGRADED`, `DOWN`, `UNKNOWN`.
+    /// The name in the JSON report: `UP`, `DEGRADED`, `OUT_OF_SERVICE`,
+    /// `DOWN`, `UNKNOWN`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Status::Unknown => "UNKNOWN",
             Status::Up => "UP",
             Status::Degraded => "DEGRADED",
+            Status::OutOfService => "OUT_OF_SERVICE",
             Status::Down => "DOWN",
         }
     }
 
     /// The HTTP status for a report with this overall status: 503 for
-    /// `DOWN`, 200 otherwise.
+    /// `DOWN` and `OUT_OF_SERVICE`, 200 otherwise.
     pub const fn http_status(self) -> u16 {
         match self {
-            Status::Down => 503,
+            Status::Down | Status::OutOfService => 503,
             _ => 200,
         }
     }
@@ -111,6 +116,11 @@ impl Health {
     /// `DOWN`.
     pub fn down() -> Self {
         Self::new(Status::Down)
+    }
+
+    /// `OUT_OF_SERVICE`.
+    pub fn out_of_service() -> Self {
+        Self::new(Status::OutOfService)
     }
 
     /// `UNKNOWN`.

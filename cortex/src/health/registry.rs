@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
@@ -287,6 +288,7 @@ pub trait HealthCheck: Send + Sync + 'static {
 pub struct HealthRegistry {
     checks: RwLock<Vec<Arc<Check>>>,
     cache_for: RwLock<Duration>,
+    out_of_service: AtomicBool,
 }
 
 impl HealthRegistry {
@@ -295,7 +297,36 @@ impl HealthRegistry {
         HealthRegistry {
             checks: RwLock::new(Vec::new()),
             cache_for: RwLock::new(Duration::ZERO),
+            out_of_service: AtomicBool::new(false),
         }
+    }
+
+    /// Takes the service out of (or back into) service: while out, the
+    /// readiness probe and `/health` report `OUT_OF_SERVICE` (503) with a
+    /// `readinessState` component saying so, whatever the checks find;
+    /// liveness is not affected. A [`Server`](crate::http::Server) that
+    /// begins to shut down does this first, so Kubernetes stops sending it
+    /// traffic.
+    ///
+    /// ```
+    /// use cortex::health::{Group, HealthRegistry, Status};
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let registry = HealthRegistry::new();
+    /// registry.set_out_of_service(true);
+    /// let ready = registry.check(Some(Group::Readiness)).await;
+    /// assert_eq!(ready.status(), Status::OutOfService);
+    /// assert_eq!(ready.http_status(), 503);
+    /// assert_eq!(registry.check(Some(Group::Liveness)).await.status(), Status::Up);
+    /// # });
+    /// ```
+    pub fn set_out_of_service(&self, out: bool) {
+        self.out_of_service.store(out, Ordering::Release);
+    }
+
+    /// Whether [`set_out_of_service`](Self::set_out_of_service) took the
+    /// service out.
+    pub fn is_out_of_service(&self) -> bool {
+        self.out_of_service.load(Ordering::Acquire)
     }
 
     /// Adds a check, replacing any check with the same name.
@@ -395,12 +426,27 @@ impl HealthRegistry {
                 }
             }
         }
-        Report {
-            status: aggregate(&components),
-            components,
+        let mut status = aggregate(&components);
+        if probe != Some(Group::Liveness) && self.is_out_of_service() {
+            status = status.max(Status::OutOfService);
+            let at = components.partition_point(|c| c.name.as_str() < READINESS_STATE);
+            components.insert(
+                at,
+                Component {
+                    name: READINESS_STATE.to_owned(),
+                    health: Health::out_of_service(),
+                    critical: true,
+                    duration: Duration::ZERO,
+                },
+            );
         }
+        Report { status, components }
     }
 }
+
+/// The component that says the service was taken out of service
+/// (Actuator's name for it).
+const READINESS_STATE: &str = "readinessState";
 
 impl Default for HealthRegistry {
     fn default() -> Self {
@@ -526,6 +572,14 @@ mod tests {
         assert_eq!(
             aggregate(&[component(Down, true), component(Degraded, false)]),
             Down
+        );
+        assert_eq!(
+            aggregate(&[component(OutOfService, true), component(Degraded, true)]),
+            OutOfService
+        );
+        assert_eq!(
+            aggregate(&[component(OutOfService, false)]),
+            Degraded
         );
     }
 

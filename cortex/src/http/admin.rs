@@ -84,6 +84,7 @@ impl Admin {
     /// # Errors
     /// If the server already routes one of these paths.
     pub fn mount(self, server: Server) -> Result<Server, Error> {
+        let server = server.readiness(self.health);
         let admin = Arc::new(self);
         let metrics_admin = Arc::clone(&admin);
         let metrics: SharedHandler = Arc::new(move |req: Request| {

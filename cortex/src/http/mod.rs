@@ -22,17 +22,22 @@
 //! ```
 
 mod admin;
+mod app;
 mod body;
 #[cfg(feature = "compression")]
 pub mod compression;
+mod connection;
 mod handler;
+mod limits;
 mod router;
 mod server;
 
 pub use admin::{Admin, AdminFuture};
 pub use body::{Body, BoxError};
 pub use handler::{json, text, Handler, IntoResponse, Request, Response};
-pub use server::{serve, Limits, RunningServer, Server, ShutdownReport};
+pub use limits::{AtConnectionLimit, Limits};
+pub use router::RouteOptions;
+pub use server::{serve, RunningServer, Server, ShutdownReport};
 
 /// The `http` crate's types that handlers use, so a service needs no
 /// direct dependency on it.

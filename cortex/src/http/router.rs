@@ -1,12 +1,91 @@
 //! Routes: method + path template, with `{param}` segments.
+//!
+//! How a request path is matched:
+//! - empty segments are ignored: `/metrics/`, `//metrics` and `/metrics`
+//!   are the same path;
+//! - dot segments are not resolved: a path with a `.` or `..` segment (as
+//!   sent, or percent-encoded) is refused with 400;
+//! - literal segments match as sent (no decoding); a parameter is
+//!   percent-decoded, and an invalid escape (`%+A`, `%4`) or bytes that are
+//!   not UTF-8 (`%FF`) get 400, never a silent replacement;
+//! - a parameter that decodes to something containing `/` (`%2F`) or to
+//!   `.`/`..` is refused with 400, unless its route opts in with
+//!   [`RouteOptions::decoded_separators`].
 
 use std::collections::HashMap;
 use std::fmt;
+use std::time::Duration;
 
 use http::Method;
 
 use super::handler::SharedHandler;
 use super::Error;
+
+/// Options of one route (one method and template), for
+/// [`Server::route_with`](super::Server::route_with).
+///
+/// ```
+/// use cortex::http::RouteOptions;
+/// use std::time::Duration;
+///
+/// let options = RouteOptions::default()
+///     .request_timeout(Duration::from_secs(2))
+///     .compress(false);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteOptions {
+    pub(crate) request_timeout: Option<Duration>,
+    pub(crate) compress: bool,
+    pub(crate) decoded_separators: bool,
+}
+
+impl Default for RouteOptions {
+    /// The server's request timeout, compression as the server does it,
+    /// no `/` or dot segment in decoded parameters.
+    fn default() -> Self {
+        RouteOptions {
+            request_timeout: None,
+            compress: true,
+            decoded_separators: false,
+        }
+    }
+}
+
+impl RouteOptions {
+    /// Drops the handler and answers 503 when it runs longer than this
+    /// (instead of the server's [`Limits::request_timeout`](super::Limits::request_timeout)).
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether this route's responses may be compressed (default true).
+    /// Turn it off for responses that carry a secret next to text an
+    /// attacker can choose (the BREACH attack reads the secret from the
+    /// compressed size).
+    #[must_use]
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
+    }
+
+    /// Lets this route's parameters decode to values containing `/` or to
+    /// `.`/`..` (for a parameter that is a key, not a path). Default false.
+    #[must_use]
+    pub fn decoded_separators(mut self, allow: bool) -> Self {
+        self.decoded_separators = allow;
+        self
+    }
+}
+
+/// One method of a route.
+pub(crate) struct Endpoint {
+    pub(crate) method: Method,
+    pub(crate) handler: SharedHandler,
+    pub(crate) options: RouteOptions,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -17,7 +96,7 @@ enum Segment {
 pub(crate) struct Route {
     pub(crate) template: String,
     segments: Vec<Segment>,
-    methods: Vec<(Method, SharedHandler)>,
+    methods: Vec<Endpoint>,
 }
 
 impl fmt::Debug for Route {
@@ -26,7 +105,7 @@ impl fmt::Debug for Route {
             .field("template", &self.template)
             .field(
                 "methods",
-                &self.methods.iter().map(|(m, _)| m).collect::<Vec<_>>(),
+                &self.methods.iter().map(|e| &e.method).collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -36,9 +115,11 @@ impl fmt::Debug for Route {
 pub(crate) enum Match<'a> {
     Found {
         route: &'a Route,
-        handler: &'a SharedHandler,
+        endpoint: &'a Endpoint,
         params: HashMap<String, String>,
     },
+    /// The path is malformed or unsafe (see the module docs): 400.
+    BadPath(&'static str),
     /// The path matches a route that does not take this method.
     MethodNotAllowed {
         route: &'a Route,
@@ -96,7 +177,13 @@ impl Router {
         method: Method,
         template: &str,
         handler: SharedHandler,
+        options: RouteOptions,
     ) -> Result<(), Error> {
+        let endpoint = Endpoint {
+            method,
+            handler,
+            options,
+        };
         let segments = parse_template(template)?;
         // Two templates that differ only in parameter names would be ambiguous.
         let shape = |segs: &[Segment]| -> Vec<Option<String>> {
@@ -118,19 +205,19 @@ impl Router {
                     reason: format!("it matches the same paths as `{}`", route.template),
                 });
             }
-            if route.methods.iter().any(|(m, _)| *m == method) {
+            if route.methods.iter().any(|e| e.method == endpoint.method) {
                 return Err(Error::DuplicateRoute {
-                    method: method.to_string(),
+                    method: endpoint.method.to_string(),
                     template: template.to_owned(),
                 });
             }
-            route.methods.push((method, handler));
+            route.methods.push(endpoint);
             return Ok(());
         }
         self.routes.push(Route {
             template: template.to_owned(),
             segments,
-            methods: vec![(method, handler)],
+            methods: vec![endpoint],
         });
         // Literal segments win over parameters: `/orders/new` before `/orders/{id}`.
         self.routes.sort_by(|a, b| {
@@ -147,27 +234,32 @@ impl Router {
 
     pub(crate) fn find(&self, method: &Method, path: &str) -> Match<'_> {
         let parts = || path.split('/').filter(|p| !p.is_empty());
+        if parts().any(is_dot_segment) {
+            return Match::BadPath("dot segments (`.`, `..`) are not allowed in a path");
+        }
         let count = parts().count();
         for route in &self.routes {
             if route.segments.len() != count {
                 continue;
             }
-            let Some(params) = matches(&route.segments, parts()) else {
+            if !matches(&route.segments, parts()) {
                 continue;
-            };
-            let found = route
-                .methods
-                .iter()
-                .find(|(m, _)| m == method || (*method == Method::HEAD && *m == Method::GET));
+            }
+            let found = route.methods.iter().find(|e| {
+                e.method == *method || (*method == Method::HEAD && e.method == Method::GET)
+            });
             return match found {
-                Some((_, handler)) => Match::Found {
-                    route,
-                    handler,
-                    params,
+                Some(endpoint) => match params(&route.segments, parts(), &endpoint.options) {
+                    Ok(params) => Match::Found {
+                        route,
+                        endpoint,
+                        params,
+                    },
+                    Err(why) => Match::BadPath(why),
                 },
                 None => {
                     let mut allow: Vec<&str> =
-                        route.methods.iter().map(|(m, _)| m.as_str()).collect();
+                        route.methods.iter().map(|e| e.method.as_str()).collect();
                     if allow.contains(&"GET") && !allow.contains(&"HEAD") {
                         allow.push("HEAD");
                     }
@@ -182,41 +274,64 @@ impl Router {
     }
 }
 
-fn matches<'p>(
-    segments: &[Segment],
-    parts: impl Iterator<Item = &'p str>,
-) -> Option<HashMap<String, String>> {
-    let mut params = HashMap::new();
-    for (seg, part) in segments.iter().zip(parts) {
-        match seg {
-            Segment::Literal(l) if l == part => {}
-            Segment::Literal(_) => return None,
-            Segment::Param(name) => {
-                params.insert(name.clone(), percent_decode(part));
-            }
-        }
-    }
-    Some(params)
+fn is_dot_segment(part: &str) -> bool {
+    let lower = part.to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e."
+    )
 }
 
-/// Decodes `%XX` escapes; invalid escapes are kept as written.
-fn percent_decode(s: &str) -> String {
+fn matches<'p>(segments: &[Segment], parts: impl Iterator<Item = &'p str>) -> bool {
+    segments.iter().zip(parts).all(|(seg, part)| match seg {
+        Segment::Literal(l) => l == part,
+        Segment::Param(_) => true,
+    })
+}
+
+fn params<'p>(
+    segments: &[Segment],
+    parts: impl Iterator<Item = &'p str>,
+    options: &RouteOptions,
+) -> Result<HashMap<String, String>, &'static str> {
+    let mut params = HashMap::new();
+    for (seg, part) in segments.iter().zip(parts) {
+        if let Segment::Param(name) = seg {
+            let value = percent_decode(part)?;
+            if !options.decoded_separators && (value.contains('/') || value == "." || value == "..")
+            {
+                return Err("a path parameter may not decode to `/`, `.` or `..`");
+            }
+            params.insert(name.clone(), value);
+        }
+    }
+    Ok(params)
+}
+
+/// Decodes `%XX` escapes: an invalid escape or a result that is not UTF-8
+/// is an error.
+fn percent_decode(s: &str) -> Result<String, &'static str> {
+    if !s.contains('%') {
+        return Ok(s.to_owned());
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or("an incomplete percent-escape in the path")?;
+            let digit = |b: u8| (b as char).to_digit(16);
+            match (digit(hex[0]), digit(hex[1])) {
+                (Some(hi), Some(lo)) => out.push((hi * 16 + lo) as u8),
+                _ => return Err("an invalid percent-escape in the path"),
             }
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
         }
-        out.push(bytes[i]);
-        i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).map_err(|_| "a percent-encoded path parameter that is not UTF-8")
 }
 
 #[cfg(test)]
@@ -231,27 +346,28 @@ mod tests {
     #[test]
     fn templates() {
         let mut r = Router::default();
-        r.add(Method::GET, "/orders/{id}", h()).unwrap();
-        r.add(Method::GET, "/orders/new", h()).unwrap();
-        r.add(Method::DELETE, "/orders/{id}", h()).unwrap();
+        let o = RouteOptions::default;
+        r.add(Method::GET, "/orders/{id}", h(), o()).unwrap();
+        r.add(Method::GET, "/orders/new", h(), o()).unwrap();
+        r.add(Method::DELETE, "/orders/{id}", h(), o()).unwrap();
         assert!(matches!(
-            r.add(Method::GET, "/orders/{id}", h()),
+            r.add(Method::GET, "/orders/{id}", h(), o()),
             Err(Error::DuplicateRoute { .. })
         ));
         assert!(matches!(
-            r.add(Method::GET, "/orders/{other}", h()),
+            r.add(Method::GET, "/orders/{other}", h(), o()),
             Err(Error::BadRoute { .. })
         ));
         assert!(matches!(
-            r.add(Method::GET, "orders", h()),
+            r.add(Method::GET, "orders", h(), o()),
             Err(Error::BadRoute { .. })
         ));
         assert!(matches!(
-            r.add(Method::GET, "/a/{x}{y}", h()),
+            r.add(Method::GET, "/a/{x}{y}", h(), o()),
             Err(Error::BadRoute { .. })
         ));
         assert!(matches!(
-            r.add(Method::GET, "/a/{1x}", h()),
+            r.add(Method::GET, "/a/{1x}", h(), o()),
             Err(Error::BadRoute { .. })
         ));
         match r.find(&Method::GET, "/orders/new") {
@@ -270,6 +386,21 @@ mod tests {
             _ => panic!("405"),
         }
         assert!(matches!(r.find(&Method::GET, "/nope"), Match::NotFound));
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert!(percent_decode("%zz").is_err());
+        assert!(percent_decode("%4").is_err());
+        assert!(percent_decode("%+A").is_err());
+        assert!(percent_decode("%FF").is_err());
+        assert_eq!(percent_decode("caf%C3%A9").unwrap(), "café");
+        assert!(matches!(r.find(&Method::GET, "/orders/a%2Fb"), Match::BadPath(_)));
+        assert!(matches!(r.find(&Method::GET, "/orders/%2e%2E"), Match::BadPath(_)));
+        assert!(matches!(r.find(&Method::GET, "/x/../orders/1"), Match::BadPath(_)));
+        assert!(matches!(r.find(&Method::GET, "//orders//new/"), Match::Found { .. }));
+        let mut keys = Router::default();
+        keys.add(Method::GET, "/keys/{k}", h(), o().decoded_separators(true))
+            .unwrap();
+        match keys.find(&Method::GET, "/keys/a%2Fb") {
+            Match::Found { params, .. } => assert_eq!(params["k"], "a/b"),
+            _ => panic!("opted in"),
+        }
     }
 }

@@ -1,62 +1,25 @@
-//! The server: accept loop, limits, request metrics, graceful shutdown.
+//! The server: accept loop, connection limit, graceful shutdown and
+//! draining.
 
-use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use http::{header, HeaderValue, Method, StatusCode};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use http::Method;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use super::handler::{call_guarded, text, Handler, Request, Response, SharedHandler};
-use super::router::{Match, Router};
-use super::{Admin, Error};
-use crate::metrics::{Buckets, Counter, Family, Histogram, Registry};
-
-/// Limits that protect the server from slow or oversized requests. The
-/// defaults are safe for an API or admin port.
-///
-/// ```
-/// use cortex::http::Limits;
-/// use std::time::Duration;
-///
-/// let limits = Limits {
-///     max_body_bytes: 64 * 1024,
-///     ..Limits::default()
-/// };
-/// assert_eq!(limits.header_read_timeout, Duration::from_secs(10));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// A client must send the whole request head within this time, or the
-    /// connection is closed (a "slowloris" client trickling headers is cut
-    /// off). Default 10 s.
-    pub header_read_timeout: Duration,
-    /// The largest request head accepted, in bytes (at least 8 KiB).
-    /// Default 64 KiB; larger heads get 431 (HTTP/1.1) or a stream error
-    /// (HTTP/2).
-    pub max_header_bytes: usize,
-    /// The largest request body accepted, in bytes; larger bodies get 413.
-    /// Default 2 MiB.
-    pub max_body_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            header_read_timeout: Duration::from_secs(10),
-            max_header_bytes: 64 * 1024,
-            max_body_bytes: 2 * 1024 * 1024,
-        }
-    }
-}
+use super::app::App;
+use super::handler::{Handler, SharedHandler};
+use super::limits::AtConnectionLimit;
+use super::router::{RouteOptions, Router};
+use super::{Admin, Error, Limits};
+use crate::health::HealthRegistry;
+use crate::metrics::{Buckets, Counter, Gauge, Registry};
 
 /// A server with routes, ready to [`bind`](Server::bind).
 ///
@@ -71,6 +34,10 @@ pub struct Server {
     router: Router,
     limits: Limits,
     registry: &'static Registry,
+    readiness: &'static HealthRegistry,
+    drain_delay: Duration,
+    shutdown_timeout: Duration,
+    on_signals: bool,
     #[cfg(feature = "compression")]
     compression: Option<super::compression::Compression>,
 }
@@ -80,6 +47,9 @@ impl std::fmt::Debug for Server {
         f.debug_struct("Server")
             .field("router", &self.router)
             .field("limits", &self.limits)
+            .field("drain_delay", &self.drain_delay)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("on_signals", &self.on_signals)
             .finish()
     }
 }
@@ -98,6 +68,10 @@ impl Server {
             router: Router::default(),
             limits: Limits::default(),
             registry: crate::metrics::global(),
+            readiness: crate::health::global(),
+            drain_delay: Duration::ZERO,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            on_signals: false,
             #[cfg(feature = "compression")]
             compression: Some(super::compression::Compression::default()),
         }
@@ -115,7 +89,41 @@ impl Server {
         template: &str,
         handler: impl Handler,
     ) -> Result<Self, Error> {
-        self.router.add(method, template, Arc::new(handler))?;
+        self.router
+            .add(method, template, Arc::new(handler), RouteOptions::default())?;
+        Ok(self)
+    }
+
+    /// Adds a route with its own [`RouteOptions`]: a request timeout,
+    /// compression off, parameters that may decode to `/`.
+    ///
+    /// ```
+    /// use cortex::http::{Method, RouteOptions, Server};
+    /// use std::time::Duration;
+    ///
+    /// let server = Server::new().route_with(
+    ///     Method::GET,
+    ///     "/account",
+    ///     |_req| async { "balance: 42\n" },
+    ///     RouteOptions::default()
+    ///         .request_timeout(Duration::from_secs(1))
+    ///         .compress(false),
+    /// )?;
+    /// # let _ = server;
+    /// # Ok::<(), cortex::http::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`route`](Server::route).
+    pub fn route_with(
+        mut self,
+        method: Method,
+        template: &str,
+        handler: impl Handler,
+        options: RouteOptions,
+    ) -> Result<Self, Error> {
+        self.router
+            .add(method, template, Arc::new(handler), options)?;
         Ok(self)
     }
 
@@ -125,8 +133,62 @@ impl Server {
         template: &str,
         handler: SharedHandler,
     ) -> Result<Self, Error> {
-        self.router.add(method, template, handler)?;
+        self.router
+            .add(method, template, handler, RouteOptions::default())?;
         Ok(self)
+    }
+
+    /// The health registry whose readiness turns `OUT_OF_SERVICE` when this
+    /// server begins to shut down (default: the global one; mounting
+    /// [`Admin`] sets its registry).
+    pub fn readiness(mut self, registry: &'static HealthRegistry) -> Self {
+        self.readiness = registry;
+        self
+    }
+
+    /// How long the server keeps accepting (and answering) after shutdown
+    /// is asked for, with readiness already `OUT_OF_SERVICE`, before it
+    /// stops accepting. Default zero. On Kubernetes set it to a few seconds
+    /// (5 s is common), so the pod is taken out of its Service's endpoints
+    /// before connections start being refused.
+    pub fn drain_delay(mut self, delay: Duration) -> Self {
+        self.drain_delay = delay;
+        self
+    }
+
+    /// How long in-flight requests may take to finish once the server
+    /// stops accepting, when shutdown comes from a signal
+    /// ([`shutdown_on_signals`](Server::shutdown_on_signals)). Default 25 s:
+    /// with the drain delay it should stay below Kubernetes'
+    /// `terminationGracePeriodSeconds` (30 s by default).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Shuts the server down gracefully on SIGTERM or SIGINT (Ctrl-C):
+    /// readiness turns `OUT_OF_SERVICE`, the server drains for
+    /// [`drain_delay`](Server::drain_delay), stops accepting, and lets
+    /// in-flight requests finish for up to
+    /// [`shutdown_timeout`](Server::shutdown_timeout).
+    /// [`RunningServer::stopped`] then returns the report, so `main` can
+    /// return and the process exits 0.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), cortex::http::Error> {
+    /// let server = cortex::http::Server::new()
+    ///     .with_admin()?
+    ///     .drain_delay(std::time::Duration::from_secs(5))
+    ///     .shutdown_on_signals()
+    ///     .bind("0.0.0.0:8080")
+    ///     .await?;
+    /// let report = server.stopped().await;
+    /// println!("stopped: {report:?}");
+    /// # Ok(()) }
+    /// ```
+    pub fn shutdown_on_signals(mut self) -> Self {
+        self.on_signals = true;
+        self
     }
 
     /// Mounts the admin endpoints (`/metrics`, `/health`, `/health/live`,
@@ -137,6 +199,7 @@ impl Server {
     pub fn with_admin(self) -> Result<Self, Error> {
         Admin::new().mount(self)
     }
+
 
     /// Replaces the response compression settings (`None` turns it off).
     /// By default responses are compressed as
@@ -181,6 +244,7 @@ impl Server {
             addr: shown,
             source,
         })?;
+        let limits = self.limits;
         let app = Arc::new(App {
             requests: self.registry.counter_family(
                 "cortex_http_requests_total",
@@ -194,34 +258,57 @@ impl Server {
                 Buckets::default(),
             )?,
             router: self.router,
-            limits: self.limits,
+            limits,
             #[cfg(feature = "compression")]
             compression: self.compression,
+            body_budget: Arc::new(Semaphore::new(
+                limits.max_buffered_body_bytes.min(Semaphore::MAX_PERMITS),
+            )),
         });
+        let gauges = ConnectionMetrics {
+            open: self.registry.gauge(
+                "cortex_http_open_connections",
+                "HTTP connections open now.",
+            )?,
+            rejected: self.registry.counter(
+                "cortex_http_connections_rejected_total",
+                "HTTP connections closed at once because max_connections were open.",
+            )?,
+        };
         let (stop_tx, stop_rx) = oneshot::channel();
         tracing::info!(target: "cortex::http", address = %local_addr, "HTTP server listening");
-        let task = tokio::spawn(accept_loop(listener, app, stop_rx));
+        let stop = wait_for_stop(stop_rx, self.on_signals, self.shutdown_timeout);
+        let plan = Plan {
+            readiness: self.readiness,
+            drain_delay: self.drain_delay,
+        };
+        let task = tokio::spawn(accept_loop(listener, app, gauges, plan, stop));
         Ok(RunningServer {
             local_addr,
-            stop: stop_tx,
+            stop: Some(stop_tx),
             task,
         })
     }
 }
 
-/// A server that is running; dropping it leaves the server running until
-/// the runtime stops. Call [`shutdown`](RunningServer::shutdown) to stop it.
+/// The default [`Server::shutdown_timeout`].
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// A server that is running. Dropping it leaves the server running until
+/// the runtime stops (so `let _ = cortex::http::serve(..)` keeps the admin
+/// endpoints up); call [`shutdown`](RunningServer::shutdown) to stop it, or
+/// [`stopped`](RunningServer::stopped) to wait until a signal stops it.
 #[derive(Debug)]
 pub struct RunningServer {
     local_addr: SocketAddr,
-    stop: oneshot::Sender<Duration>,
+    stop: Option<oneshot::Sender<Duration>>,
     task: tokio::task::JoinHandle<ShutdownReport>,
 }
 
 /// What a graceful shutdown achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShutdownReport {
-    /// Connections open when shutdown began.
+    /// Connections open when the server stopped accepting.
     pub open_connections: usize,
     /// Connections that were still busy at the deadline and were closed.
     pub aborted_connections: usize,
@@ -234,13 +321,24 @@ impl RunningServer {
         self.local_addr
     }
 
-    /// Stops accepting connections, lets in-flight requests finish for up to
-    /// `deadline`, then closes whatever is left.
-    pub async fn shutdown(self, deadline: Duration) -> ShutdownReport {
-        // If the loop already ended, the send fails and the join below
-        // still reports.
-        let _ = self.stop.send(deadline);
-        self.task.await.unwrap_or(ShutdownReport {
+    /// Shuts the server down: readiness turns `OUT_OF_SERVICE`, the server
+    /// drains for its [`drain_delay`](Server::drain_delay), stops
+    /// accepting, lets in-flight requests finish for up to `deadline`, then
+    /// closes whatever is left.
+    pub async fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
+        if let Some(stop) = self.stop.take() {
+            // If the loop already ended, the send fails and the join below
+            // still reports.
+            let _ = stop.send(deadline);
+        }
+        self.stopped().await
+    }
+
+    /// Waits until the server has stopped (after a signal, with
+    /// [`Server::shutdown_on_signals`]), and reports how.
+    pub async fn stopped(mut self) -> ShutdownReport {
+        let report = (&mut self.task).await;
+        report.unwrap_or(ShutdownReport {
             open_connections: 0,
             aborted_connections: 0,
         })
@@ -256,34 +354,136 @@ pub async fn serve(addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<Running
     Server::new().with_admin()?.bind(addr).await
 }
 
-struct App {
-    router: Router,
-    limits: Limits,
-    #[cfg(feature = "compression")]
-    compression: Option<super::compression::Compression>,
-    requests: Family<Counter>,
-    durations: Family<Histogram>,
+struct ConnectionMetrics {
+    open: Gauge,
+    rejected: Counter,
+}
+
+/// What happens when shutdown begins.
+struct Plan {
+    readiness: &'static HealthRegistry,
+    drain_delay: Duration,
+}
+
+/// Resolves with the shutdown deadline when [`RunningServer::shutdown`]
+/// asks, or on SIGTERM/SIGINT when `signals`; never if neither comes.
+async fn wait_for_stop(
+    asked: oneshot::Receiver<Duration>,
+    signals: bool,
+    on_signal: Duration,
+) -> Duration {
+    let asked = async move {
+        match asked.await {
+            Ok(deadline) => deadline,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    if !signals {
+        return asked.await;
+    }
+    tokio::select! {
+        deadline = asked => deadline,
+        signal = termination_signal() => {
+            tracing::info!(target: "cortex::http", signal, "shutdown signal received");
+            on_signal
+        }
+    }
+}
+
+/// The name of the first SIGTERM or SIGINT received.
+async fn termination_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(target: "cortex::http", %error, "cannot listen for shutdown signals");
+                std::future::pending().await
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            Err(error) => {
+                tracing::warn!(target: "cortex::http", %error, "cannot listen for Ctrl-C");
+                std::future::pending().await
+            }
+        }
+    }
+}
+
+fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The connection's own watchdog times heads (from accept, for both
+    // protocols) and idleness; hyper's HTTP/1 head timer would also cut
+    // kept-alive connections waiting for their next request.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
+        .keep_alive_interval(limits.http2_keep_alive_interval)
+        .keep_alive_timeout(limits.http2_keep_alive_timeout);
+    builder
+}
+
+/// The connections open now: those holding a slot.
+fn open_now(slots: &Semaphore, max: usize) -> usize {
+    max - slots.available_permits().min(max)
 }
 
 async fn accept_loop(
     listener: TcpListener,
     app: Arc<App>,
-    mut stop: oneshot::Receiver<Duration>,
+    metrics: ConnectionMetrics,
+    plan: Plan,
+    stop: impl Future<Output = Duration>,
 ) -> ShutdownReport {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(app.limits.header_read_timeout)
-        .max_buf_size(app.limits.max_header_bytes.max(8192));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(app.limits.max_header_bytes).unwrap_or(u32::MAX));
-    let builder = Arc::new(builder);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let limits = app.limits;
+    let builder = Arc::new(connection_builder(&limits));
+    let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let slots = Arc::new(Semaphore::new(max));
+    let metrics = Arc::new(metrics);
+    let (stopping_tx, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
-    let deadline = loop {
+    tokio::pin!(stop);
+    let mut deadline = None::<Duration>;
+    let drain_end = tokio::time::sleep(Duration::MAX / 4);
+    tokio::pin!(drain_end);
+    let mut warned_full = false;
+    loop {
+        let slot = if limits.at_connection_limit == AtConnectionLimit::Wait {
+            let acquire = Arc::clone(&slots).acquire_owned();
+            tokio::pin!(acquire);
+            if !warned_full && slots.available_permits() == 0 {
+                warned_full = true;
+                tracing::warn!(target: "cortex::http", max_connections = max, "connection limit reached; new connections wait in the backlog");
+            }
+            tokio::select! {
+                permit = &mut acquire => permit.ok(),
+                asked = &mut stop, if deadline.is_none() => {
+                    deadline = Some(begin_drain(&plan, asked, &mut drain_end));
+                    continue;
+                }
+                () = &mut drain_end, if deadline.is_some() => break,
+            }
+        } else {
+            None
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -296,225 +496,93 @@ async fn accept_loop(
                         continue;
                     }
                 };
+                let slot = match slot {
+                    Some(slot) => slot,
+                    None => match Arc::clone(&slots).try_acquire_owned() {
+                        Ok(slot) => slot,
+                        Err(_) => {
+                            metrics.rejected.inc();
+                            tracing::debug!(target: "cortex::http", %peer, max_connections = max, "connection limit reached; connection closed");
+                            continue;
+                        }
+                    },
+                };
+                warned_full = false;
                 let _ = stream.set_nodelay(true);
                 let app = Arc::clone(&app);
                 let builder = Arc::clone(&builder);
-                let watcher = graceful.watcher();
+                let stopping = stopping.clone();
+                let open = Open::new(slot, Arc::clone(&metrics));
                 connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let app = Arc::clone(&app);
-                        async move { Ok::<_, Infallible>(app.handle(req).await) }
-                    });
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    if let Err(error) = watcher.watch(conn).await {
-                        tracing::debug!(target: "cortex::http", %peer, %error, "connection ended with an error");
-                    }
+                    let _open = open;
+                    super::connection::serve(stream, peer, &builder, app, stopping).await;
                 });
                 // Reap finished connection tasks so the set does not grow.
                 while connections.try_join_next().is_some() {}
             }
-            deadline = &mut stop => break deadline.unwrap_or(Duration::ZERO),
+            asked = &mut stop, if deadline.is_none() => {
+                deadline = Some(begin_drain(&plan, asked, &mut drain_end));
+            }
+            () = &mut drain_end, if deadline.is_some() => break,
         }
-    };
+    }
     drop(listener);
-    let open_connections = connections.len();
-    tracing::info!(target: "cortex::http", open_connections, ?deadline, "HTTP server shutting down");
-    let aborted_connections = match tokio::time::timeout(deadline, graceful.shutdown()).await {
+    let deadline = deadline.unwrap_or(Duration::ZERO);
+    while connections.try_join_next().is_some() {}
+    let open_connections = open_now(&slots, max);
+    tracing::info!(target: "cortex::http", open_connections, ?deadline, "HTTP server stopped accepting; finishing in-flight requests");
+    let _ = stopping_tx.send(true);
+    let all_closed = async { while connections.join_next().await.is_some() {} };
+    let aborted_connections = match tokio::time::timeout(deadline, all_closed).await {
         Ok(()) => 0,
         Err(_) => {
-            let left = connections.len();
+            let left = open_now(&slots, max);
             connections.abort_all();
             tracing::warn!(target: "cortex::http", left, "connections still busy at the shutdown deadline were closed");
             left
         }
     };
     while connections.join_next().await.is_some() {}
+    tracing::info!(target: "cortex::http", open_connections, aborted_connections, "HTTP server stopped");
     ShutdownReport {
         open_connections,
         aborted_connections,
     }
 }
 
-/// The method as a label value: the standard methods, else `OTHER` (a
-/// client may send any token as a method).
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "OTHER",
+/// Shutdown was asked for: readiness turns `OUT_OF_SERVICE` and the drain
+/// timer starts. Returns the deadline for in-flight requests.
+fn begin_drain(
+    plan: &Plan,
+    deadline: Duration,
+    drain_end: &mut std::pin::Pin<&mut tokio::time::Sleep>,
+) -> Duration {
+    plan.readiness.set_out_of_service(true);
+    tracing::info!(target: "cortex::http", drain_delay = ?plan.drain_delay, "HTTP server shutting down: readiness is OUT_OF_SERVICE");
+    drain_end
+        .as_mut()
+        .reset(tokio::time::Instant::now() + plan.drain_delay);
+    deadline
+}
+
+/// A connection holding one of the `max_connections` slots.
+struct Open {
+    _slot: OwnedSemaphorePermit,
+    metrics: Arc<ConnectionMetrics>,
+}
+
+impl Open {
+    fn new(slot: OwnedSemaphorePermit, metrics: Arc<ConnectionMetrics>) -> Self {
+        metrics.open.inc();
+        Open {
+            _slot: slot,
+            metrics,
+        }
     }
 }
 
-const UNMATCHED: &str = "unmatched";
-
-/// A `server` span for the request when a tracer is installed, continuing
-/// the caller's trace from its `traceparent` (an invalid one is ignored and
-/// a new trace starts).
-fn server_span(req: &http::Request<Incoming>) -> Option<crate::trace::Span> {
-    let tracer = crate::trace::global()?;
-    let parent = match crate::trace::extract(req.headers()) {
-        Some(caller) => crate::trace::Parent::Context(caller),
-        None => crate::trace::Parent::Root,
-    };
-    let mut span = tracer
-        .span(method_label(req.method()))
-        .kind(crate::trace::SpanKind::Server)
-        .parent(parent)
-        .start();
-    if span.is_recording() {
-        span.set_attribute("http.request.method", method_label(req.method()));
-        span.set_attribute("url.path", req.uri().path().to_owned());
-    }
-    Some(span)
-}
-
-/// Names the span after the route (`GET /orders/{id}`) and records the
-/// status; 5xx answers are errors, as OpenTelemetry's HTTP conventions say
-/// for servers.
-fn end_server_span(
-    span: &mut crate::trace::Span,
-    method: &'static str,
-    route: Option<&str>,
-    status: StatusCode,
-) {
-    if !span.is_recording() {
-        return;
-    }
-    if let Some(route) = route {
-        span.update_name(format!("{method} {route}"));
-        span.set_attribute("http.route", route.to_owned());
-    }
-    span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
-    if status.is_server_error() {
-        span.set_status(crate::trace::Status::Error(std::borrow::Cow::Owned(
-            format!("HTTP {}", status.as_u16()),
-        )));
-    }
-    span.end();
-}
-
-impl App {
-    async fn handle(&self, req: http::Request<Incoming>) -> Response {
-        let started = Instant::now();
-        let method = req.method().clone();
-        #[cfg(feature = "compression")]
-        let accept_encoding = req
-            .headers()
-            .get(header::ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let mut span = server_span(&req);
-        let active = span
-            .as_ref()
-            .filter(|s| s.is_valid())
-            .map(crate::trace::Span::active);
-        let routed = async {
-            match self.router.find(&method, req.uri().path()) {
-                Match::NotFound => (text(StatusCode::NOT_FOUND, "not found\n"), None),
-                Match::MethodNotAllowed { route, allow } => {
-                    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-                    if let Ok(v) = HeaderValue::from_str(&allow) {
-                        r.headers_mut().insert(header::ALLOW, v);
-                    }
-                    (r, Some(route.template.as_str()))
-                }
-                Match::Found {
-                    route,
-                    handler,
-                    params,
-                } => {
-                    let template = route.template.as_str();
-                    let response = match self.read_body(req).await {
-                        Ok((parts, body)) => {
-                            let request = Request {
-                                method: parts.method,
-                                uri: parts.uri,
-                                headers: parts.headers,
-                                params,
-                                body,
-                            };
-                            call_guarded(handler, request, template).await
-                        }
-                        Err(response) => response,
-                    };
-                    (response, Some(template))
-                }
-            }
-        };
-        let (response, route) = crate::trace::Instrumented::new(routed, active).await;
-        #[cfg(feature = "compression")]
-        let response = match &self.compression {
-            Some(c) => c.apply(&method, accept_encoding.as_deref(), response),
-            None => response,
-        };
-        let method = method_label(&method);
-        let status = response.status();
-        if let Some(span) = &mut span {
-            end_server_span(span, method, route, status);
-        }
-        let route = route.unwrap_or(UNMATCHED);
-        let _ = self
-            .requests
-            .with(&[method, route, status.as_str()], Counter::inc);
-        let _ = self
-            .durations
-            .with(&[method, route], |h| h.observe_duration(started.elapsed()));
-        response
-    }
-
-    /// Reads the body within the size limit: 413 past it (without reading
-    /// a body whose declared length is already too large), 400 if the client
-    /// breaks off.
-    async fn read_body(
-        &self,
-        req: http::Request<Incoming>,
-    ) -> Result<(http::request::Parts, Bytes), Response> {
-        let limit = self.limits.max_body_bytes;
-        let too_large = || {
-            text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {limit} bytes\n"),
-            )
-        };
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Err(too_large());
-        }
-        let (parts, body) = req.into_parts();
-        // Most GETs have no body: skip the collecting machinery.
-        if http_body::Body::is_end_stream(&body) {
-            return Ok((parts, Bytes::new()));
-        }
-        match Limited::new(body, limit).collect().await {
-            #[cfg(feature = "compression")]
-            Ok(collected) => match &self.compression {
-                Some(c) => c
-                    .decode_request(&parts.headers, collected.to_bytes())
-                    .map(|body| (parts, body))
-                    .map_err(|e| e.to_response()),
-                None => Ok((parts, collected.to_bytes())),
-            },
-            #[cfg(not(feature = "compression"))]
-            Ok(collected) => Ok((parts, collected.to_bytes())),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-            Err(error) => {
-                tracing::debug!(target: "cortex::http", %error, "request body could not be read");
-                Err(text(
-                    StatusCode::BAD_REQUEST,
-                    "request body could not be read\n",
-                ))
-            }
-        }
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.metrics.open.dec();
     }
 }
