@@ -23,7 +23,10 @@
 //!   OTEL_TRACES_SAMPLER_ARG=0.5 cargo run --example demo
 //! ```
 //!
-//! Ctrl-C stops it gracefully. The service itself is in `src/lib.rs`.
+//! SIGTERM or Ctrl-C stops it gracefully: `/health/ready` turns 503
+//! (`OUT_OF_SERVICE`) at once, it keeps serving for `$CORTEX_DRAIN_DELAY`
+//! seconds (default 0; 5 on Kubernetes), then lets in-flight requests finish
+//! for up to 25 s and exits 0. The service itself is in `src/lib.rs`.
 
 use std::time::Duration;
 
@@ -36,16 +39,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let tracer = cortex_examples::install_tracing()?;
     let addr = std::env::var("CORTEX_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    let server = cortex_examples::start(&addr).await?;
+    let drain: u64 = std::env::var("CORTEX_DRAIN_DELAY")
+        .ok()
+        .map(|v| v.parse())
+        .transpose()
+        .map_err(|e| format!("CORTEX_DRAIN_DELAY must be whole seconds: {e}"))?
+        .unwrap_or(0);
+    let server = cortex_examples::service()?
+        .drain_delay(Duration::from_secs(drain))
+        .shutdown_on_signals()
+        .bind(&addr)
+        .await?;
     let at = server.local_addr();
     println!("Cortex demo listening on http://{at}");
     println!("  curl -i http://{at}/orders/42");
     println!("  curl -i -X POST http://{at}/orders -d '{{\"item\":\"coffee\"}}'");
     println!("  curl --compressed http://{at}/metrics");
     println!("  curl -i http://{at}/health");
-    println!("Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await?;
-    let report = server.shutdown(Duration::from_secs(10)).await;
+    println!("Ctrl-C (or SIGTERM) to stop.");
+    let report = server.stopped().await;
     // Sends the spans still queued.
     tracer.shutdown().await;
     println!(

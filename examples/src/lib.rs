@@ -134,11 +134,16 @@ pub fn install_tracing() -> Result<cortex::trace::Tracer, cortex::trace::ConfigE
 /// # Errors
 /// If the address cannot be bound.
 pub async fn start(addr: &str) -> Result<RunningServer, cortex::http::Error> {
+    service()?.bind(addr).await
+}
+
+/// The demo's server, routes and admin endpoints, not bound yet.
+pub fn service() -> Result<Server, cortex::http::Error> {
     let server = Server::new()
         .route(Method::GET, "/orders/{id}", get_order)?
         .route(Method::POST, "/orders", post_order)?
         .route(Method::GET, "/checksum/{rounds}", checksum)?;
     #[cfg(feature = "wasm")]
     let server = server.route(Method::POST, "/transform", transform::transform)?;
-    server.with_admin()?.bind(addr).await
+    server.with_admin()
 }

@@ -577,10 +577,7 @@ mod tests {
             aggregate(&[component(OutOfService, true), component(Degraded, true)]),
             OutOfService
         );
-        assert_eq!(
-            aggregate(&[component(OutOfService, false)]),
-            Degraded
-        );
+        assert_eq!(aggregate(&[component(OutOfService, false)]), Degraded);
     }
 
     #[test]

@@ -127,7 +127,8 @@ impl App {
                 } => {
                     let template = route.template.as_str();
                     compress = endpoint.options.compress;
-                    let read = tokio::time::timeout(self.limits.body_read_timeout, self.read_body(req));
+                    let read =
+                        tokio::time::timeout(self.limits.body_read_timeout, self.read_body(req));
                     let response = match read.await {
                         Ok(Ok((parts, body, _held))) => {
                             let request = Request {
@@ -138,21 +139,32 @@ impl App {
                                 body,
                             };
                             let handler = call_guarded(&endpoint.handler, request, template);
-                            match endpoint.options.request_timeout.or(self.limits.request_timeout) {
+                            match endpoint
+                                .options
+                                .request_timeout
+                                .or(self.limits.request_timeout)
+                            {
                                 None => handler.await,
                                 Some(limit) => match tokio::time::timeout(limit, handler).await {
                                     Ok(response) => response,
                                     Err(_) => {
                                         tracing::warn!(target: "cortex::http", route = template, ?limit, "handler timed out; answered 503");
-                                        text(StatusCode::SERVICE_UNAVAILABLE, "the request took too long\n")
+                                        text(
+                                            StatusCode::SERVICE_UNAVAILABLE,
+                                            "the request took too long\n",
+                                        )
                                     }
                                 },
                             }
                         }
                         Ok(Err(response)) => response,
                         Err(_) => {
-                            let mut r = text(StatusCode::REQUEST_TIMEOUT, "request body not received in time\n");
-                            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                            let mut r = text(
+                                StatusCode::REQUEST_TIMEOUT,
+                                "request body not received in time\n",
+                            );
+                            r.headers_mut()
+                                .insert(header::CONNECTION, HeaderValue::from_static("close"));
                             r
                         }
                     };
@@ -225,10 +237,15 @@ impl App {
                 Ok(frame) => frame,
                 Err(error) => {
                     tracing::debug!(target: "cortex::http", %error, "request body could not be read");
-                    return Err(text(StatusCode::BAD_REQUEST, "request body could not be read\n"));
+                    return Err(text(
+                        StatusCode::BAD_REQUEST,
+                        "request body could not be read\n",
+                    ));
                 }
             };
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             len += data.len();
             if len > limit {
                 return Err(too_large());
@@ -243,7 +260,10 @@ impl App {
                 },
                 Err(_) => {
                     tracing::warn!(target: "cortex::http", budget = self.limits.max_buffered_body_bytes, "request bodies held by the server reached max_buffered_body_bytes; answered 503");
-                    return Err(text(StatusCode::SERVICE_UNAVAILABLE, "the server is busy; try again\n"));
+                    return Err(text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the server is busy; try again\n",
+                    ));
                 }
             }
             chunks.push(data);
@@ -270,9 +290,14 @@ impl App {
 fn without_body(response: Response) -> Response {
     let (mut parts, body) = response.into_parts();
     if let Some(n) = http_body::Body::size_hint(&body).exact() {
-        let bodiless = matches!(parts.status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED);
+        let bodiless = matches!(
+            parts.status,
+            StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
+        );
         if !bodiless && !parts.headers.contains_key(header::CONTENT_LENGTH) {
-            parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
         }
     }
     Response::from_parts(parts, Body::empty())

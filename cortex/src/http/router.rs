@@ -319,7 +319,9 @@ fn percent_decode(s: &str) -> Result<String, &'static str> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or("an incomplete percent-escape in the path")?;
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .ok_or("an incomplete percent-escape in the path")?;
             let digit = |b: u8| (b as char).to_digit(16);
             match (digit(hex[0]), digit(hex[1])) {
                 (Some(hi), Some(lo)) => out.push((hi * 16 + lo) as u8),
@@ -391,10 +393,22 @@ mod tests {
         assert!(percent_decode("%+A").is_err());
         assert!(percent_decode("%FF").is_err());
         assert_eq!(percent_decode("caf%C3%A9").unwrap(), "café");
-        assert!(matches!(r.find(&Method::GET, "/orders/a%2Fb"), Match::BadPath(_)));
-        assert!(matches!(r.find(&Method::GET, "/orders/%2e%2E"), Match::BadPath(_)));
-        assert!(matches!(r.find(&Method::GET, "/x/../orders/1"), Match::BadPath(_)));
-        assert!(matches!(r.find(&Method::GET, "//orders//new/"), Match::Found { .. }));
+        assert!(matches!(
+            r.find(&Method::GET, "/orders/a%2Fb"),
+            Match::BadPath(_)
+        ));
+        assert!(matches!(
+            r.find(&Method::GET, "/orders/%2e%2E"),
+            Match::BadPath(_)
+        ));
+        assert!(matches!(
+            r.find(&Method::GET, "/x/../orders/1"),
+            Match::BadPath(_)
+        ));
+        assert!(matches!(
+            r.find(&Method::GET, "//orders//new/"),
+            Match::Found { .. }
+        ));
         let mut keys = Router::default();
         keys.add(Method::GET, "/keys/{k}", h(), o().decoded_separators(true))
             .unwrap();

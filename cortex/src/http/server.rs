@@ -200,7 +200,6 @@ impl Server {
         Admin::new().mount(self)
     }
 
-
     /// Replaces the response compression settings (`None` turns it off).
     /// By default responses are compressed as
     /// [`Compression::default`](super::compression::Compression) describes.
@@ -266,10 +265,9 @@ impl Server {
             )),
         });
         let gauges = ConnectionMetrics {
-            open: self.registry.gauge(
-                "cortex_http_open_connections",
-                "HTTP connections open now.",
-            )?,
+            open: self
+                .registry
+                .gauge("cortex_http_open_connections", "HTTP connections open now.")?,
             rejected: self.registry.counter(
                 "cortex_http_connections_rejected_total",
                 "HTTP connections closed at once because max_connections were open.",
@@ -277,7 +275,10 @@ impl Server {
         };
         let (stop_tx, stop_rx) = oneshot::channel();
         tracing::info!(target: "cortex::http", address = %local_addr, "HTTP server listening");
-        let stop = wait_for_stop(stop_rx, self.on_signals, self.shutdown_timeout);
+        // Listening from here on: a signal that arrives once `bind` returns
+        // is never missed (nor kills the process).
+        let signals = self.on_signals.then(Signals::listen);
+        let stop = wait_for_stop(stop_rx, signals, self.shutdown_timeout);
         let plan = Plan {
             readiness: self.readiness,
             drain_delay: self.drain_delay,
@@ -366,10 +367,11 @@ struct Plan {
 }
 
 /// Resolves with the shutdown deadline when [`RunningServer::shutdown`]
-/// asks, or on SIGTERM/SIGINT when `signals`; never if neither comes.
+/// asks, or on SIGTERM/SIGINT when `signals` are given; never if neither
+/// comes.
 async fn wait_for_stop(
     asked: oneshot::Receiver<Duration>,
-    signals: bool,
+    signals: Option<Signals>,
     on_signal: Duration,
 ) -> Duration {
     let asked = async move {
@@ -378,44 +380,66 @@ async fn wait_for_stop(
             Err(_) => std::future::pending().await,
         }
     };
-    if !signals {
+    let Some(signals) = signals else {
         return asked.await;
-    }
+    };
     tokio::select! {
         deadline = asked => deadline,
-        signal = termination_signal() => {
+        signal = signals.first() => {
             tracing::info!(target: "cortex::http", signal, "shutdown signal received");
             on_signal
         }
     }
 }
 
-/// The name of the first SIGTERM or SIGINT received.
-async fn termination_signal() -> &'static str {
+/// SIGTERM and SIGINT (Ctrl-C elsewhere than Unix), listened for.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            },
-            (Err(error), _) | (_, Err(error)) => {
-                tracing::warn!(target: "cortex::http", %error, "cannot listen for shutdown signals");
-                std::future::pending().await
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Signals {
+                    streams: Some((term, int)),
+                },
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::warn!(target: "cortex::http", %error, "cannot listen for shutdown signals");
+                    Signals { streams: None }
+                }
             }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => "Ctrl-C",
-            Err(error) => {
-                tracing::warn!(target: "cortex::http", %error, "cannot listen for Ctrl-C");
-                std::future::pending().await
+
+    /// The name of the first signal received.
+    async fn first(self) -> &'static str {
+        #[cfg(unix)]
+        {
+            match self.streams {
+                Some((mut term, mut int)) => tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                },
+                None => std::future::pending().await,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => "Ctrl-C",
+                Err(error) => {
+                    tracing::warn!(target: "cortex::http", %error, "cannot listen for Ctrl-C");
+                    std::future::pending().await
+                }
             }
         }
     }
