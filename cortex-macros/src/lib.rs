@@ -134,7 +134,10 @@ pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
 ///   Two linked checks with one name never replace each other: both are kept,
 ///   each under its name prefixed with its module (`billing::database`),
 ///   and an `error` log at startup names both functions.
-/// - `group = "liveness" | "readiness" | "both"` (default `"both"`).
+/// - `group = "liveness" | "readiness" | "both"` (default `"readiness"`:
+///   a failing dependency takes the pod out of rotation instead of getting
+///   it restarted; use `"liveness"` only for checks whose failure a restart
+///   fixes).
 /// - `critical = bool` (default `true`): a failing non-critical check makes
 ///   the service DEGRADED, not DOWN.
 /// - `timeout = "1s"`: how long it may run before it counts as DOWN

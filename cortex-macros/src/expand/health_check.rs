@@ -38,10 +38,10 @@ fn try_expand(attr: TokenStream, tokens: TokenStream) -> syn::Result<TokenStream
                     lit.value()
                 ),
             ));
-            "both".to_owned()
+            "readiness".to_owned()
         }
         Some(lit) => lit.value(),
-        None => "both".to_owned(),
+        None => "readiness".to_owned(),
     };
     let critical = args.boolean("critical").unwrap_or(true);
     let timeout_nanos = args

@@ -99,17 +99,54 @@ where
 }
 
 /// Runs a sync check function on the blocking pool, so it cannot stall the
-/// async workers. A panic in it is re-raised in the check's future, where
-/// the registry reports it as DOWN.
+/// async workers. While a run of the function is still going (it hangs past
+/// its timeout, say), later probes wait for that run's result instead of
+/// starting another thread: a hanging sync check holds one thread, never one
+/// per probe. A panic in it reports DOWN with the message.
 pub fn health_blocking<T>(check: fn() -> T) -> BoxedHealth
 where
     T: IntoHealth + Send + 'static,
 {
     Box::pin(async move {
-        match tokio::task::spawn_blocking(check).await {
-            Ok(value) => value.into_health(),
-            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        let mut result = blocking_run(check);
+        let health = match result.wait_for(Option::is_some).await {
+            Ok(health) => health.clone().unwrap_or_else(Health::unknown),
             Err(_) => Health::down().with_detail("error", "cancelled"),
-        }
+        };
+        health
     })
+}
+
+type BlockingResult = tokio::sync::watch::Receiver<Option<Health>>;
+
+/// The run of `check` still going, or a new one on the blocking pool.
+fn blocking_run<T>(check: fn() -> T) -> BlockingResult
+where
+    T: IntoHealth + Send + 'static,
+{
+    static RUNNING: std::sync::LazyLock<
+        parking_lot::Mutex<std::collections::HashMap<usize, BlockingResult>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let key = check as usize;
+    let mut running = RUNNING.lock();
+    if let Some(result) = running.get(&key) {
+        if result.borrow().is_none() {
+            return result.clone();
+        }
+    }
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    running.insert(key, rx.clone());
+    drop(running);
+    tokio::task::spawn_blocking(move || {
+        let health = match std::panic::catch_unwind(check) {
+            Ok(value) => value.into_health(),
+            Err(payload) => {
+                let message = crate::util::panic_message(&payload);
+                tracing::warn!(target: "cortex::health", %message, "health check panicked");
+                Health::down().with_detail("error", format!("panicked: {message}"))
+            }
+        };
+        let _ = tx.send(Some(health));
+    });
+    rx
 }

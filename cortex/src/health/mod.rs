@@ -24,13 +24,16 @@
 //! ```
 
 pub mod checks;
+mod details;
 mod registry;
+mod run;
 
 use std::fmt;
 use std::time::Duration;
 
 pub use registry::{
     global, CheckOptions, Component, HealthCheck, HealthRegistry, Report, ShowDetails,
+    DEFAULT_PROBE_DEADLINE,
 };
 
 /// The status of a check, or of the whole service.

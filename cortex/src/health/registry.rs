@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 
+pub use super::details::ShowDetails;
+use super::run::{run_cached, run_one, Limit};
 use super::{checks, Group, Health, Status, DEFAULT_TIMEOUT};
-use crate::util::{panic_message, CatchUnwind};
 
 type BoxedCheck = Pin<Box<dyn Future<Output = Health> + Send + 'static>>;
 type RunFn = Arc<dyn Fn() -> BoxedCheck + Send + Sync>;
@@ -36,10 +37,18 @@ pub struct CheckOptions {
 }
 
 impl Default for CheckOptions {
-    /// Both probes, critical, a 5 s timeout.
+    /// The readiness probe only, critical, a 5 s timeout (the probe
+    /// deadline, 800 ms by default, cuts it shorter).
+    ///
+    /// Readiness, not liveness: a check that fails because a dependency
+    /// (a database, another service) is down should take the pod out of
+    /// rotation, not make Kubernetes restart it, which would not bring the
+    /// dependency back and would restart every pod at once. Put a check in
+    /// [`Group::Liveness`] only when its failure means this process itself
+    /// is broken and a restart would fix it.
     fn default() -> Self {
         CheckOptions {
-            group: Group::Both,
+            group: Group::Readiness,
             critical: true,
             timeout: DEFAULT_TIMEOUT,
         }
@@ -82,22 +91,22 @@ impl CheckOptions {
     }
 }
 
-struct Check {
-    name: String,
-    options: CheckOptions,
-    run: RunFn,
+pub(super) struct Check {
+    pub(super) name: String,
+    pub(super) options: CheckOptions,
+    pub(super) run: RunFn,
     // Held while the check runs, so a probe storm runs it once and the other
     // probes read the cached result.
-    cache: tokio::sync::Mutex<Option<(Instant, Component)>>,
+    pub(super) cache: tokio::sync::Mutex<Option<(Instant, Component)>>,
 }
 
 /// One check's result in a [`Report`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Component {
-    name: String,
-    health: Health,
-    critical: bool,
-    duration: Duration,
+    pub(super) name: String,
+    pub(super) health: Health,
+    pub(super) critical: bool,
+    pub(super) duration: Duration,
 }
 
 impl Component {
@@ -206,60 +215,6 @@ fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Who may see check details in the JSON report (they can leak internals:
-/// host names, versions, error messages).
-#[derive(Clone, PartialEq, Eq, Default)]
-pub enum ShowDetails {
-    /// Never: statuses and durations only.
-    Never,
-    /// Always (the default; fine on an internal admin port).
-    #[default]
-    Always,
-    /// Only to requests with `Authorization: Bearer <token>`.
-    WhenAuthorized(String),
-}
-
-impl ShowDetails {
-    /// Whether a request with this `Authorization` header value sees details.
-    ///
-    /// ```
-    /// use cortex::health::ShowDetails;
-    /// let policy = ShowDetails::WhenAuthorized("s3cret".into());
-    /// assert!(policy.allows(Some("Bearer s3cret")));
-    /// assert!(!policy.allows(Some("Bearer wrong")));
-    /// assert!(!policy.allows(None));
-    /// ```
-    pub fn allows(&self, authorization: Option<&str>) -> bool {
-        match self {
-            ShowDetails::Never => false,
-            ShowDetails::Always => true,
-            ShowDetails::WhenAuthorized(token) => authorization
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), token.as_bytes())),
-        }
-    }
-}
-
-impl fmt::Debug for ShowDetails {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ShowDetails::Never => f.write_str("Never"),
-            ShowDetails::Always => f.write_str("Always"),
-            // Never print the token.
-            ShowDetails::WhenAuthorized(_) => f.write_str("WhenAuthorized(..)"),
-        }
-    }
-}
-
-// Compares without an early exit, so the time taken does not reveal how much
-// of a guessed token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// A health check as a type, for checks that hold state (a connection pool,
 /// a client).
 ///
@@ -288,8 +243,13 @@ pub trait HealthCheck: Send + Sync + 'static {
 pub struct HealthRegistry {
     checks: RwLock<Vec<Arc<Check>>>,
     cache_for: RwLock<Duration>,
+    probe_deadline: RwLock<Duration>,
     out_of_service: AtomicBool,
 }
+
+/// The default [`HealthRegistry::probe_deadline`]: below Kubernetes'
+/// default probe timeout (1 s) with room for the network.
+pub const DEFAULT_PROBE_DEADLINE: Duration = Duration::from_millis(800);
 
 impl HealthRegistry {
     /// An empty registry (no default checks).
@@ -297,6 +257,7 @@ impl HealthRegistry {
         HealthRegistry {
             checks: RwLock::new(Vec::new()),
             cache_for: RwLock::new(Duration::ZERO),
+            probe_deadline: RwLock::new(DEFAULT_PROBE_DEADLINE),
             out_of_service: AtomicBool::new(false),
         }
     }
@@ -394,9 +355,36 @@ impl HealthRegistry {
         *self.cache_for.write() = ttl;
     }
 
+    /// The most a whole probe may take (default 800 ms, below Kubernetes'
+    /// default probe timeout of 1 s): a check still running then is
+    /// reported DOWN if critical, DEGRADED if not (with the reason as its
+    /// `error` detail), and the report is sent on time. A check's own
+    /// [`timeout`](CheckOptions::timeout) applies when it is shorter.
+    ///
+    /// ```
+    /// use cortex::health::{CheckOptions, Health, HealthRegistry, Status};
+    /// use std::time::Duration;
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let registry = HealthRegistry::new();
+    /// registry.probe_deadline(Duration::from_millis(50));
+    /// registry.register("slow", CheckOptions::default().critical(false), || async {
+    ///     tokio::time::sleep(Duration::from_secs(10)).await;
+    ///     Health::up()
+    /// });
+    /// let report = registry.check(None).await; // after 50 ms
+    /// assert_eq!(report.component("slow").unwrap().health().status(), Status::Degraded);
+    /// assert_eq!(report.status(), Status::Degraded);
+    /// # });
+    /// ```
+    pub fn probe_deadline(&self, deadline: Duration) {
+        *self.probe_deadline.write() = deadline;
+    }
+
     /// Runs the checks of one probe group (`None`: all) in parallel, each
-    /// under its own timeout, and aggregates them. A check that times out or
-    /// panics reports DOWN with the reason; the others are not affected.
+    /// under its own timeout and the [probe deadline](Self::probe_deadline),
+    /// and aggregates them. A check that times out or panics reports DOWN
+    /// with the reason (DEGRADED if it is not critical and the probe deadline
+    /// cut it); the others are not affected.
     ///
     /// Must be called inside a Tokio runtime.
     pub async fn check(&self, probe: Option<Group>) -> Report {
@@ -408,24 +396,28 @@ impl HealthRegistry {
             .cloned()
             .collect();
         let ttl = *self.cache_for.read();
-        let mut components = Vec::with_capacity(selected.len());
-        if ttl.is_zero() {
+        let deadline = *self.probe_deadline.read();
+        let mut components = if ttl.is_zero() {
             // All checks run concurrently in this task, each under its own
             // timeout and panic guard.
-            components = crate::util::join_all(selected.iter().map(|c| run_one(c)).collect()).await;
+            crate::util::join_all(
+                selected
+                    .iter()
+                    .map(|c| run_one(c, Limit::of(c, deadline)))
+                    .collect(),
+            )
+            .await
         } else {
-            let tasks: Vec<_> = selected
-                .into_iter()
-                .map(|check| tokio::spawn(run_cached(check, ttl)))
-                .collect();
-            for task in tasks {
-                // `run_cached` contains panics itself; a join error here
-                // means the runtime is shutting down.
-                if let Ok(component) = task.await {
-                    components.push(component);
-                }
-            }
-        }
+            // Each run is a task of its own, so one the probe deadline cuts
+            // still finishes and fills the cache for the next probe.
+            crate::util::join_all(
+                selected
+                    .into_iter()
+                    .map(|check| run_cached(check, ttl, deadline))
+                    .collect(),
+            )
+            .await
+        };
         let mut status = aggregate(&components);
         if probe != Some(Group::Liveness) && self.is_out_of_service() {
             status = status.max(Status::OutOfService);
@@ -463,49 +455,6 @@ impl fmt::Debug for HealthRegistry {
     }
 }
 
-async fn run_cached(check: Arc<Check>, ttl: Duration) -> Component {
-    if ttl.is_zero() {
-        return run_one(&check).await;
-    }
-    let mut cache = check.cache.lock().await;
-    if let Some((at, component)) = &*cache {
-        if at.elapsed() < ttl {
-            return component.clone();
-        }
-    }
-    let component = run_one(&check).await;
-    *cache = Some((Instant::now(), component.clone()));
-    component
-}
-
-async fn run_one(check: &Check) -> Component {
-    let started = Instant::now();
-    let limit = check.options.timeout;
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)()));
-    let outcome = match run {
-        Ok(fut) => tokio::time::timeout(limit, CatchUnwind::new(fut)).await,
-        Err(payload) => Ok(Err(payload)),
-    };
-    let health = match outcome {
-        Ok(Ok(health)) => health,
-        Ok(Err(payload)) => {
-            let message = panic_message(&payload);
-            tracing::warn!(target: "cortex::health", check = %check.name, %message, "health check panicked");
-            Health::down().with_detail("error", format!("panicked: {message}"))
-        }
-        Err(_) => {
-            tracing::warn!(target: "cortex::health", check = %check.name, ?limit, "health check timed out");
-            Health::down().with_detail("error", format!("timed out after {limit:?}"))
-        }
-    };
-    Component {
-        name: check.name.clone(),
-        health,
-        critical: check.options.critical,
-        duration: started.elapsed(),
-    }
-}
-
 fn aggregate(components: &[Component]) -> Status {
     let mut status = Status::Up;
     for c in components {
@@ -521,15 +470,19 @@ fn aggregate(components: &[Component]) -> Status {
 }
 
 /// The process-wide health registry that `/health` serves: every
-/// `#[health_check]` function, plus the default `memory` and `uptime`
-/// checks (remove them with [`HealthRegistry::remove`]).
+/// `#[health_check]` function, plus the default `memory` check (readiness:
+/// memory pressure takes the pod out of rotation, it is not a reason to
+/// restart it) and `uptime` check (liveness, always UP: it shows the process
+/// answers). Remove them with [`HealthRegistry::remove`].
 pub fn global() -> &'static HealthRegistry {
     static GLOBAL: LazyLock<HealthRegistry> = LazyLock::new(|| {
         let registry = HealthRegistry::new();
         checks::started();
-        registry.register("memory", CheckOptions::default(), || async {
-            checks::memory(None)
-        });
+        registry.register(
+            "memory",
+            CheckOptions::default().group(Group::Readiness),
+            || async { checks::memory(None) },
+        );
         registry.register(
             "uptime",
             CheckOptions::default().group(Group::Liveness),

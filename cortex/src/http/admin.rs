@@ -55,21 +55,24 @@ impl Default for Admin {
 
 impl Admin {
     /// The endpoints over the global metrics and health registries, with
-    /// details shown.
+    /// check details hidden ([`ShowDetails::Never`]: what a port clients
+    /// reach should show; [`serve`](super::serve)'s separate admin port
+    /// shows them).
     pub fn new() -> Self {
         Admin {
             metrics: crate::metrics::global(),
             health: crate::health::global(),
-            show_details: ShowDetails::Always,
+            show_details: ShowDetails::Never,
         }
     }
 
-    /// The endpoints over other registries (tests use their own).
+    /// The endpoints over other registries (tests use their own), details
+    /// hidden as with [`new`](Admin::new).
     pub fn with_registries(metrics: &'static Registry, health: &'static HealthRegistry) -> Self {
         Admin {
             metrics,
             health,
-            show_details: ShowDetails::Always,
+            show_details: ShowDetails::Never,
         }
     }
 
@@ -79,7 +82,8 @@ impl Admin {
         self
     }
 
-    /// Adds the four `GET` routes to `server`.
+    /// Adds the four `GET` routes to `server`, and makes its shutdown take
+    /// this health registry's readiness out of service first.
     ///
     /// # Errors
     /// If the server already routes one of these paths.

@@ -347,12 +347,18 @@ impl RunningServer {
 }
 
 /// Starts a server with only the admin endpoints, using the global
-/// registries.
+/// registries, on a port of its own: check details are shown
+/// ([`ShowDetails::Always`](crate::health::ShowDetails::Always)), as befits
+/// an internal port; keep it off the internet.
 ///
 /// # Errors
 /// As [`Server::bind`].
 pub async fn serve(addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<RunningServer, Error> {
-    Server::new().with_admin()?.bind(addr).await
+    Admin::new()
+        .show_details(crate::health::ShowDetails::Always)
+        .mount(Server::new())?
+        .bind(addr)
+        .await
 }
 
 struct ConnectionMetrics {
