@@ -178,7 +178,7 @@ fn register(registry: &Registry, site: Site) -> Result<(), crate::metrics::Error
                     &[s.info.function(), s.info.module, outcome.label()],
                     s.info.labels,
                     Counter::from_static(&s.cells[outcome as usize]),
-                );
+                )?;
             }
             Ok(())
         }
@@ -227,7 +227,7 @@ fn register_timed(registry: &Registry, s: &'static TimedSite) -> Result<(), crat
         &[s.info.function(), s.info.module],
         s.info.labels,
         Histogram::from_static(&s.histogram),
-    );
+    )?;
     if s.track_in_flight {
         let gauges =
             registry.family::<Gauge>(IN_FLIGHT, IN_FLIGHT_HELP, &["function", "module"], ())?;
@@ -235,7 +235,7 @@ fn register_timed(registry: &Registry, s: &'static TimedSite) -> Result<(), crat
             &[s.info.function(), s.info.module],
             s.info.labels,
             Gauge::from_static(&s.in_flight),
-        );
+        )?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Monotonic counters.
 
 use std::fmt;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use super::slot::Slot;
@@ -30,9 +30,22 @@ impl CounterCell {
         }
     }
 
+    /// Adds `v`, saturating at `u64::MAX` (a wrap would read as a reset).
     #[inline(always)]
     pub(crate) fn inc_by(&self, v: u64) {
-        stripe::add(&self.int, &self.spill, 1, 0, v);
+        if v < 1 << 63 {
+            stripe::add::<true>(&self.int, &self.spill, 1, 0, v);
+        } else {
+            self.inc_by_huge(v);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn inc_by_huge(&self, v: u64) {
+        let _ = self
+            .int
+            .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_add(v)));
     }
 
     /// Counts one, with the current sampled span as its exemplar if any.
@@ -73,7 +86,7 @@ impl CounterCell {
     /// an integer counter exactly, however large.
     pub(crate) fn parts(&self) -> (u64, f64) {
         (
-            stripe::sum(&self.int, &self.spill, 0),
+            stripe::sum::<true>(&self.int, &self.spill, 0),
             super::atomic_f64::load(&self.float_bits),
         )
     }
@@ -187,5 +200,30 @@ impl Counter {
 impl Default for Counter {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_counts_saturate_instead_of_wrapping() {
+        for striped in [false, true] {
+            let c = CounterCell::new();
+            if striped {
+                c.stripe_now();
+            }
+            c.inc_by(u64::MAX - 5);
+            c.inc_by(10);
+            assert_eq!(c.parts().0, u64::MAX, "striped: {striped}");
+            c.inc_by(1);
+            c.inc_by(1 << 62);
+            assert_eq!(c.parts().0, u64::MAX, "stays there");
+        }
+        let huge = CounterCell::new();
+        huge.inc_by(u64::MAX);
+        huge.inc_by(u64::MAX);
+        assert_eq!(huge.parts().0, u64::MAX);
     }
 }

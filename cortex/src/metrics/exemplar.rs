@@ -46,6 +46,12 @@ impl ExemplarSlot {
         {
             return;
         }
+        // The odd sequence must be visible before any of the data: with
+        // the reader's acquire fence after its data loads, a reader that saw
+        // one of these stores sees the sequence moved. (On x86 this is free;
+        // on weakly ordered CPUs the CAS's acquire alone would let the data
+        // stores pass it, and a reader could accept a torn exemplar.)
+        fence(Release);
         self.trace_hi.store((e.trace_id >> 64) as u64, Relaxed);
         self.trace_lo.store(e.trace_id as u64, Relaxed);
         self.span.store(e.span_id, Relaxed);

@@ -35,6 +35,12 @@ pub trait Metric: Clone + fmt::Debug + Send + Sync + 'static + sealed::Sealed {
     fn reading(&self) -> Reading<'_>;
     #[doc(hidden)]
     fn same(&self, other: &Self) -> bool;
+    /// Whether a second series of the same identity can be added up with
+    /// this one at a scrape (a histogram's bounds must match).
+    #[doc(hidden)]
+    fn merges_with(&self, _other: &Self) -> bool {
+        true
+    }
 }
 
 impl Metric for Counter {
@@ -76,6 +82,9 @@ impl Metric for Histogram {
     }
     fn same(&self, other: &Self) -> bool {
         Histogram::same(self, other)
+    }
+    fn merges_with(&self, other: &Self) -> bool {
+        self.bounds() == other.bounds()
     }
 }
 
@@ -208,7 +217,16 @@ impl<M: Metric> FamilyCore<M> {
 
     /// Adds a macro call site's static series; a second site with the same
     /// identity is merged into the first.
-    pub(crate) fn attach(&self, values: &[&str], extra: ConstLabels, metric: M) {
+    ///
+    /// # Errors
+    /// [`Error::Conflict`](super::Error::Conflict) when the two cannot be
+    /// added up (histograms with other bounds): the second is not attached.
+    pub(crate) fn attach(
+        &self,
+        values: &[&str],
+        extra: ConstLabels,
+        metric: M,
+    ) -> Result<(), super::Error> {
         let mut map = self.series.write();
         let series = map
             .entry(series_key(values, extra))
@@ -219,7 +237,14 @@ impl<M: Metric> FamilyCore<M> {
             .chain(&series.merged)
             .any(|m| m.same(&metric));
         if known {
-            return;
+            return Ok(());
+        }
+        if let Some(first) = series.metric.as_ref().filter(|m| !m.merges_with(&metric)) {
+            return Err(super::Error::Conflict {
+                name: self.desc.name.to_string(),
+                existing: format!("{first:?} for the series {values:?}"),
+                requested: format!("{metric:?}, which cannot be added up with it"),
+            });
         }
         if series.metric.is_none() {
             series.metric = Some(metric);
@@ -227,6 +252,7 @@ impl<M: Metric> FamilyCore<M> {
             series.merged.push(metric);
         }
         self.changed();
+        Ok(())
     }
 
     fn changed(&self) {
@@ -460,5 +486,40 @@ impl<M: Metric> fmt::Debug for Family<M> {
             .field("label_names", &self.core.desc.label_names)
             .field("series", &self.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Buckets, Registry};
+
+    #[test]
+    fn series_with_other_bucket_bounds_are_refused_not_dropped() {
+        let registry = Registry::new();
+        let family = registry
+            .histogram_family("merge_seconds", "h", &["function"], Buckets::default())
+            .unwrap();
+        let first = Histogram::new(&Buckets::new([0.1, 1.0]).unwrap());
+        let same_bounds = Histogram::new(&Buckets::new([0.1, 1.0]).unwrap());
+        let other_bounds = Histogram::new(&Buckets::new([0.5]).unwrap());
+        family.core().attach(&["f"], &[], first.clone()).unwrap();
+        family
+            .core()
+            .attach(&["f"], &[], same_bounds.clone())
+            .unwrap();
+        let refused = family.core().attach(&["f"], &[], other_bounds.clone());
+        assert!(
+            matches!(&refused, Err(crate::metrics::Error::Conflict { name, .. }) if name == "merge_seconds"),
+            "{refused:?}"
+        );
+        first.observe(0.05);
+        same_bounds.observe(0.05);
+        other_bounds.observe(0.05);
+        let text = registry.encode(crate::metrics::Format::PrometheusText);
+        assert!(
+            text.contains("merge_seconds_count{function=\"f\"} 2\n"),
+            "{text}"
+        );
     }
 }

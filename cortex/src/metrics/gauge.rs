@@ -50,11 +50,11 @@ impl GaugeCell {
     /// Adds a whole number (one atomic add, striped once contended).
     #[inline(always)]
     pub(crate) fn add_int(&self, v: i64) {
-        stripe::add(&self.int, &self.spill, 1, 0, v as u64);
+        stripe::add::<false>(&self.int, &self.spill, 1, 0, v as u64);
     }
 
     fn int_part(&self) -> i64 {
-        stripe::sum(&self.int, &self.spill, 0) as i64
+        stripe::sum::<false>(&self.int, &self.spill, 0) as i64
     }
 
     pub(crate) fn get(&self) -> f64 {

@@ -1,7 +1,7 @@
 //! Histograms with fixed bucket bounds.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{fence, AtomicU64, Ordering::*};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,11 +13,17 @@ use super::Error;
 /// `[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]`.
 pub const DEFAULT_BUCKETS: [f64; 11] = cortex_rules::DEFAULT_BUCKETS;
 
-// A single duration longer than this (about 13 days) is summed as a float:
-// the integer sum of nanoseconds (a u64 per cell, 584 years) cannot wrap
-// from real measurements, so it never has to be moved, and `_sum` never
-// drops.
+// A single duration longer than this (about 13 days) is summed as a float.
+// Shorter ones go to a u64 of whole nanoseconds per cell: 584 years, which
+// a busy series does reach (10,000 requests a second of 100 ms fill 2^63 ns
+// in 29 years of uptime, a hundred such series in a few months... and a
+// million a second in days). So a word that passes 2^63 moves 2^63 ns into
+// the float sum, under a sequence lock that scrapes read through: `_sum`
+// never wraps and never drops.
 const MAX_NANOS_OBSERVATION: u64 = 1 << 50;
+
+/// What a nanosecond word moves into the float sum when it passes it.
+const MOVE_NANOS: u64 = 1 << 63;
 
 /// The atomics behind a histogram.
 ///
@@ -45,6 +51,9 @@ pub struct HistogramCell {
     lanes: usize,
     sum_bits: AtomicU64,
     sum_nanos: AtomicU64,
+    /// A sequence lock over moves from a nanosecond word to `sum_bits`:
+    /// odd while one is under way.
+    sum_moves: AtomicU64,
     spill: Spill,
     /// One per bucket slot (all lanes), made when a sampled span is first
     /// current during an observation.
@@ -80,6 +89,7 @@ impl HistogramCell {
             lanes,
             sum_bits: AtomicU64::new(0),
             sum_nanos: AtomicU64::new(0),
+            sum_moves: AtomicU64::new(0),
             spill: Spill::new(),
             exemplars: super::exemplar::Exemplars::new(),
         }
@@ -95,6 +105,7 @@ impl HistogramCell {
             lanes: 1,
             sum_bits: AtomicU64::new(0),
             sum_nanos: AtomicU64::new(0),
+            sum_moves: AtomicU64::new(0),
             spill: Spill::new(),
             exemplars: super::exemplar::Exemplars::new(),
         }
@@ -161,7 +172,7 @@ impl HistogramCell {
 
     /// The count in bucket slot `slot`, every set added up.
     fn slot(&self, slot: usize) -> u64 {
-        super::stripe::sum(&self.buckets[slot], &self.spill, slot)
+        super::stripe::sum::<true>(&self.buckets[slot], &self.spill, slot)
     }
 
     /// How many observations lane `lane` holds.
@@ -199,10 +210,15 @@ impl HistogramCell {
         let slot = lane * (bounds.len() + 1) + i;
         let set = self.count_in(slot);
         if ns <= MAX_NANOS_OBSERVATION {
-            match set {
-                None => self.sum_nanos.fetch_add(ns, Relaxed),
-                Some(set) => set[self.buckets.len()].fetch_add(ns, Relaxed),
+            let word = match set {
+                None => &self.sum_nanos,
+                Some(set) => &set[self.buckets.len()],
             };
+            let old = word.fetch_add(ns, Relaxed);
+            // The top bit turned on: move it to the float sum.
+            if (!old & old.wrapping_add(ns)) & MOVE_NANOS != 0 {
+                self.move_nanos(word);
+            }
         } else {
             self.add_sum(ns as f64 / 1e9);
         }
@@ -237,6 +253,58 @@ impl HistogramCell {
         super::atomic_f64::add(&self.sum_bits, v);
     }
 
+    /// Moves [`MOVE_NANOS`] from `word` (which just passed it) into the float
+    /// sum. Before the move the word holds them, after it the float does;
+    /// the sequence lock makes a scrape see one or the other, never both or
+    /// neither. Moves are serialised by the same lock (they happen once per
+    /// 292 years of observed time per word).
+    #[cold]
+    #[inline(never)]
+    fn move_nanos(&self, word: &AtomicU64) {
+        let seq = loop {
+            let s = self.sum_moves.load(Relaxed);
+            if s & 1 == 0
+                && self
+                    .sum_moves
+                    .compare_exchange(s, s + 1, Acquire, Relaxed)
+                    .is_ok()
+            {
+                break s;
+            }
+            std::thread::yield_now();
+        };
+        fence(Release);
+        super::atomic_f64::add(&self.sum_bits, MOVE_NANOS as f64 / 1e9);
+        word.fetch_sub(MOVE_NANOS, Relaxed);
+        self.sum_moves.store(seq + 2, Release);
+    }
+
+    /// The sum in seconds, read consistently with any move under way.
+    fn read_sum(&self) -> f64 {
+        let n = self.buckets.len();
+        loop {
+            let seq = self.sum_moves.load(Acquire);
+            if seq & 1 == 1 {
+                std::thread::yield_now();
+                continue;
+            }
+            // Whole nanoseconds of every cell in a u128: their total may
+            // pass u64 even when no cell does.
+            let mut nanos = u128::from(self.sum_nanos.load(Relaxed));
+            let mut float = super::atomic_f64::load(&self.sum_bits);
+            if let Some(cells) = self.spill.get() {
+                for set in cells.sets() {
+                    nanos += u128::from(set[n].load(Relaxed));
+                    float += super::atomic_f64::load(&set[n + 1]);
+                }
+            }
+            fence(Acquire);
+            if self.sum_moves.load(Relaxed) == seq {
+                return float + nanos as f64 / 1e9;
+            }
+        }
+    }
+
     /// Reads the buckets into `cumulative` (one entry per bound plus `+Inf`,
     /// each the count of observations `<=` its bound) and returns the sum.
     pub(crate) fn snapshot_into(&self, cumulative: &mut Vec<u64>) -> f64 {
@@ -250,16 +318,7 @@ impl HistogramCell {
             cumulative.push(running);
         }
         // The sums after the buckets: see the type's docs.
-        let n = self.buckets.len();
-        let mut nanos = self.sum_nanos.load(Relaxed);
-        let mut float = super::atomic_f64::load(&self.sum_bits);
-        if let Some(cells) = self.spill.get() {
-            for set in cells.sets() {
-                nanos = nanos.wrapping_add(set[n].load(Relaxed));
-                float += super::atomic_f64::load(&set[n + 1]);
-            }
-        }
-        float + nanos as f64 / 1e9
+        self.read_sum()
     }
 }
 
@@ -434,6 +493,47 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_nanosecond_sum_moves_into_the_float_sum_and_never_wraps() {
+        let h = Histogram::new(&Buckets::new([1.0]).unwrap());
+        let cell = h.cell();
+        // Just below the top bit: the next observations pass it.
+        cell.sum_nanos.store(MOVE_NANOS - 1_000, Relaxed);
+        let before = cell.read_sum();
+        cell.observe_nanos(3_000);
+        assert_eq!(cell.sum_nanos.load(Relaxed), 2_000, "moved");
+        assert_eq!(cell.sum_moves.load(Relaxed), 2);
+        let after = cell.read_sum();
+        assert!((after - before - 3e-6).abs() < 1e-3, "{before} -> {after}");
+        // A whole word's worth again, from many threads: it only grows.
+        cell.sum_nanos.store(MOVE_NANOS - 1, Relaxed);
+        let start = cell.read_sum();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let h = h.clone();
+                std::thread::spawn(move || {
+                    let mut last = 0.0;
+                    for _ in 0..10_000 {
+                        h.cell().observe_nanos(1 << 40);
+                        let now = h.cell().read_sum();
+                        assert!(now >= last, "{last} -> {now}");
+                        last = now;
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let expected = start + 40_000.0 * (1u64 << 40) as f64 / 1e9;
+        assert_eq!(h.cell().sum_moves.load(Relaxed), 4, "moved once more");
+        let total = h.cell().read_sum();
+        assert!(
+            (total - expected).abs() / expected < 1e-9,
+            "{total} vs {expected}"
+        );
+    }
 
     #[test]
     fn buckets_are_inclusive_upper_bounds() {

@@ -158,17 +158,39 @@ impl Drop for Spill {
 /// update on (this one is in `base`, so nothing is lost). A value two cores
 /// update at full speed is found within a few probes; one updated now and
 /// then from many threads is almost never. The striped path is out of line.
+///
+/// With `SATURATE` (counters), a value that would pass `u64::MAX` stays
+/// there instead of wrapping (a wrap would read as a counter reset). The
+/// check costs nothing on the fast path: a wrap also passes a multiple of
+/// [`PROBE`] for any `v` below 2^63, which is all the caller may pass.
 #[inline(always)]
-pub(crate) fn add(base: &AtomicU64, spill: &Spill, width: usize, index: usize, v: u64) {
+pub(crate) fn add<const SATURATE: bool>(
+    base: &AtomicU64,
+    spill: &Spill,
+    width: usize,
+    index: usize,
+    v: u64,
+) {
+    debug_assert!(!SATURATE || v < 1 << 63);
     if !spill.is_made() {
         let old = base.fetch_add(v, Relaxed);
         let new = old.wrapping_add(v);
-        if (old ^ new) >= PROBE && base.load(Relaxed) != new {
-            spill.make(width);
+        if (old ^ new) >= PROBE {
+            probed::<SATURATE>(base, spill, width, old, new);
         }
         return;
     }
-    add_striped(spill, index, v);
+    add_striped::<SATURATE>(spill, index, v);
+}
+
+/// The rare part of [`add`]: a wrap to undo, contention to look for.
+#[inline(always)]
+fn probed<const SATURATE: bool>(base: &AtomicU64, spill: &Spill, width: usize, old: u64, new: u64) {
+    if SATURATE && new < old {
+        base.store(u64::MAX, Relaxed);
+    } else if base.load(Relaxed) != new {
+        spill.make(width);
+    }
 }
 
 /// [`add`] looks for contention each time a value passes a multiple of this.
@@ -176,18 +198,28 @@ pub(crate) const PROBE: u64 = 64;
 
 /// [`add`] for a striped value: to this thread's cell.
 #[inline(never)]
-fn add_striped(spill: &Spill, index: usize, v: u64) {
+fn add_striped<const SATURATE: bool>(spill: &Spill, index: usize, v: u64) {
     if let Some(cells) = spill.get() {
-        cells.mine()[index].fetch_add(v, Relaxed);
+        let cell = &cells.mine()[index];
+        let old = cell.fetch_add(v, Relaxed);
+        if SATURATE && old.checked_add(v).is_none() {
+            cell.store(u64::MAX, Relaxed);
+        }
     }
 }
 
-/// `base` plus every cell `index` of `spill`.
-pub(crate) fn sum(base: &AtomicU64, spill: &Spill, index: usize) -> u64 {
+/// `base` plus every cell `index` of `spill`; with `SATURATE`, at most
+/// `u64::MAX` (else wrapping, for a gauge's signed steps).
+pub(crate) fn sum<const SATURATE: bool>(base: &AtomicU64, spill: &Spill, index: usize) -> u64 {
     let mut total = base.load(Relaxed);
     if let Some(cells) = spill.get() {
         for set in cells.sets() {
-            total = total.wrapping_add(set[index].load(Relaxed));
+            let cell = set[index].load(Relaxed);
+            total = if SATURATE {
+                total.saturating_add(cell)
+            } else {
+                total.wrapping_add(cell)
+            };
         }
     }
     total
@@ -209,7 +241,7 @@ mod tests {
             spill: Spill::new(),
         });
         for _ in 0..1000 {
-            add(&v.base, &v.spill, 1, 0, 1);
+            add::<true>(&v.base, &v.spill, 1, 0, 1);
         }
         assert_eq!(v.spill.bytes(), 0, "one thread: never contended");
         let threads: Vec<_> = (0..8)
@@ -217,7 +249,7 @@ mod tests {
                 let v = Arc::clone(&v);
                 std::thread::spawn(move || {
                     for _ in 0..100_000 {
-                        add(&v.base, &v.spill, 1, 0, 1);
+                        add::<true>(&v.base, &v.spill, 1, 0, 1);
                     }
                 })
             })
@@ -225,7 +257,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        assert_eq!(sum(&v.base, &v.spill, 0), 1000 + 800_000);
+        assert_eq!(sum::<true>(&v.base, &v.spill, 0), 1000 + 800_000);
         assert_eq!(v.spill.bytes(), stripes() * 128);
     }
 
