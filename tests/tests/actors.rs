@@ -462,3 +462,27 @@ async fn escalating_without_a_supervisor_stops() {
     }
     assert!(a.has_failed());
 }
+
+#[tokio::test]
+async fn unnamed_actors_share_their_type_series_so_spawning_adds_none() {
+    let (sys, registry) = system();
+    for _ in 0..50 {
+        let (_, factory) = recorder();
+        let actor = sys.spawn(SpawnOptions::default(), factory).unwrap();
+        actor.tell(Msg::Record(1)).await.unwrap();
+        actor.stop();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = registry.encode(Format::PrometheusText);
+    let series = |family: &str| text.lines().filter(|l| l.starts_with(family)).count();
+    assert_eq!(series("cortex_actor_messages_total{"), 1, "{text}");
+    assert!(
+        text.contains("cortex_actor_messages_total{actor=\"Recorder\"} 50\n"),
+        "{text}"
+    );
+    assert_eq!(
+        series("cortex_actor_mailbox_depth{"),
+        0,
+        "named actors only"
+    );
+}

@@ -391,3 +391,61 @@ fn exposition_follows_new_and_removed_series() {
         "# HELP level Level.\n# TYPE level gauge\nlevel{k=\"a\"} 4\n"
     );
 }
+
+#[test]
+fn a_family_past_its_series_limit_sends_new_label_sets_to_one_overflow_series() {
+    let registry = cortex::metrics::Registry::new();
+    assert_eq!(
+        registry
+            .counter_family("limited_total", "h", &["user"])
+            .unwrap()
+            .series_limit(),
+        cortex::metrics::DEFAULT_SERIES_LIMIT
+    );
+    registry.set_series_limit(3);
+    let family = registry
+        .counter_family("by_user_total", "Requests by user.", &["user", "kind"])
+        .unwrap();
+    assert_eq!(family.series_limit(), 3);
+    for i in 0..10 {
+        let user = format!("u{i}");
+        family
+            .with(&[&user, "a"], cortex::metrics::Counter::inc)
+            .unwrap();
+    }
+    // The first three kept their series, and still count there.
+    family
+        .with(&["u0", "a"], cortex::metrics::Counter::inc)
+        .unwrap();
+    assert_eq!(
+        registry.encode(cortex::metrics::Format::PrometheusText),
+        "# HELP by_user_total Requests by user.\n\
+         # TYPE by_user_total counter\n\
+         by_user_total{user=\"\",kind=\"\",otel_metric_overflow=\"true\"} 7\n\
+         by_user_total{user=\"u0\",kind=\"a\"} 2\n\
+         by_user_total{user=\"u1\",kind=\"a\"} 1\n\
+         by_user_total{user=\"u2\",kind=\"a\"} 1\n\
+         # HELP cortex_metrics_series_dropped_total Label sets that went to a family's overflow series because the family was at its series limit.\n\
+         # TYPE cortex_metrics_series_dropped_total counter\n\
+         cortex_metrics_series_dropped_total{family=\"by_user_total\"} 7\n"
+    );
+    assert_eq!(family.len(), 4, "three series and the overflow");
+    // Removing a series frees its place.
+    assert!(family.remove(&["u2", "a"]));
+    family
+        .with(&["u9", "b"], cortex::metrics::Counter::inc)
+        .unwrap();
+    let text = registry.encode(cortex::metrics::Format::PrometheusText);
+    assert!(
+        text.contains("by_user_total{user=\"u9\",kind=\"b\"} 1\n"),
+        "{text}"
+    );
+    // A family's own limit wins over the registry's.
+    family.set_series_limit(100);
+    family
+        .with(&["u10", "a"], cortex::metrics::Counter::inc)
+        .unwrap();
+    assert!(registry
+        .encode(cortex::metrics::Format::PrometheusText)
+        .contains("by_user_total{user=\"u10\",kind=\"a\"} 1\n"));
+}

@@ -227,16 +227,25 @@ impl ActorSystem {
             }
             names.insert(name.to_string(), Box::new(actor_ref.clone()));
         }
+        // Unnamed actors are counted under their type (`actor="Worker"`), so
+        // spawning them without end adds no series; a named actor has its
+        // own, and its mailbox depth (a respawn under the name replaces it).
+        let type_name = std::any::type_name::<A>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("actor");
         let series = self.inner.metrics.as_ref().and_then(|m| {
-            let label = [&*name];
-            let weak = actor_ref.tx.downgrade();
-            m.depth.core().attach_derived(
-                &label,
-                Arc::new(move || {
-                    weak.upgrade()
-                        .map_or(0.0, |tx| (tx.max_capacity() - tx.capacity()) as f64)
-                }),
-            );
+            let label = [if named { &*name } else { type_name }];
+            if named {
+                let weak = actor_ref.tx.downgrade();
+                m.depth.core().replace_derived(
+                    &label,
+                    Arc::new(move || {
+                        weak.upgrade()
+                            .map_or(0.0, |tx| (tx.max_capacity() - tx.capacity()) as f64)
+                    }),
+                );
+            }
             Some(Series {
                 messages: m.messages.with_labels(&label).ok()?,
                 errors: m.errors.with_labels(&label).ok()?,

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hashbrown::{Equivalent, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -192,6 +192,10 @@ pub(crate) struct FamilyCore<M: Metric> {
     /// The series in exposition order, rebuilt only after a change, so a
     /// scrape of an unchanged family sorts nothing.
     ordered: Mutex<Ordered<M>>,
+    /// How many series the API may make.
+    pub(crate) cap: super::cardinality::Cap,
+    /// Where label sets past the cap go.
+    overflow: OnceLock<M>,
 }
 
 struct Ordered<M> {
@@ -200,8 +204,14 @@ struct Ordered<M> {
 }
 
 impl<M: Metric> FamilyCore<M> {
-    pub(crate) fn new(desc: Descriptor, options: M::Options) -> Self {
+    pub(crate) fn new(
+        desc: Descriptor,
+        options: M::Options,
+        shared: Arc<super::cardinality::Shared>,
+    ) -> Self {
         FamilyCore {
+            cap: super::cardinality::Cap::new(shared),
+            overflow: OnceLock::new(),
             desc,
             options,
             series: RwLock::new(HashMap::new()),
@@ -279,6 +289,18 @@ impl<M: Metric> FamilyCore<M> {
             series.lanes.push((histogram, lane));
             self.changed();
         }
+    }
+
+    /// Makes `value` the only value computed at scrape time for this series
+    /// (a respawned named actor replaces its predecessor's).
+    pub(crate) fn replace_derived(&self, values: &[&str], value: Derived) {
+        let mut map = self.series.write();
+        let series = map
+            .entry(series_key(values, &[]))
+            .or_insert_with(Series::empty);
+        series.derived.clear();
+        series.derived.push(value);
+        self.changed();
     }
 
     /// Adds a value computed at scrape time to this series.
@@ -417,7 +439,14 @@ impl<M: Metric> Family<M> {
 
     #[cold]
     fn insert(&self, values: &[&str]) -> M {
+        if self.core.cap.full() {
+            return self.overflow();
+        }
         let mut map = self.core.series.write();
+        if !map.contains_key(&Query(values)) && self.core.cap.full() {
+            drop(map);
+            return self.overflow();
+        }
         let series = map
             .entry(series_key(values, &[]))
             .or_insert_with(Series::empty);
@@ -426,6 +455,7 @@ impl<M: Metric> Family<M> {
             None => {
                 let metric = M::create(&self.core.options);
                 series.metric = Some(metric.clone());
+                self.core.cap.made.fetch_add(1, Relaxed);
                 self.core.changed();
                 metric
             }
@@ -437,16 +467,77 @@ impl<M: Metric> Family<M> {
         metric
     }
 
+    /// The series label sets past the [limit](Family::set_series_limit)
+    /// share: every label value empty, plus `otel_metric_overflow="true"`.
+    #[cold]
+    fn overflow(&self) -> M {
+        self.core.cap.dropped(&self.core.desc.name);
+        self.core
+            .overflow
+            .get_or_init(|| {
+                let metric = M::create(&self.core.options);
+                let empty = vec![""; self.core.desc.label_names.len()];
+                // A fresh metric under a key no call site uses: always fits.
+                let _ =
+                    self.core
+                        .attach(&empty, super::cardinality::OVERFLOW_LABEL, metric.clone());
+                metric
+            })
+            .clone()
+    }
+
+    /// Caps the series this family makes for new label sets at `limit`
+    /// (default: the registry's, [`DEFAULT_SERIES_LIMIT`](super::DEFAULT_SERIES_LIMIT)
+    /// unless [`Registry::set_series_limit`](super::Registry::set_series_limit)
+    /// changed it). Past it, a new label set gets the family's one
+    /// *overflow series* (every label empty, plus
+    /// `otel_metric_overflow="true"`, OpenTelemetry's convention), is counted
+    /// in `cortex_metrics_series_dropped_total{family}`, and a warning is
+    /// logged at most once a minute. Existing series keep working; series
+    /// of annotated functions do not count (the code bounds them).
+    ///
+    /// ```
+    /// use cortex::metrics::{Counter, Format, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let by_user = registry.counter_family("logins_total", "Logins.", &["user"])?;
+    /// by_user.set_series_limit(2);
+    /// for user in ["ann", "bob", "cyd", "dan"] {
+    ///     by_user.with(&[user], Counter::inc)?;
+    /// }
+    /// assert_eq!(by_user.with(&["ann"], Counter::get)?, 1.0);
+    /// let text = registry.encode(Format::PrometheusText);
+    /// assert!(text.contains("logins_total{user=\"\",otel_metric_overflow=\"true\"} 2\n"), "{text}");
+    /// assert!(text.contains("cortex_metrics_series_dropped_total{family=\"logins_total\"} 2\n"));
+    /// # Ok::<(), cortex::metrics::Error>(())
+    /// ```
+    pub fn set_series_limit(&self, limit: usize) {
+        self.core.cap.set_limit(limit);
+    }
+
+    /// The series limit in force (see [`set_series_limit`](Family::set_series_limit)).
+    pub fn series_limit(&self) -> usize {
+        self.core.cap.limit()
+    }
+
     /// Removes the series for these label values; returns whether it existed.
-    /// A handle kept elsewhere keeps working but is no longer exported.
+    /// A handle kept elsewhere keeps working but is no longer exported. A
+    /// removed series frees its place under the series limit.
     pub fn remove(&self, values: &[&str]) -> bool {
         let mut map = self.core.series.write();
-        let removed = map.remove(&Query(values)).is_some();
+        let removed = map.remove(&Query(values));
         self.core.index.pin().remove(&Query(values));
-        if removed {
+        if let Some(series) = &removed {
+            if series.metric.is_some() {
+                let _ = self
+                    .core
+                    .cap
+                    .made
+                    .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+            }
             self.core.changed();
         }
-        removed
+        removed.is_some()
     }
 
     /// The metric name.

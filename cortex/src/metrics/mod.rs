@@ -56,6 +56,7 @@
 //! most 8 KiB more for a counter, 64 × the histogram's set.
 
 mod atomic_f64;
+mod cardinality;
 mod counter;
 mod encode;
 mod error;
@@ -71,6 +72,7 @@ pub(crate) use stripe::{my_stripe, stripes};
 
 use std::fmt;
 
+pub use cardinality::DEFAULT_SERIES_LIMIT;
 pub use counter::Counter;
 pub use encode::{negotiate, Format};
 pub use error::Error;

@@ -61,6 +61,7 @@ impl<M: Metric> Collect for FamilyCore<M> {
 /// ```
 pub struct Registry {
     families: RwLock<BTreeMap<Box<str>, Entry>>,
+    cap: Arc<super::cardinality::Shared>,
 }
 
 /// The process-wide registry, where annotated functions register
@@ -88,9 +89,26 @@ pub fn global() -> &'static Registry {
 impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
-        Registry {
+        use super::cardinality::{DROPPED_HELP, DROPPED_NAME};
+        let registry = Registry {
             families: RwLock::new(BTreeMap::new()),
+            cap: super::cardinality::Shared::new(),
+        };
+        // One series per family at most: never capped itself.
+        if let Ok(dropped) = registry.counter_family(DROPPED_NAME, DROPPED_HELP, &["family"]) {
+            dropped.set_series_limit(usize::MAX);
+            let _ = registry.cap.dropped.set(dropped);
         }
+        registry
+    }
+
+    /// The series limit of every family without one of its own (default
+    /// [`DEFAULT_SERIES_LIMIT`](super::DEFAULT_SERIES_LIMIT), 2,000): see
+    /// [`Family::set_series_limit`].
+    pub fn set_series_limit(&self, limit: usize) {
+        self.cap
+            .limit
+            .store(limit, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A counter without labels. The name must end with `_total`.
@@ -225,7 +243,11 @@ impl Registry {
             kind: M::TYPE,
             label_names: labels.iter().map(|l| Box::from(*l)).collect(),
         };
-        let core = Arc::new(FamilyCore::<M>::new(desc.clone(), options));
+        let core = Arc::new(FamilyCore::<M>::new(
+            desc.clone(),
+            options,
+            Arc::clone(&self.cap),
+        ));
         families.insert(
             key.into(),
             Entry {
@@ -272,9 +294,12 @@ impl Registry {
         w.write_str(&self.encode(format))
     }
 
-    /// How many families are registered.
+    /// How many families are registered (not counting
+    /// `cortex_metrics_series_dropped_total`, which every registry has).
     pub fn len(&self) -> usize {
-        self.families.read().len()
+        // Without Cortex's own `cortex_metrics_series_dropped_total`, which
+        // every registry has.
+        self.families.read().len() - usize::from(self.cap.dropped.get().is_some())
     }
 
     /// Whether no family is registered.
