@@ -397,3 +397,113 @@ async fn the_server_compresses_and_counts() {
     );
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[test]
+fn a_406_only_replaces_a_response_that_would_have_been_compressed() {
+    let big = || payload(200);
+    let compressed = |r: &Response| r.headers().contains_key(header::CONTENT_ENCODING);
+    let c = quiet();
+    let refuse = Some("identity;q=0, deflate");
+    // Would have been compressed, safe method: 406.
+    let r = c.apply(&Method::GET, refuse, response("text/plain", big()));
+    assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
+    // Not compressed anyway: sent as identity, status kept.
+    let mut no_content = response("text/plain", Body::empty());
+    *no_content.status_mut() = StatusCode::NO_CONTENT;
+    let mut not_modified = response("text/plain", Body::empty());
+    *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
+    let mut encoded = response("text/plain", big());
+    encoded
+        .headers_mut()
+        .insert(header::CONTENT_ENCODING, "gzip".parse().unwrap());
+    for (name, method, r, status) in [
+        ("204", Method::GET, no_content, StatusCode::NO_CONTENT),
+        ("304", Method::GET, not_modified, StatusCode::NOT_MODIFIED),
+        (
+            "HEAD",
+            Method::HEAD,
+            response("text/plain", big()),
+            StatusCode::OK,
+        ),
+        (
+            "image",
+            Method::GET,
+            response("image/png", big()),
+            StatusCode::OK,
+        ),
+        ("encoded", Method::GET, encoded, StatusCode::OK),
+        (
+            "small",
+            Method::GET,
+            response("text/plain", "tiny"),
+            StatusCode::OK,
+        ),
+        // The handler of a POST already ran: its answer is not lost.
+        (
+            "POST",
+            Method::POST,
+            response("text/plain", big()),
+            StatusCode::OK,
+        ),
+    ] {
+        let out = c.apply(&method, refuse, r);
+        assert_eq!(out.status(), status, "{name}");
+        if name == "encoded" {
+            assert_eq!(
+                out.headers()[header::CONTENT_ENCODING],
+                "gzip",
+                "left as is"
+            );
+        } else {
+            assert!(!compressed(&out), "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_strong_etag_turns_weak_when_the_body_is_compressed() {
+    let big = || payload(200);
+    let compressed = |r: &Response| r.headers().contains_key(header::CONTENT_ENCODING);
+    let c = quiet();
+    let tagged = |tag: &str| {
+        let mut r = response("text/plain", big());
+        r.headers_mut().insert(header::ETAG, tag.parse().unwrap());
+        r
+    };
+    let out = c.apply(&Method::GET, Some("gzip"), tagged("\"v1\""));
+    assert!(compressed(&out));
+    assert_eq!(out.headers()[header::ETAG], "W/\"v1\"");
+    let weak = c.apply(&Method::GET, Some("gzip"), tagged("W/\"v2\""));
+    assert_eq!(weak.headers()[header::ETAG], "W/\"v2\"");
+    // Sent as is: the tag stays strong.
+    let plain = c.apply(&Method::GET, None, tagged("\"v3\""));
+    assert_eq!(plain.headers()[header::ETAG], "\"v3\"");
+}
+
+#[tokio::test]
+async fn a_route_can_turn_compression_off() {
+    let registry: &'static cortex::metrics::Registry =
+        Box::leak(Box::new(cortex::metrics::Registry::new()));
+    let server = Server::new()
+        .metrics_registry(registry)
+        .route_with(
+            Method::GET,
+            "/secret",
+            |_req: Request| async { text(StatusCode::OK, payload(5000)) },
+            cortex::http::RouteOptions::default().compress(false),
+        )
+        .unwrap()
+        .route(Method::GET, "/public", |_req: Request| async {
+            text(StatusCode::OK, payload(5000))
+        })
+        .unwrap()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let secret = raw::get(addr, "/secret", &["Accept-Encoding: gzip"]).await;
+    assert_eq!(secret.status, 200);
+    assert!(secret.header("content-encoding").is_none());
+    let public = raw::get(addr, "/public", &["Accept-Encoding: gzip"]).await;
+    assert_eq!(public.header("content-encoding"), Some("gzip"));
+}

@@ -12,7 +12,17 @@
 //! answers, 1xx/204/304, `Cache-Control: no-transform`, and the types in
 //! the skip list (images other than SVG, audio, video, archives,
 //! `text/event-stream`; configurable). A response whose size is known and
-//! below the threshold (1024 bytes by default) is sent as is.
+//! below the threshold (1024 bytes by default) is sent as is. A strong
+//! `ETag` on a compressed response becomes weak (`W/"..."`): the bytes are
+//! not the ones it names.
+//!
+//! A client that refuses identity and every coding Cortex has
+//! (`Accept-Encoding: identity;q=0, deflate`) gets 406 only in place of a
+//! `GET` or `OPTIONS` answer that would have been compressed; anything else
+//! (a 204, a 304, an image, an already encoded body, a `POST` whose handler
+//! already ran) goes out as identity. A route can turn compression off with
+//! [`RouteOptions::compress`](crate::http::RouteOptions::compress), for
+//! responses that carry a secret next to text an attacker chooses (BREACH).
 //!
 //! ```
 //! use cortex::http::compression::Compression;
@@ -207,10 +217,22 @@ impl Compression {
         if compressible {
             add_vary(response.headers_mut());
         }
+        let small = response
+            .body()
+            .size_hint()
+            .exact()
+            .is_some_and(|n| n < self.threshold);
+        let would_compress = eligible && !small;
         let coding = match negotiate(accept_encoding) {
-            Negotiated::Compress(c) => c,
-            Negotiated::Identity => return response,
-            Negotiated::NotAcceptable => {
+            Negotiated::Compress(c) if would_compress => c,
+            Negotiated::Compress(_) | Negotiated::Identity => return response,
+            // A 406 only replaces a response that would have been
+            // compressed, and only for a safe method: a POST's handler has
+            // already run, and its answer must not be lost. Anything else
+            // goes out as identity, which RFC 9110 allows.
+            Negotiated::NotAcceptable
+                if would_compress && (*method == Method::GET || *method == Method::OPTIONS) =>
+            {
                 let mut r = super::text(
                     StatusCode::NOT_ACCEPTABLE,
                     "none of the accepted content codings is available (br, gzip, identity)\n",
@@ -218,18 +240,12 @@ impl Compression {
                 add_vary(r.headers_mut());
                 return r;
             }
+            Negotiated::NotAcceptable => return response,
         };
-        let small = response
-            .body()
-            .size_hint()
-            .exact()
-            .is_some_and(|n| n < self.threshold);
-        if !eligible || small {
-            return response;
-        }
         let (mut parts, body) = response.into_parts();
         parts.headers.remove(header::CONTENT_LENGTH);
         parts.headers.remove(header::ACCEPT_RANGES);
+        weaken_etag(&mut parts.headers);
         parts.headers.insert(
             header::CONTENT_ENCODING,
             HeaderValue::from_static(coding.as_str()),
@@ -343,5 +359,23 @@ fn add_vary(headers: &mut HeaderMap) {
         });
     if !present {
         headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+}
+
+/// A strong `ETag` names the exact bytes; the compressed bytes differ, so it
+/// becomes weak (`W/"..."`), as RFC 9110 asks of a transformed body.
+fn weaken_etag(headers: &mut HeaderMap) {
+    let Some(tag) = headers.get(header::ETAG) else {
+        return;
+    };
+    let bytes = tag.as_bytes();
+    if bytes.starts_with(b"W/") {
+        return;
+    }
+    let mut weak = Vec::with_capacity(bytes.len() + 2);
+    weak.extend_from_slice(b"W/");
+    weak.extend_from_slice(bytes);
+    if let Ok(value) = HeaderValue::from_bytes(&weak) {
+        headers.insert(header::ETAG, value);
     }
 }
