@@ -88,7 +88,7 @@ impl Cap {
                 .dropped
                 .get()
                 .and_then(|f| f.with_labels(&[family]).ok())
-                .unwrap_or_else(Counter::new)
+                .unwrap_or_default()
         });
         counter.inc();
         let now = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX) + 1;
