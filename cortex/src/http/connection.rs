@@ -16,7 +16,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::Limits;
@@ -35,7 +34,6 @@ pub(crate) struct Tracker {
     /// Milliseconds since `accepted`, plus one, when the first byte of a
     /// new head arrived while idle; 0 while none has.
     head_started: AtomicU64,
-    changed: Notify,
 }
 
 /// Why the watchdog fired.
@@ -56,7 +54,6 @@ impl Tracker {
             http2: AtomicBool::new(false),
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
-            changed: Notify::new(),
         }
     }
 
@@ -76,7 +73,6 @@ impl Tracker {
             self.http2.store(true, Release);
         }
         self.head_started.store(0, Release);
-        self.changed.notify_one();
         InFlight(Arc::clone(self))
     }
 
@@ -93,7 +89,6 @@ impl Tracker {
             let _ = self
                 .head_started
                 .compare_exchange(0, self.now_ms() + 1, AcqRel, Acquire);
-            self.changed.notify_one();
         }
     }
 
@@ -120,21 +115,22 @@ impl Tracker {
     }
 
     /// Waits until the connection has been held unused past a limit.
+    ///
+    /// Requests and bytes never wake it (that would cost every request a
+    /// wake-up of the connection's task): it sleeps until the deadline it
+    /// knows of, but never longer than the head timeout, and looks again.
+    /// A head that starts while it sleeps is seen at the next look, which
+    /// is always before that head's own deadline, so every limit fires on
+    /// time.
     pub(crate) async fn expired(&self, limits: &Limits, idle: bool) -> Expiry {
+        let step = limits.header_read_timeout.max(Duration::from_millis(1));
         loop {
+            let now = Instant::now();
+            let look_again = now + step;
             match self.deadline(limits, idle) {
-                None => self.changed.notified().await,
-                Some((at, why)) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(at) => {
-                            // The state may have moved on while asleep.
-                            if self.deadline(limits, idle) == Some((at, why)) {
-                                return why;
-                            }
-                        }
-                        () = self.changed.notified() => {}
-                    }
-                }
+                Some((at, why)) if at <= now => return why,
+                Some((at, _)) => tokio::time::sleep_until(at.min(look_again)).await,
+                None => tokio::time::sleep_until(look_again).await,
             }
         }
     }
@@ -148,9 +144,7 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         let t = &self.0;
         t.idle_since.store(t.now_ms(), Release);
-        if t.in_flight.fetch_sub(1, AcqRel) == 1 {
-            t.changed.notify_one();
-        }
+        t.in_flight.fetch_sub(1, AcqRel);
     }
 }
 
