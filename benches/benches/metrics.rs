@@ -187,6 +187,8 @@ fn encode_10k(c: &mut Criterion) {
     let fam = registry
         .counter_family("requests_total", "Requests.", &["route", "status"])
         .unwrap();
+    // Past the default cap of 2,000: this bench means 10,000 real series.
+    fam.set_series_limit(SERIES);
     let prom_registry = prometheus::Registry::new();
     let prom = prometheus::IntCounterVec::new(
         prometheus::Opts::new("requests_total", "Requests."),

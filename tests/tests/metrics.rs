@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use cortex::metrics::{negotiate, Buckets, Error, Format, Registry};
 use cortex_tests::{openmetrics_parse, promtool_check_metrics, Verdict};
@@ -448,4 +449,39 @@ fn a_family_past_its_series_limit_sends_new_label_sets_to_one_overflow_series() 
     assert!(registry
         .encode(cortex::metrics::Format::PrometheusText)
         .contains("by_user_total{user=\"u10\",kind=\"a\"} 1\n"));
+}
+
+#[test]
+fn series_unchanged_past_their_ttl_expire_at_a_scrape_and_free_their_place() {
+    use cortex::metrics::{Counter, Format, Registry};
+    let registry = Registry::new();
+    let family = registry
+        .counter_family("tenant_calls_total", "Calls by tenant.", &["tenant"])
+        .unwrap();
+    family.set_series_limit(2);
+    family.expire_after(Some(Duration::from_millis(50)));
+    family.with(&["old"], Counter::inc).unwrap();
+    family.with(&["live"], Counter::inc).unwrap();
+    let _ = registry.encode(Format::PrometheusText);
+    std::thread::sleep(Duration::from_millis(70));
+    family.with(&["live"], Counter::inc).unwrap();
+    let text = registry.encode(Format::PrometheusText);
+    assert_eq!(
+        text,
+        "# HELP tenant_calls_total Calls by tenant.\n\
+         # TYPE tenant_calls_total counter\n\
+         tenant_calls_total{tenant=\"live\"} 2\n"
+    );
+    // Its place under the limit is free: a new tenant gets a real series.
+    family.with(&["new"], Counter::inc).unwrap();
+    let text = registry.encode(Format::PrometheusText);
+    assert!(
+        text.contains("tenant_calls_total{tenant=\"new\"} 1\n"),
+        "{text}"
+    );
+    assert!(!text.contains("otel_metric_overflow"), "{text}");
+    // Seen again, the expired one starts over at zero.
+    family.with(&["old"], Counter::inc).unwrap();
+    family.with(&["old"], Counter::inc).unwrap();
+    assert_eq!(family.with(&["old"], Counter::get).unwrap(), 2.0);
 }

@@ -41,6 +41,9 @@ pub trait Metric: Clone + fmt::Debug + Send + Sync + 'static + sealed::Sealed {
     fn merges_with(&self, _other: &Self) -> bool {
         true
     }
+    /// A value that changes whenever the series is updated (for expiry).
+    #[doc(hidden)]
+    fn fingerprint(&self) -> u64;
 }
 
 impl Metric for Counter {
@@ -55,6 +58,10 @@ impl Metric for Counter {
     fn same(&self, other: &Self) -> bool {
         Counter::same(self, other)
     }
+    fn fingerprint(&self) -> u64 {
+        let (int, float) = self.cell().parts();
+        int ^ float.to_bits().rotate_left(32)
+    }
 }
 
 impl Metric for Gauge {
@@ -68,6 +75,9 @@ impl Metric for Gauge {
     }
     fn same(&self, other: &Self) -> bool {
         Gauge::same(self, other)
+    }
+    fn fingerprint(&self) -> u64 {
+        self.get().to_bits()
     }
 }
 
@@ -85,6 +95,9 @@ impl Metric for Histogram {
     }
     fn merges_with(&self, other: &Self) -> bool {
         self.bounds() == other.bounds()
+    }
+    fn fingerprint(&self) -> u64 {
+        self.count() ^ self.sum().to_bits().rotate_left(32)
     }
 }
 
@@ -149,6 +162,8 @@ fn hash_values<'a, H: Hasher>(values: impl Iterator<Item = &'a str>, state: &mut
 #[derive(Clone)]
 pub(crate) struct Series<M> {
     pub(crate) metric: Option<M>,
+    /// Made through the API (counts against the cap, may expire).
+    pub(crate) api: bool,
     pub(crate) merged: Vec<M>,
     pub(crate) lanes: Vec<(&'static HistogramCell, usize)>,
     /// Values computed when the family is encoded (a breaker's state, a
@@ -163,6 +178,7 @@ impl<M> Series<M> {
     fn empty() -> Self {
         Series {
             metric: None,
+            api: false,
             merged: Vec::new(),
             lanes: Vec::new(),
             derived: Vec::new(),
@@ -183,10 +199,10 @@ pub(crate) struct Descriptor {
 pub(crate) struct FamilyCore<M: Metric> {
     pub(crate) desc: Descriptor,
     pub(crate) options: M::Options,
-    series: RwLock<HashMap<SeriesKey, Series<M>>>,
+    pub(super) series: RwLock<HashMap<SeriesKey, Series<M>>>,
     /// The handles `with_labels` returns, in a lock-free map so a lookup
     /// takes no lock; kept in step with `series` under its write lock.
-    index: papaya::HashMap<SeriesKey, M, hashbrown::DefaultHashBuilder>,
+    pub(super) index: papaya::HashMap<SeriesKey, M, hashbrown::DefaultHashBuilder>,
     /// Bumped (under the write lock) whenever a series is added or changed.
     generation: AtomicU64,
     /// The series in exposition order, rebuilt only after a change, so a
@@ -196,6 +212,8 @@ pub(crate) struct FamilyCore<M: Metric> {
     pub(crate) cap: super::cardinality::Cap,
     /// Where label sets past the cap go.
     overflow: OnceLock<M>,
+    /// Series left unchanged this long are removed (opt-in).
+    pub(super) expiry: Mutex<Option<super::expiry::Expiry>>,
 }
 
 struct Ordered<M> {
@@ -212,6 +230,7 @@ impl<M: Metric> FamilyCore<M> {
         FamilyCore {
             cap: super::cardinality::Cap::new(shared),
             overflow: OnceLock::new(),
+            expiry: Mutex::new(None),
             desc,
             options,
             series: RwLock::new(HashMap::new()),
@@ -265,7 +284,7 @@ impl<M: Metric> FamilyCore<M> {
         Ok(())
     }
 
-    fn changed(&self) {
+    pub(super) fn changed(&self) {
         self.generation.fetch_add(1, Relaxed);
     }
 
@@ -314,6 +333,7 @@ impl<M: Metric> FamilyCore<M> {
     }
 
     pub(crate) fn encode(&self, enc: &mut Encoder<'_>) -> fmt::Result {
+        super::expiry::sweep(self);
         let mut ordered = self.ordered.lock();
         let current = self.generation.load(Relaxed);
         if ordered.generation != current {
@@ -455,6 +475,7 @@ impl<M: Metric> Family<M> {
             None => {
                 let metric = M::create(&self.core.options);
                 series.metric = Some(metric.clone());
+                series.api = true;
                 self.core.cap.made.fetch_add(1, Relaxed);
                 self.core.changed();
                 metric
@@ -513,6 +534,36 @@ impl<M: Metric> Family<M> {
     /// ```
     pub fn set_series_limit(&self, limit: usize) {
         self.core.cap.set_limit(limit);
+    }
+
+    /// Removes a series made through [`with_labels`](Family::with_labels)
+    /// or [`with`](Family::with) once its value has not changed for `ttl`,
+    /// judged at each scrape (nothing is added to the update path): for
+    /// label values that come and go (a client id, a tenant), so that
+    /// series of gone ones stop being exported and free their place under
+    /// the series limit. A label set seen again starts a new series at
+    /// zero (Prometheus reads it as a counter reset). Off by default;
+    /// `None` turns it off.
+    ///
+    /// ```
+    /// use cortex::metrics::{Counter, Format, Registry};
+    /// use std::time::Duration;
+    ///
+    /// let registry = Registry::new();
+    /// let by_client = registry.counter_family("client_calls_total", "Calls.", &["client"])?;
+    /// by_client.expire_after(Some(Duration::from_millis(20)));
+    /// by_client.with(&["gone"], Counter::inc)?;
+    /// by_client.with(&["busy"], Counter::inc)?;
+    /// registry.encode(Format::PrometheusText); // a scrape sees both
+    /// std::thread::sleep(Duration::from_millis(30));
+    /// by_client.with(&["busy"], Counter::inc)?;
+    /// let text = registry.encode(Format::PrometheusText);
+    /// assert!(!text.contains("gone"), "{text}");
+    /// assert!(text.contains("client_calls_total{client=\"busy\"} 2"));
+    /// # Ok::<(), cortex::metrics::Error>(())
+    /// ```
+    pub fn expire_after(&self, ttl: Option<std::time::Duration>) {
+        *self.core.expiry.lock() = ttl.map(super::expiry::Expiry::new);
     }
 
     /// The series limit in force (see [`set_series_limit`](Family::set_series_limit)).

@@ -61,6 +61,7 @@ mod counter;
 mod encode;
 mod error;
 mod exemplar;
+mod expiry;
 mod family;
 mod gauge;
 mod histogram;
