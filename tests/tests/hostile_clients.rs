@@ -485,3 +485,58 @@ async fn malformed_and_unsafe_paths_get_400() {
         assert_eq!((r.status, r.body.as_str()), (200, body), "{path}");
     }
 }
+
+/// One HTTP/2 frame: length, type, flags, stream, payload.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[tokio::test]
+async fn an_http2_peer_that_stops_answering_pings_is_dropped() {
+    let server = Server::new()
+        .metrics_registry(leak(Registry::new()))
+        .limits(
+            Limits::default()
+                .http2_keep_alive_interval(Some(Duration::from_millis(200)))
+                .http2_keep_alive_timeout(Duration::from_millis(200)),
+        )
+        .route(Method::GET, "/forever", |_req: Request| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            "never\n"
+        })
+        .unwrap()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(frame(0x4, 0, 0, &[])); // SETTINGS
+                                         // HEADERS, END_STREAM | END_HEADERS: GET http://a/forever (HPACK:
+                                         // indexed :method GET, :scheme http; literal :path and :authority).
+    let mut block = vec![0x82, 0x86, 0x44, 8];
+    block.extend_from_slice(b"/forever");
+    block.extend_from_slice(&[0x41, 1, b'a']);
+    hello.extend(frame(0x1, 0x5, 1, &block));
+    stream.write_all(&hello).await.unwrap();
+    // The client now goes silent: it never acknowledges a SETTINGS or PING.
+    let started = Instant::now();
+    let seen = closed_within(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("a peer that does not answer pings is dropped");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    // What it got before the close: frames from the server, among them a
+    // PING (type 6), and no response HEADERS for the request.
+    let mut kinds = Vec::new();
+    let mut rest = &seen[..];
+    while rest.len() >= 9 {
+        let len = (usize::from(rest[0]) << 16) | (usize::from(rest[1]) << 8) | usize::from(rest[2]);
+        kinds.push(rest[3]);
+        rest = &rest[(9 + len).min(rest.len())..];
+    }
+    assert!(kinds.contains(&0x6), "the server pinged: {kinds:?}");
+    assert!(!kinds.contains(&0x1), "no response headers: {kinds:?}");
+}
