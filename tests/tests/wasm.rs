@@ -587,3 +587,81 @@ fn each_worker_owns_an_instance() {
     assert_eq!(crashed.1, b"FRESH");
     pool.shutdown();
 }
+
+#[test]
+fn a_guest_cannot_grow_a_table_past_its_limit() {
+    let module = WasmModule::from_wat(
+        r#"(module
+          (memory (export "memory") 1)
+          (table $t 10 funcref)
+          ;; Echoes its input when the grow was refused (-1), else it traps.
+          (func (export "grow") (param $ptr i32) (param $len i32) (result i64)
+            (if (i32.ne (table.grow $t (ref.null func) (i32.const 100000000)) (i32.const -1))
+              (then unreachable))
+            (i64.or (i64.shl (i64.extend_i32_u (local.get $ptr)) (i64.const 32))
+                    (i64.extend_i32_u (local.get $len)))))"#,
+        Limits::default(),
+    )
+    .unwrap();
+    let mut g = module.instantiate().unwrap();
+    assert_eq!(g.call("grow", b"ok").unwrap(), b"ok", "table.grow gave -1");
+    // A table declared past the limit does not instantiate.
+    let huge = WasmModule::from_wat(
+        r#"(module (memory (export "memory") 1) (table 100000000 funcref))"#,
+        Limits::default(),
+    )
+    .unwrap();
+    match huge.instantiate() {
+        Err(WasmError::Instantiate(message)) => assert!(message.contains("table"), "{message}"),
+        other => panic!("expected a refused instantiation, got {other:?}"),
+    }
+    // Raised on purpose, it fits.
+    let roomy = WasmModule::from_wat(
+        r#"(module (memory (export "memory") 1) (table 20000 funcref))"#,
+        Limits::default().max_table_elements(20_000),
+    )
+    .unwrap();
+    assert!(roomy.instantiate().is_ok());
+}
+
+#[test]
+fn many_memories_are_refused_unless_asked_for() {
+    let wat = r#"(module (memory (export "memory") 1) (memory 1) (memory 1) (memory 1))"#;
+    match WasmModule::from_wat(wat, Limits::default()) {
+        Err(WasmError::Compile(message)) => assert!(message.contains("memor"), "{message}"),
+        other => panic!("multi-memory is off by default, got {other:?}"),
+    }
+    let two = WasmModule::from_wat(wat, Limits::default().max_memories(2)).unwrap();
+    match two.instantiate() {
+        Err(WasmError::Instantiate(message)) => assert!(message.contains("memor"), "{message}"),
+        other => panic!("four memories past a limit of two, got {other:?}"),
+    }
+    let four = WasmModule::from_wat(wat, Limits::default().max_memories(4)).unwrap();
+    assert!(four.instantiate().is_ok());
+}
+
+#[test]
+fn by_default_a_looping_guest_is_stopped_and_modules_share_one_ticker() {
+    let modules: Vec<WasmModule> = (0..20)
+        .map(|_| WasmModule::from_wat(&guest(), Limits::default()).unwrap())
+        .collect();
+    let tickers = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim() == "cortex-wasm-epoch")
+        .count();
+    assert!(
+        tickers <= 4,
+        "one ticker per engine setting, not per module: {tickers}"
+    );
+    let started = std::time::Instant::now();
+    let mut g = modules[0].instantiate().unwrap();
+    assert_eq!(
+        g.call("spin", b"").unwrap_err(),
+        WasmError::DeadlineExceeded {
+            function: "spin".into(),
+            deadline: cortex::wasm::DEFAULT_DEADLINE
+        }
+    );
+    assert!(started.elapsed() < cortex::wasm::DEFAULT_DEADLINE + Duration::from_secs(2));
+}

@@ -41,6 +41,7 @@
 //! free blocks. Here the bookkeeping is host-only, every allocation honours
 //! its alignment, and a freed block merges with free neighbours at once.
 
+mod engine;
 mod error;
 mod heap;
 mod memory;
@@ -50,7 +51,7 @@ mod stats;
 pub use error::WasmError;
 pub use heap::GuestPtr;
 pub use memory::{MemoryManager, MemoryOptions, PAGE};
-pub use module::{Limits, WasmInstance, WasmModule, WasmWorker};
+pub use module::{Limits, WasmInstance, WasmModule, WasmWorker, DEFAULT_DEADLINE};
 pub use stats::MemoryStats;
 
 /// wasmtime, as Cortex uses it, for embedders driving it directly.

@@ -2,14 +2,12 @@
 //! byte buffers.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hashbrown::HashMap;
 use wasmtime::{
-    Caller, Config, Engine, Instance, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    Caller, Engine, Instance, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
     TypedFunc,
 };
 
@@ -22,10 +20,35 @@ use super::stats::MemoryStats;
 const CALL_SIGNATURE: &str =
     "(param i32 i32) (result i64): input pointer and length in, (pointer << 32 | length) out";
 
-/// What a guest may use: memory, fuel, time.
+/// The default per-call deadline of [`Limits`].
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
+
+/// What a guest may use: memory, tables, fuel, time.
+///
+/// The defaults bound everything a guest can take: 16 MiB of memory, one
+/// memory (multi-memory is off), at most 4 tables of 10,000 elements in
+/// all, and a **5 s deadline per call**, so a guest stuck in a loop cannot
+/// hold a worker forever. Growing past a limit fails inside the guest
+/// (`memory.grow` and `table.grow` return -1); a module that declares more
+/// than the limits fails to instantiate with a clear error; host memory
+/// never grows for it.
+///
+/// ```
+/// use cortex::wasm::Limits;
+/// use std::time::Duration;
+///
+/// let limits = Limits::default()
+///     .fuel(10_000_000)
+///     .deadline(Duration::from_millis(200))
+///     .max_table_elements(1_000);
+/// # let _ = limits;
+/// ```
 #[derive(Debug, Clone)]
 pub struct Limits {
     max_memory_pages: u64,
+    max_memories: u32,
+    max_tables: u32,
+    max_table_elements: u32,
     fuel: Option<u64>,
     deadline: Option<Duration>,
     reserved: Option<u32>,
@@ -33,12 +56,16 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// 256 pages (16 MiB) of memory, no fuel limit, no deadline.
+    /// 256 pages (16 MiB) of memory, one memory, 4 tables of 10,000
+    /// elements in all, no fuel limit, a 5 s deadline per call.
     fn default() -> Self {
         Limits {
             max_memory_pages: 256,
+            max_memories: 1,
+            max_tables: 4,
+            max_table_elements: 10_000,
             fuel: None,
-            deadline: None,
+            deadline: Some(DEFAULT_DEADLINE),
             reserved: None,
             metrics: None,
         }
@@ -53,6 +80,34 @@ impl Limits {
         self
     }
 
+    /// How many memories a guest may have (default 1; more turns on the
+    /// multi-memory proposal for this module).
+    pub fn max_memories(mut self, memories: u32) -> Self {
+        self.max_memories = memories.max(1);
+        self
+    }
+
+    /// How many tables a guest may have (default 4).
+    pub fn max_tables(mut self, tables: u32) -> Self {
+        self.max_tables = tables;
+        self
+    }
+
+    /// The most elements any one table may have, declared or grown to
+    /// (default 10,000).
+    pub fn max_table_elements(mut self, elements: u32) -> Self {
+        self.max_table_elements = elements;
+        self
+    }
+
+    /// No deadline: a call may run as long as its fuel (if any) lasts.
+    /// Without fuel either, a looping guest spins its thread forever: only
+    /// for trusted guests.
+    pub fn no_deadline(mut self) -> Self {
+        self.deadline = None;
+        self
+    }
+
     /// Fuel for each call (about one unit per wasm instruction): a call
     /// that uses it all fails with [`WasmError::FuelExhausted`].
     pub fn fuel(mut self, units: u64) -> Self {
@@ -60,9 +115,10 @@ impl Limits {
         self
     }
 
-    /// A wall-clock deadline for each call: a call running past it fails
-    /// with [`WasmError::DeadlineExceeded`] (checked at loop heads and
-    /// function entries, within about a tenth of the deadline).
+    /// A wall-clock deadline for each call (default 5 s): a call running
+    /// past it fails with [`WasmError::DeadlineExceeded`] (checked at loop
+    /// heads and function entries, within 5 ms after it passes; one ticker
+    /// thread per process keeps the time for every module).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self
@@ -128,7 +184,6 @@ struct ModuleInner {
     module: Module,
     linker: Linker<HostState>,
     limits: Limits,
-    _ticker: Option<Ticker>,
     deadline_ticks: u64,
 }
 
@@ -138,43 +193,6 @@ impl fmt::Debug for WasmModule {
             .field("name", &self.inner.module.name())
             .field("limits", &self.inner.limits)
             .finish()
-    }
-}
-
-/// Advances an engine's epoch so deadlines fire; stops when the module and
-/// all its instances are gone.
-struct Ticker {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Ticker {
-    fn start(engine: &Engine, tick: Duration) -> Option<Ticker> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (engine, flag) = (engine.clone(), Arc::clone(&stop));
-        let thread = std::thread::Builder::new()
-            .name("cortex-wasm-epoch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Acquire) {
-                    std::thread::park_timeout(tick);
-                    engine.increment_epoch();
-                }
-            })
-            .ok()?;
-        Some(Ticker {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            t.thread().unpark();
-            let _ = t.join();
-        }
     }
 }
 
@@ -199,28 +217,21 @@ impl WasmModule {
         limits: Limits,
         compile: impl FnOnce(&Engine) -> wasmtime::Result<Module>,
     ) -> Result<Self, WasmError> {
-        let mut config = Config::new();
-        config.consume_fuel(limits.fuel.is_some());
-        config.epoch_interruption(limits.deadline.is_some());
-        let engine = Engine::new(&config).map_err(|e| WasmError::Compile(format!("{e:#}")))?;
+        let engine = super::engine::shared(super::engine::Settings {
+            fuel: limits.fuel.is_some(),
+            deadline: limits.deadline.is_some(),
+            multi_memory: limits.max_memories > 1,
+        })?;
         let module = compile(&engine).map_err(|e| WasmError::Compile(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         define_imports(&mut linker).map_err(|e| WasmError::Compile(format!("{e:#}")))?;
-        let (ticker, deadline_ticks) = match limits.deadline {
-            Some(d) => {
-                let tick = (d / 10).clamp(Duration::from_millis(1), Duration::from_millis(100));
-                let ticks = d.as_nanos().div_ceil(tick.as_nanos()) as u64 + 1;
-                (Ticker::start(&engine, tick), ticks)
-            }
-            None => (None, 0),
-        };
+        let deadline_ticks = limits.deadline.map_or(0, super::engine::ticks);
         Ok(WasmModule {
             inner: Arc::new(ModuleInner {
                 engine,
                 module,
                 linker,
                 limits,
-                _ticker: ticker,
                 deadline_ticks,
             }),
         })
@@ -241,6 +252,10 @@ impl WasmModule {
         let inner = &self.inner;
         let limits = StoreLimitsBuilder::new()
             .memory_size((inner.limits.max_memory_pages.saturating_mul(PAGE)) as usize)
+            .memories(inner.limits.max_memories as usize)
+            .tables(inner.limits.max_tables as usize)
+            .table_elements(inner.limits.max_table_elements as usize)
+            .instances(1)
             .build();
         let mut store = Store::new(
             &inner.engine,
