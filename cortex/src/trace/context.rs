@@ -75,7 +75,11 @@ impl SpanContext {
         self.trace_state.as_deref()
     }
 
-    /// Parses a `traceparent` header (and passes `tracestate` through).
+    /// Parses a `traceparent` header, with its `tracestate`. The
+    /// `tracestate` is kept only if every member follows the spec's grammar
+    /// (see [`valid_trace_state`]); otherwise it is dropped and the
+    /// `traceparent` still used, as the spec says.
+    ///
     /// Returns `None` for anything the W3C Trace Context spec calls invalid:
     /// wrong length or separators, upper-case hex, version `ff`, all-zero
     /// ids, or a version-00 header with extra fields. A future version's
@@ -117,10 +121,7 @@ impl SpanContext {
         if trace_id == 0 || span_id == 0 {
             return None;
         }
-        let trace_state = trace_state
-            .map(str::trim)
-            .filter(|s| !s.is_empty() && s.len() <= 512 && s.is_ascii())
-            .map(Arc::from);
+        let trace_state = trace_state.and_then(valid_trace_state).map(Arc::from);
         Some(SpanContext {
             trace_id,
             span_id,
@@ -391,10 +392,16 @@ pub fn inject(headers: &mut http::HeaderMap) {
 }
 
 /// The caller's context from incoming request headers; `None` (start a new
-/// trace) when there is no valid `traceparent`.
+/// trace) when there is no valid `traceparent`, or more than one (the spec
+/// calls a repeated `traceparent` invalid). Several `tracestate` headers
+/// are one list, joined in order.
 #[cfg(feature = "http")]
 pub fn extract(headers: &http::HeaderMap) -> Option<SpanContext> {
-    let parent = headers.get("traceparent")?.to_str().ok()?;
+    let mut parents = headers.get_all("traceparent").iter();
+    let parent = parents.next()?.to_str().ok()?;
+    if parents.next().is_some() {
+        return None;
+    }
     // Several tracestate lines are one list.
     let state: Vec<&str> = headers
         .get_all("tracestate")
@@ -403,4 +410,80 @@ pub fn extract(headers: &http::HeaderMap) -> Option<SpanContext> {
         .collect();
     let state = (!state.is_empty()).then(|| state.join(","));
     SpanContext::from_traceparent(parent, state.as_deref())
+}
+
+/// Checks a `tracestate` value against the W3C Trace Context grammar and
+/// returns it with empty members removed, or `None` when it must be
+/// discarded: a member that is not `key=value`, a key that is not a simple
+/// key (`lcalpha 0*255(lcalpha / DIGIT / "_" / "-" / "*" / "/")`) or a
+/// multi-tenant one (`tenant@system`, tenant up to 241 characters starting
+/// with a letter or digit, system up to 14 starting with a letter), a value
+/// longer than 256 characters, ending in a space or holding `,`, `=` or
+/// characters outside printable ASCII, a key given twice, or more than 32
+/// members.
+///
+/// ```
+/// use cortex::trace::valid_trace_state;
+///
+/// assert_eq!(valid_trace_state("congo=t61rcWkgMzE, rojo=00f067aa0ba902b7"),
+///            Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7".into()));
+/// assert_eq!(valid_trace_state("tenant1@vendor=x,,  "), Some("tenant1@vendor=x".into()));
+/// assert_eq!(valid_trace_state("Upper=1"), None);
+/// assert_eq!(valid_trace_state("a=1,a=2"), None);
+/// assert_eq!(valid_trace_state("a=b=c"), None);
+/// ```
+pub fn valid_trace_state(header: &str) -> Option<String> {
+    let mut out = String::with_capacity(header.len());
+    let mut keys: Vec<&str> = Vec::new();
+    for member in header.split(',') {
+        let member = member.trim_matches(|c| c == ' ' || c == '\t');
+        if member.is_empty() {
+            continue;
+        }
+        let (key, value) = member.split_once('=')?;
+        if !valid_key(key) || !valid_value(value) || keys.contains(&key) {
+            return None;
+        }
+        keys.push(key);
+        if keys.len() > 32 {
+            return None;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(member);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn key_char(c: u8) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'*' | b'/')
+}
+
+fn valid_key(key: &str) -> bool {
+    let b = key.as_bytes();
+    match key.split_once('@') {
+        None => {
+            (1..=256).contains(&b.len())
+                && b[0].is_ascii_lowercase()
+                && b.iter().all(|&c| key_char(c))
+        }
+        Some((tenant, system)) => {
+            let (t, s) = (tenant.as_bytes(), system.as_bytes());
+            (1..=241).contains(&t.len())
+                && (t[0].is_ascii_lowercase() || t[0].is_ascii_digit())
+                && t.iter().all(|&c| key_char(c))
+                && (1..=14).contains(&s.len())
+                && s[0].is_ascii_lowercase()
+                && s.iter().all(|&c| key_char(c))
+        }
+    }
+}
+
+fn valid_value(value: &str) -> bool {
+    let b = value.as_bytes();
+    let printable = |c: u8| (0x21..=0x7e).contains(&c) && c != b',' && c != b'=';
+    (1..=256).contains(&b.len())
+        && b.iter().all(|&c| c == b' ' || printable(c))
+        && b.last().is_some_and(|&c| c != b' ')
 }

@@ -49,7 +49,9 @@ mod sampler;
 mod span;
 mod tracer;
 
-pub use context::{current, in_current_span, outgoing_headers, spawn, Instrumented, SpanContext};
+pub use context::{
+    current, in_current_span, outgoing_headers, spawn, valid_trace_state, Instrumented, SpanContext,
+};
 #[cfg(feature = "http")]
 pub use context::{extract, inject};
 pub use export::{
