@@ -525,3 +525,35 @@ fn configuration_from_the_standard_variables() {
     let b = Tracer::builder().from_vars(|_| None).unwrap();
     assert!(format!("{b:?}").contains("exporter: false"));
 }
+
+#[test]
+fn a_span_ended_while_thread_locals_are_destroyed_does_not_abort() {
+    use std::cell::RefCell;
+    thread_local! {
+        static HELD: RefCell<Option<cortex::trace::Span>> = const { RefCell::new(None) };
+    }
+    let (tracer, exporter) = tracer(Sampler::AlwaysOn);
+    let held_tracer = tracer.clone();
+    std::thread::spawn(move || {
+        // `HELD` is registered first, so its destructor runs after those of
+        // the tracer's own thread locals (made by the span ended below):
+        // the held span ends when the tracer's locals are already gone.
+        HELD.with(|_| {});
+        held_tracer.start("first").end();
+        let late = held_tracer.start("ended at thread exit");
+        HELD.with(|h| *h.borrow_mut() = Some(late));
+    })
+    .join()
+    .expect("the thread exits cleanly");
+    tracer.force_flush();
+    let names: Vec<String> = exporter
+        .spans()
+        .into_iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    assert!(names.iter().any(|n| n == "first"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "ended at thread exit"),
+        "the late span is exported too: {names:?}"
+    );
+}

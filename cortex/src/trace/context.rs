@@ -231,7 +231,9 @@ pub(crate) fn current_raw() -> Current {
 /// The current span's `tracestate`, when it has one.
 pub(crate) fn current_state(current: &Current) -> Option<Arc<str>> {
     if current.has_state {
-        STATE.with(|s| s.borrow().clone())
+        // `try_with`: a span may end while this thread's locals are being
+        // destroyed (a span held in another thread local).
+        STATE.try_with(|s| s.borrow().clone()).ok().flatten()
     } else {
         None
     }
@@ -242,7 +244,10 @@ pub(crate) fn current_state(current: &Current) -> Option<Arc<str>> {
 pub(crate) fn enter(next: Current, state: Option<Arc<str>>) -> Active {
     let previous = CURRENT.with(|c| c.replace(next));
     let previous_state = if next.has_state || previous.has_state {
-        STATE.with(|s| std::mem::replace(&mut *s.borrow_mut(), state))
+        STATE
+            .try_with(|s| std::mem::replace(&mut *s.borrow_mut(), state))
+            .ok()
+            .flatten()
     } else {
         None
     };

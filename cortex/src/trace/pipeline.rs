@@ -166,15 +166,24 @@ impl Pipeline {
             self.refuse_after_shutdown();
             return;
         }
-        let pushed = PRODUCERS.with(|p| {
-            let Ok(mut p) = p.try_borrow_mut() else {
-                return Err(Some(span));
-            };
-            match p.iter_mut().find(|(id, _)| *id == self.id) {
-                Some((_, ring)) => ring.push(span).map_err(|_full| None),
-                None => Err(Some(span)),
-            }
-        });
+        // During this thread's exit the rings may be gone already (a span
+        // ended by another thread local's destructor): `push_new_ring`
+        // then hands the span over in a ring of its own.
+        let mut span = Some(span);
+        let pushed = PRODUCERS
+            .try_with(|p| {
+                let Ok(mut p) = p.try_borrow_mut() else {
+                    return Err(span.take());
+                };
+                match p.iter_mut().find(|(id, _)| *id == self.id) {
+                    Some((_, ring)) => match span.take() {
+                        Some(s) => ring.push(s).map_err(|_full| None),
+                        None => Err(None),
+                    },
+                    None => Err(span.take()),
+                }
+            })
+            .unwrap_or_else(|_gone| Err(span.take()));
         match pushed {
             Ok(()) => self.count_push(),
             Err(None) => self.dropped(DropReason::QueueFull, 1),
@@ -187,7 +196,7 @@ impl Pipeline {
     #[cold]
     fn refuse_after_shutdown(&self) {
         self.dropped(DropReason::Shutdown, 1);
-        PRODUCERS.with(|p| {
+        let _ = PRODUCERS.try_with(|p| {
             if let Ok(mut p) = p.try_borrow_mut() {
                 p.retain(|(id, _)| *id != self.id);
             }
@@ -197,11 +206,13 @@ impl Pipeline {
     /// Every `wake_every` spans a thread ends, it wakes the export thread.
     #[inline]
     fn count_push(&self) {
-        let due = PUSHED.with(|c| {
-            let next = c.get() + 1;
-            c.set(if next >= self.wake_every { 0 } else { next });
-            next >= self.wake_every
-        });
+        let due = PUSHED
+            .try_with(|c| {
+                let next = c.get() + 1;
+                c.set(if next >= self.wake_every { 0 } else { next });
+                next >= self.wake_every
+            })
+            .unwrap_or(true);
         if due {
             self.wake();
         }
@@ -213,12 +224,16 @@ impl Pipeline {
         let (mut producer, consumer) = rtrb::RingBuffer::new(self.ring_capacity);
         let _ = producer.push(span);
         self.rings.lock().push(consumer);
-        PRODUCERS.with(|p| match p.try_borrow_mut() {
-            Ok(mut p) => p.push((self.id, producer)),
-            // Only when a span ends inside this very function: keep the
-            // ring (its span is exported); the next span makes another.
-            Err(_) => drop(producer),
+        let mut producer = Some(producer);
+        // Only when a span ends inside this very function, or while this
+        // thread's locals are destroyed: the ring is kept for the export
+        // thread (its span is exported), the producer let go.
+        let _ = PRODUCERS.try_with(|p| {
+            if let (Ok(mut p), Some(producer)) = (p.try_borrow_mut(), producer.take()) {
+                p.push((self.id, producer));
+            }
         });
+        drop(producer);
         self.count_push();
     }
 

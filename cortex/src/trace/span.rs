@@ -320,7 +320,10 @@ impl Recording {
         parent_is_remote: bool,
         extras: Option<Box<Extras>>,
     ) -> Box<Recording> {
-        let reused = POOL.with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()));
+        let reused = POOL
+            .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+            .ok()
+            .flatten();
         let mut b = match reused {
             Some(b) => b,
             None => Box::new(Recording {
@@ -347,10 +350,14 @@ impl Recording {
     #[inline]
     pub(crate) fn take(mut self: Box<Self>) -> RawSpan {
         let raw = std::mem::replace(&mut self.raw, RawSpan::EMPTY);
-        POOL.with(|p| {
+        // `try_with`: not while this thread's locals are destroyed.
+        let mut boxed = Some(self);
+        let _ = POOL.try_with(|p| {
             if let Ok(mut p) = p.try_borrow_mut() {
                 if p.len() < POOL_MAX {
-                    p.push(self);
+                    if let Some(b) = boxed.take() {
+                        p.push(b);
+                    }
                 }
             }
         });
