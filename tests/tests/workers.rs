@@ -202,3 +202,111 @@ async fn ten_thousand_tasks_with_panics_and_timeouts_are_all_accounted() {
     assert_eq!(timed_out, expected_timeouts);
     assert_eq!(ok + panicked + timed_out, 10_000);
 }
+
+/// Threads of this process whose name starts with `prefix`.
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix) && !name.contains("watch"))
+        .count()
+}
+
+#[test]
+fn lost_threads_are_capped_and_workers_come_back_when_they_return() {
+    use std::sync::atomic::AtomicBool;
+    let pool = WorkerPool::new(
+        PoolOptions::named("t-capped")
+            .threads(1)
+            .max_lost_threads(1)
+            .timeout(Duration::from_millis(50))
+            .without_metrics(),
+    );
+    let hang = Arc::new(AtomicBool::new(true));
+    let hanging = || {
+        let hang = Arc::clone(&hang);
+        move |_: &mut ()| {
+            while hang.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    };
+    let mut answered = Vec::new();
+    for _ in 0..2 {
+        let started = Instant::now();
+        let handle = pool.submit_blocking(hanging()).unwrap();
+        assert_eq!(
+            handle.wait(),
+            Err(TaskError::TimedOut(Duration::from_millis(50)))
+        );
+        answered.push(started.elapsed());
+    }
+    assert!(
+        answered.iter().all(|t| *t < Duration::from_secs(2)),
+        "{answered:?}"
+    );
+    // One replacement for the first lost thread, none for the second.
+    std::thread::sleep(Duration::from_millis(50));
+    let stats = pool.stats();
+    assert_eq!((stats.lost, stats.missing), (2, 1), "{stats:?}");
+    assert!(threads_named("t-capped-") <= 2, "threads stay bounded");
+    assert_eq!(pool.health().status(), cortex::health::Status::Degraded);
+    // More hanging tasks add no thread.
+    let more: Vec<_> = (0..5)
+        .map(|_| pool.submit_blocking(hanging()).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(threads_named("t-capped-") <= 2);
+    // The lost threads return: the worker is back, the queue drains.
+    hang.store(false, Ordering::SeqCst);
+    for h in more {
+        let _ = h.wait();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.stats().missing > 0 || pool.stats().lost > 0 {
+        assert!(Instant::now() < deadline, "{:?}", pool.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(pool.health().status(), cortex::health::Status::Up);
+    assert_eq!(pool.submit_blocking(|_| 7).unwrap().wait(), Ok(7));
+}
+
+#[test]
+fn shutdown_never_waits_past_its_timeout_for_a_hanging_task() {
+    for now in [false, true] {
+        let pool = WorkerPool::new(
+            PoolOptions::named("t-hang-stop")
+                .threads(1)
+                .shutdown_timeout(Duration::from_millis(100))
+                .without_metrics(),
+        );
+        pool.spawn(|_| std::thread::sleep(Duration::from_secs(3)))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        let report = if now {
+            pool.shutdown_now()
+        } else {
+            pool.shutdown()
+        };
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(report.left_running, 1);
+    }
+    // Drop too.
+    let pool = WorkerPool::new(
+        PoolOptions::named("t-hang-drop")
+            .threads(1)
+            .shutdown_timeout(Duration::from_millis(100))
+            .without_metrics(),
+    );
+    pool.spawn(|_| std::thread::sleep(Duration::from_secs(3)))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let started = Instant::now();
+    drop(pool);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

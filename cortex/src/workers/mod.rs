@@ -29,4 +29,4 @@
 
 mod pool;
 
-pub use pool::{PoolOptions, PoolStats, TaskError, TaskHandle, WorkerPool};
+pub use pool::{PoolOptions, PoolShutdown, PoolStats, TaskError, TaskHandle, WorkerPool};

@@ -63,11 +63,14 @@ pub struct PoolOptions {
     queue: usize,
     timeout: Option<Duration>,
     metrics: bool,
+    max_lost_threads: Option<usize>,
+    shutdown_timeout: Duration,
 }
 
 impl Default for PoolOptions {
     /// `workers`, one thread per available core, a queue of 1024, no
-    /// default timeout, metrics in the global registry.
+    /// default timeout, metrics in the global registry, at most as many
+    /// lost threads as workers, a 30 s shutdown timeout.
     fn default() -> Self {
         PoolOptions {
             name: "workers".into(),
@@ -75,6 +78,8 @@ impl Default for PoolOptions {
             queue: 1024,
             timeout: None,
             metrics: true,
+            max_lost_threads: None,
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -112,6 +117,36 @@ impl PoolOptions {
         self.metrics = false;
         self
     }
+
+    /// The most threads given up on after a timeout (still running their
+    /// task) the pool keeps replacing; default: as many as it has workers.
+    /// At the cap a timed-out task is still answered on time, but no
+    /// replacement thread is started: the pool runs with fewer workers,
+    /// says so in [`PoolStats::missing`], its `/health` component
+    /// (DEGRADED) and `cortex_worker_pool_missing_workers`, and gets each
+    /// worker back when a lost thread's task finally returns. So hanging
+    /// tasks cannot make threads grow with the request rate.
+    pub fn max_lost_threads(mut self, n: usize) -> Self {
+        self.max_lost_threads = Some(n);
+        self
+    }
+
+    /// How long [`shutdown`](WorkerPool::shutdown), `shutdown_now` and
+    /// `Drop` wait for workers to finish (default 30 s); past it the
+    /// threads still running are left behind and counted in the
+    /// [`PoolShutdown`] report.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+}
+
+/// What a pool's shutdown left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolShutdown {
+    /// Worker threads still running a task at the shutdown timeout, left
+    /// behind (detached).
+    pub left_running: usize,
 }
 
 /// Counts of a pool, now.
@@ -125,6 +160,9 @@ pub struct PoolStats {
     pub threads: usize,
     /// Threads given up on after a timeout, still running their task.
     pub lost: usize,
+    /// Workers not replaced because [`PoolOptions::max_lost_threads`] was
+    /// reached; each comes back when a lost thread returns.
+    pub missing: usize,
 }
 
 struct Metrics {
@@ -143,6 +181,9 @@ struct Shared<S> {
     closed: AtomicBool,
     active: AtomicUsize,
     lost: AtomicUsize,
+    missing: AtomicUsize,
+    max_lost: usize,
+    shutdown_timeout: Duration,
     threads: Mutex<Vec<(u64, JoinHandle<()>)>>,
     next_worker: AtomicU64,
     factory: Box<dyn Fn() -> S + Send + Sync>,
@@ -195,6 +236,9 @@ impl<S: Send + 'static> WorkerPool<S> {
             closed: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             lost: AtomicUsize::new(0),
+            missing: AtomicUsize::new(0),
+            max_lost: options.max_lost_threads.unwrap_or(options.threads),
+            shutdown_timeout: options.shutdown_timeout,
             threads: Mutex::new(Vec::new()),
             next_worker: AtomicU64::new(0),
             factory: Box::new(factory),
@@ -204,6 +248,17 @@ impl<S: Send + 'static> WorkerPool<S> {
         });
         if let Some(m) = &shared.metrics {
             attach_gauges(crate::metrics::global(), &shared, m);
+            let weak = Arc::downgrade(&shared);
+            crate::health::global().register(
+                format!("workers.{}", options.name),
+                crate::health::CheckOptions::default().critical(false),
+                move || {
+                    let health = weak
+                        .upgrade()
+                        .map_or_else(crate::health::Health::unknown, |s| pool_health(&s));
+                    async move { health }
+                },
+            );
         }
         for _ in 0..options.threads {
             start_worker(&shared);
@@ -223,7 +278,16 @@ impl<S: Send + 'static> WorkerPool<S> {
             active: self.shared.active.load(Ordering::Acquire),
             threads: self.shared.threads.lock().len(),
             lost: self.shared.lost.load(Ordering::Acquire),
+            missing: self.shared.missing.load(Ordering::Acquire),
         }
+    }
+
+    /// The pool's health: DEGRADED while workers are missing (lost threads
+    /// at their cap), else UP, with the counts as details. Pools with
+    /// metrics also report it in the global health registry as
+    /// `workers.<name>` (non-critical).
+    pub fn health(&self) -> crate::health::Health {
+        pool_health(&self.shared)
     }
 
     fn job<T, F>(&self, f: F, timeout: Option<Duration>) -> (Job<S>, TaskHandle<T>)
@@ -403,18 +467,22 @@ impl<S: Send + 'static> WorkerPool<S> {
         result
     }
 
-    /// Refuses new tasks, lets queued ones finish, and joins every worker.
-    pub fn shutdown(mut self) {
-        self.stop(false);
+    /// Refuses new tasks, lets queued ones finish, and joins every worker,
+    /// for up to the [shutdown timeout](PoolOptions::shutdown_timeout).
+    pub fn shutdown(mut self) -> PoolShutdown {
+        self.stop(false)
     }
 
     /// Refuses new tasks, cancels queued ones ([`TaskError::Cancelled`]),
-    /// lets running ones finish, and joins every worker.
-    pub fn shutdown_now(mut self) {
-        self.stop(true);
+    /// lets running ones finish, and joins every worker, for up to the
+    /// [shutdown timeout](PoolOptions::shutdown_timeout).
+    pub fn shutdown_now(mut self) -> PoolShutdown {
+        self.stop(true)
     }
 
-    fn stop(&mut self, cancel_queued: bool) {
+    fn stop(&mut self, cancel_queued: bool) -> PoolShutdown {
+        let deadline = Instant::now() + self.shared.shutdown_timeout;
+        let mut left_running = 0;
         self.shared.closed.store(true, Ordering::Release);
         if cancel_queued {
             while let Ok(item) = self.shared.rx.try_recv() {
@@ -437,23 +505,42 @@ impl<S: Send + 'static> WorkerPool<S> {
             // One stop marker per worker, behind every queued task (sent per
             // round, so a replacement started meanwhile gets one too).
             for _ in 0..threads.len() {
-                let _ = self.shared.tx.send(Item::Stop);
+                // Never blocks past the deadline on a full queue.
+                let wait = deadline.saturating_duration_since(Instant::now());
+                let _ = self.shared.tx.send_timeout(Item::Stop, wait);
             }
             for (_, t) in threads {
-                let _ = t.join();
+                while !t.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                if t.is_finished() {
+                    let _ = t.join();
+                } else {
+                    left_running += 1;
+                }
             }
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        if left_running > 0 {
+            tracing::warn!(target: "cortex::workers", pool = %self.shared.name, left_running, timeout = ?self.shared.shutdown_timeout, "worker pool shutdown timed out; threads still running were left behind");
         }
         self.shared.watchdog.stop();
         if let Some(w) = self.watchdog.take() {
             let _ = w.join();
         }
+        if self.shared.metrics.is_some() {
+            crate::health::global().remove(&format!("workers.{}", self.shared.name));
+        }
+        PoolShutdown { left_running }
     }
 }
 
 impl<S: Send + 'static> Drop for WorkerPool<S> {
     fn drop(&mut self) {
         if self.watchdog.is_some() {
-            self.stop(true);
+            let _ = self.stop(true);
         }
     }
 }
@@ -528,6 +615,26 @@ fn attach_gauges<S: Send + 'static>(registry: &Registry, shared: &Arc<Shared<S>>
             Arc::new(move || w.upgrade().map_or(0.0, |s| s.rx.len() as f64)),
         );
     }
+    for (metric, help, read) in [
+        (
+            "cortex_worker_pool_lost_threads",
+            "Threads of a worker pool given up on after a timeout, still running their task.",
+            (|s: &Shared<S>| s.lost.load(Ordering::Relaxed)) as fn(&Shared<S>) -> usize,
+        ),
+        (
+            "cortex_worker_pool_missing_workers",
+            "Workers of a pool not replaced because its lost threads reached max_lost_threads.",
+            |s: &Shared<S>| s.missing.load(Ordering::Relaxed),
+        ),
+    ] {
+        if let Ok(family) = registry.gauge_family(metric, help, &["pool"]) {
+            let w = Arc::downgrade(shared);
+            family.core().attach_derived(
+                &[&name],
+                Arc::new(move || w.upgrade().map_or(0.0, |s| read(&s) as f64)),
+            );
+        }
+    }
     if let Ok(active) = registry.gauge_family(
         "cortex_worker_pool_active_workers",
         "Workers of a pool running a task.",
@@ -542,6 +649,19 @@ fn attach_gauges<S: Send + 'static>(registry: &Registry, shared: &Arc<Shared<S>>
             }),
         );
     }
+}
+
+fn pool_health<S>(shared: &Shared<S>) -> crate::health::Health {
+    let missing = shared.missing.load(Ordering::Acquire);
+    let health = if missing > 0 {
+        crate::health::Health::degraded()
+    } else {
+        crate::health::Health::up()
+    };
+    health
+        .with_detail("threads", shared.threads.lock().len())
+        .with_detail("lost", shared.lost.load(Ordering::Acquire))
+        .with_detail("missing", missing)
 }
 
 fn count<S>(shared: &Shared<S>, outcome: &str) {
@@ -603,9 +723,19 @@ fn worker_loop<S: Send + 'static>(weak: Weak<Shared<S>>, id: u64) {
             m.duration.observe_duration(started.elapsed());
         }
         if timed_out {
-            // The watchdog answered the caller, detached this thread and
-            // started a replacement; this thread now leaves.
+            // The watchdog answered the caller and detached this thread
+            // (counting it lost before it could see the timeout, so this
+            // never underflows). If the lost-thread cap kept it from
+            // starting a replacement, the worker comes back now.
             shared.lost.fetch_sub(1, Ordering::AcqRel);
+            let owed = shared
+                .missing
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok();
+            if owed && !shared.closed.load(Ordering::Acquire) {
+                tracing::info!(target: "cortex::workers", pool = %shared.name, "a lost thread returned; its worker is back");
+                start_worker(&shared);
+            }
             break Exit::Replace;
         }
         match result {
@@ -707,6 +837,8 @@ fn watchdog_loop<S: Send + 'static>(weak: Weak<Shared<S>>) {
                 // caller itself; its worker carries on as usual.
                 if (w.on_timeout)(w.after) {
                     fired.push(w.worker);
+                    // Counted before the worker can see it expired.
+                    shared.lost.fetch_add(1, Ordering::AcqRel);
                     s.expired.push(w.ticket);
                 }
             } else {
@@ -727,7 +859,6 @@ fn watchdog_loop<S: Send + 'static>(weak: Weak<Shared<S>>) {
         drop(s);
         for worker in fired {
             count(&shared, "timed_out");
-            shared.lost.fetch_add(1, Ordering::AcqRel);
             shared.active.fetch_sub(1, Ordering::AcqRel);
             // Detach the hung thread: a shutdown must not wait for it.
             {
@@ -736,8 +867,15 @@ fn watchdog_loop<S: Send + 'static>(weak: Weak<Shared<S>>) {
                     drop(threads.swap_remove(pos));
                 }
             }
-            tracing::warn!(target: "cortex::workers", pool = %shared.name, "task timed out; its worker is given up on and replaced");
-            if !shared.closed.load(Ordering::Acquire) {
+            if shared.closed.load(Ordering::Acquire) {
+                continue;
+            }
+            let lost = shared.lost.load(Ordering::Acquire);
+            if lost > shared.max_lost {
+                let missing = shared.missing.fetch_add(1, Ordering::AcqRel) + 1;
+                tracing::warn!(target: "cortex::workers", pool = %shared.name, lost, missing, "task timed out at the lost-thread cap; its worker is not replaced until a lost thread returns");
+            } else {
+                tracing::warn!(target: "cortex::workers", pool = %shared.name, "task timed out; its worker is given up on and replaced");
                 start_worker(&shared);
             }
         }
