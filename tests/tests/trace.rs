@@ -533,7 +533,7 @@ fn a_span_ended_while_thread_locals_are_destroyed_does_not_abort() {
         static HELD: RefCell<Option<cortex::trace::Span>> = const { RefCell::new(None) };
     }
     let (tracer, exporter) = tracer(Sampler::AlwaysOn);
-    let held_tracer = tracer.clone();
+    let held_tracer = tracer;
     std::thread::spawn(move || {
         // `HELD` is registered first, so its destructor runs after those of
         // the tracer's own thread locals (made by the span ended below):
