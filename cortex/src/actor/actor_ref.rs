@@ -14,6 +14,23 @@ pub(crate) const RUNNING: u8 = 0;
 pub(crate) const STOPPED: u8 = 1;
 pub(crate) const FAILED: u8 = 2;
 
+/// A message in a mailbox, with the span current when it was sent: the
+/// actor handles it as a child of that span.
+pub(crate) struct Envelope<M> {
+    pub(crate) msg: M,
+    pub(crate) parent: crate::trace::Active,
+}
+
+impl<M> Envelope<M> {
+    #[inline]
+    fn new(msg: M) -> Self {
+        Envelope {
+            msg,
+            parent: crate::trace::Active::capture(),
+        }
+    }
+}
+
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
     pub(crate) state: AtomicU8,
@@ -39,7 +56,7 @@ impl Shared {
 
 /// A handle to a running actor. Cheap to clone.
 pub struct ActorRef<A: Actor> {
-    pub(crate) tx: mpsc::Sender<A::Msg>,
+    pub(crate) tx: mpsc::Sender<Envelope<A::Msg>>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -99,7 +116,10 @@ impl<A: Actor> ActorRef<A> {
     /// # Errors
     /// [`Error::Stopped`] if the actor has stopped.
     pub async fn tell(&self, msg: A::Msg) -> Result<(), Error> {
-        self.tx.send(msg).await.map_err(|_| self.stopped())
+        self.tx
+            .send(Envelope::new(msg))
+            .await
+            .map_err(|_| self.stopped())
     }
 
     /// Sends a message if there is room now.
@@ -107,7 +127,7 @@ impl<A: Actor> ActorRef<A> {
     /// # Errors
     /// [`Error::MailboxFull`], or [`Error::Stopped`].
     pub fn try_tell(&self, msg: A::Msg) -> Result<(), Error> {
-        self.tx.try_send(msg).map_err(|e| match e {
+        self.tx.try_send(Envelope::new(msg)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => Error::MailboxFull(Arc::clone(&self.shared.name)),
             mpsc::error::TrySendError::Closed(_) => self.stopped(),
         })

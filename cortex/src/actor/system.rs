@@ -338,7 +338,7 @@ struct Series {
 
 async fn run<A, F>(
     factory: F,
-    mut rx: mpsc::Receiver<A::Msg>,
+    mut rx: mpsc::Receiver<super::actor_ref::Envelope<A::Msg>>,
     mut ctx: Context<A>,
     strategy: Strategy,
     series: Option<Series>,
@@ -385,10 +385,17 @@ async fn run<A, F>(
                 }
             }
         };
-        let Some(msg) = msg else { break STOPPED };
+        let Some(super::actor_ref::Envelope { msg, parent }) = msg else {
+            break STOPPED;
+        };
         let started = series.as_ref().map(|_| std::time::Instant::now());
         let result = {
-            let mut handling = std::pin::pin!(actor.handle(msg, &mut ctx));
+            // Handled as a child of the span current when it was sent.
+            let parent = parent.current.is_some().then_some(parent);
+            let mut handling = std::pin::pin!(crate::trace::Instrumented::new(
+                actor.handle(msg, &mut ctx),
+                parent
+            ));
             std::future::poll_fn(|cx| {
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     handling.as_mut().poll(cx)

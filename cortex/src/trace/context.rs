@@ -217,6 +217,31 @@ pub(crate) struct Active {
     pub(crate) state: Option<Arc<str>>,
 }
 
+impl Active {
+    /// This thread's current span, to carry to another thread (a worker
+    /// pool's task, an actor's message).
+    #[inline]
+    pub(crate) fn capture() -> Self {
+        let current = current_raw();
+        Active {
+            current,
+            state: current_state(&current),
+        }
+    }
+
+    /// Runs `f` with this span current, then puts back what was.
+    #[inline]
+    pub(crate) fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        if !self.current.is_some() && !current_raw().is_some() {
+            return f();
+        }
+        let saved = enter(self.current, self.state);
+        let out = f();
+        restore(saved);
+        out
+    }
+}
+
 thread_local! {
     static CURRENT: Cell<Current> = const { Cell::new(Current::NONE) };
     static STATE: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };

@@ -298,9 +298,12 @@ impl<S: Send + 'static> WorkerPool<S> {
         let (tx, rx) = oneshot::channel();
         let reply: Reply<T> = Arc::new(Mutex::new(Some(tx)));
         let (r1, r2, r3) = (Arc::clone(&reply), Arc::clone(&reply), reply);
+        // The task runs as a child of the span current at submission.
+        let parent = crate::trace::Active::capture();
         let job = Job {
             run: Box::new(move |state: &mut S| {
-                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| f(state)));
+                let outcome =
+                    parent.run(|| std::panic::catch_unwind(AssertUnwindSafe(|| f(state))));
                 let (result, status) = match outcome {
                     Ok(v) => (Ok(v), Ok(())),
                     Err(p) => {
@@ -345,9 +348,11 @@ impl<S: Send + 'static> WorkerPool<S> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(self.rejected(TaskError::Cancelled));
         }
+        let parent = crate::trace::Active::capture();
         let job = Job {
             run: Box::new(move |state: &mut S| {
-                std::panic::catch_unwind(AssertUnwindSafe(|| f(state)))
+                parent
+                    .run(|| std::panic::catch_unwind(AssertUnwindSafe(|| f(state))))
                     .map_err(|p| TaskError::Panicked(panic_message(&p)))
             }),
             cancel: None,
