@@ -15,19 +15,22 @@ pub(crate) const STOPPED: u8 = 1;
 pub(crate) const FAILED: u8 = 2;
 
 /// A message in a mailbox, with the span current when it was sent: the
-/// actor handles it as a child of that span.
+/// actor handles it as a child of that span. Boxed, and only when there is
+/// one, so a mailbox slot grows by one pointer.
 pub(crate) struct Envelope<M> {
     pub(crate) msg: M,
-    pub(crate) parent: crate::trace::Active,
+    pub(crate) parent: Option<Box<crate::trace::Active>>,
 }
 
 impl<M> Envelope<M> {
     #[inline]
     fn new(msg: M) -> Self {
-        Envelope {
-            msg,
-            parent: crate::trace::Active::capture(),
-        }
+        let parent = if crate::trace::current_raw().is_some() {
+            Some(Box::new(crate::trace::Active::capture()))
+        } else {
+            None
+        };
+        Envelope { msg, parent }
     }
 }
 

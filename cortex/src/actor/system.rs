@@ -391,7 +391,7 @@ async fn run<A, F>(
         let started = series.as_ref().map(|_| std::time::Instant::now());
         let result = {
             // Handled as a child of the span current when it was sent.
-            let parent = parent.current.is_some().then_some(parent);
+            let parent = parent.map(|p| *p);
             let mut handling = std::pin::pin!(crate::trace::Instrumented::new(
                 actor.handle(msg, &mut ctx),
                 parent
