@@ -310,3 +310,32 @@ fn shutdown_never_waits_past_its_timeout_for_a_hanging_task() {
     drop(pool);
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_async_submit_leaves_no_waiter_counted() {
+    use std::sync::atomic::AtomicBool;
+    let pool = Arc::new(WorkerPool::new(
+        PoolOptions::named("t-cancel-submit").threads(1).queue(1).without_metrics(),
+    ));
+    let hold = Arc::new(AtomicBool::new(true));
+    let h = Arc::clone(&hold);
+    // One task runs, one fills the queue: the next submit must wait.
+    pool.spawn(move |_| {
+        while h.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    pool.spawn(|_| ()).unwrap();
+    for _ in 0..10 {
+        let p = Arc::clone(&pool);
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(20), async move { p.submit(|_| 1).await })
+                .await;
+        assert!(gave_up.is_err(), "the submit had to wait");
+    }
+    assert_eq!(pool.stats().waiting, 0, "{:?}", pool.stats());
+    hold.store(false, Ordering::SeqCst);
+    assert_eq!(pool.submit(|_| 5).await.unwrap().await, Ok(5));
+}

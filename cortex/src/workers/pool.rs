@@ -163,6 +163,8 @@ pub struct PoolStats {
     /// Workers not replaced because [`PoolOptions::max_lost_threads`] was
     /// reached; each comes back when a lost thread returns.
     pub missing: usize,
+    /// Async [`submit`](WorkerPool::submit)s waiting for room in the queue.
+    pub waiting: usize,
 }
 
 struct Metrics {
@@ -279,6 +281,7 @@ impl<S: Send + 'static> WorkerPool<S> {
             threads: self.shared.threads.lock().len(),
             lost: self.shared.lost.load(Ordering::Acquire),
             missing: self.shared.missing.load(Ordering::Acquire),
+            waiting: self.shared.space_waiters.load(Ordering::Acquire),
         }
     }
 
@@ -442,34 +445,38 @@ impl<S: Send + 'static> WorkerPool<S> {
     {
         let (job, handle) = self.job(f, None);
         let mut item = Item::Task(job);
-        let mut waiting = false;
-        let result = loop {
+        // Counted while waiting; uncounted however the wait ends, also when
+        // this future is dropped (a cancelled or timed-out submit).
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let mut waiting: Option<Waiting<'_>> = None;
+        loop {
             let space = self.shared.space_async.notified();
             tokio::pin!(space);
             space.as_mut().enable();
             if self.shared.closed.load(Ordering::Acquire) {
-                break Err(self.rejected(TaskError::Cancelled));
+                return Err(self.rejected(TaskError::Cancelled));
             }
             match self.shared.tx.try_send(item) {
-                Ok(()) => break Ok(handle),
+                Ok(()) => return Ok(handle),
                 Err(crossbeam_channel::TrySendError::Full(back)) => item = back,
                 Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
-                    break Err(self.rejected(TaskError::Cancelled))
+                    return Err(self.rejected(TaskError::Cancelled))
                 }
             }
-            if !waiting {
+            if waiting.is_none() {
                 // Workers only signal space when someone waits for it;
                 // re-check after registering so a freed place is not missed.
                 self.shared.space_waiters.fetch_add(1, Ordering::SeqCst);
-                waiting = true;
+                waiting = Some(Waiting(&self.shared.space_waiters));
                 continue;
             }
             space.await;
-        };
-        if waiting {
-            self.shared.space_waiters.fetch_sub(1, Ordering::SeqCst);
         }
-        result
     }
 
     /// Refuses new tasks, lets queued ones finish, and joins every worker,
