@@ -315,7 +315,10 @@ fn shutdown_never_waits_past_its_timeout_for_a_hanging_task() {
 async fn a_cancelled_async_submit_leaves_no_waiter_counted() {
     use std::sync::atomic::AtomicBool;
     let pool = Arc::new(WorkerPool::new(
-        PoolOptions::named("t-cancel-submit").threads(1).queue(1).without_metrics(),
+        PoolOptions::named("t-cancel-submit")
+            .threads(1)
+            .queue(1)
+            .without_metrics(),
     ));
     let hold = Arc::new(AtomicBool::new(true));
     let h = Arc::clone(&hold);
@@ -331,11 +334,71 @@ async fn a_cancelled_async_submit_leaves_no_waiter_counted() {
     for _ in 0..10 {
         let p = Arc::clone(&pool);
         let gave_up =
-            tokio::time::timeout(Duration::from_millis(20), async move { p.submit(|_| 1).await })
-                .await;
+            tokio::time::timeout(
+                Duration::from_millis(20),
+                async move { p.submit(|_| 1).await },
+            )
+            .await;
         assert!(gave_up.is_err(), "the submit had to wait");
     }
     assert_eq!(pool.stats().waiting, 0, "{:?}", pool.stats());
     hold.store(false, Ordering::SeqCst);
     assert_eq!(pool.submit(|_| 5).await.unwrap().await, Ok(5));
+}
+
+#[test]
+fn a_panicking_state_factory_is_retried_and_fails_tasks_clearly_meanwhile() {
+    // Always panics: tasks fail with a clear error instead of waiting.
+    let broken = WorkerPool::with_state(
+        PoolOptions::named("t-bad-factory")
+            .threads(1)
+            .without_metrics(),
+        || -> u32 { panic!("cannot open the model file") },
+    );
+    let started = Instant::now();
+    let handle = broken.submit_blocking(|n: &mut u32| *n).unwrap();
+    match handle.wait() {
+        Err(TaskError::NoWorker(message)) => {
+            assert!(message.contains("cannot open the model file"), "{message}")
+        }
+        other => panic!("expected NoWorker, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(broken.health().status(), cortex::health::Status::Down);
+    assert!(
+        broken.stats().threads >= 1,
+        "the pool did not silently shrink"
+    );
+    drop(broken);
+
+    // Panics three times, then works: the worker comes up after retries.
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let a = Arc::clone(&attempts);
+    let flaky = WorkerPool::with_state(
+        PoolOptions::named("t-flaky-factory")
+            .threads(1)
+            .without_metrics(),
+        move || {
+            if a.fetch_add(1, Ordering::SeqCst) < 3 {
+                panic!("not yet");
+            }
+            40u32
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match flaky.submit_blocking(|n: &mut u32| *n + 2).unwrap().wait() {
+            Ok(v) => {
+                assert_eq!(v, 42);
+                break;
+            }
+            Err(TaskError::NoWorker(_)) => {
+                assert!(Instant::now() < deadline, "the worker never came up");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(attempts.load(Ordering::SeqCst), 4);
+    assert_eq!(flaky.health().status(), cortex::health::Status::Up);
 }

@@ -32,6 +32,11 @@ pub enum TaskError {
     /// The pool was shut down before the task ran, or refuses new tasks.
     #[error("the worker pool is shut down")]
     Cancelled,
+    /// No worker could start to run it: the per-worker state factory
+    /// panicked (its message is kept) on every worker; the pool keeps
+    /// retrying with backoff.
+    #[error("no worker of the pool could start: the state factory panicked: {0}")]
+    NoWorker(String),
 }
 
 type Reply<T> = Arc<Mutex<Option<oneshot::Sender<Result<T, TaskError>>>>>;
@@ -50,7 +55,8 @@ enum Item<S> {
 
 struct Job<S> {
     run: RunFn<S>,
-    cancel: Option<Box<dyn FnOnce() + Send>>,
+    /// Answers the caller with this error instead of running the task.
+    cancel: Option<Box<dyn FnOnce(TaskError) + Send>>,
     timeout: Option<Duration>,
     on_timeout: Option<TimeoutFn>,
 }
@@ -184,6 +190,8 @@ struct Shared<S> {
     active: AtomicUsize,
     lost: AtomicUsize,
     missing: AtomicUsize,
+    /// Workers whose state factory is panicking (retried with backoff).
+    failing: AtomicUsize,
     max_lost: usize,
     shutdown_timeout: Duration,
     threads: Mutex<Vec<(u64, JoinHandle<()>)>>,
@@ -239,6 +247,7 @@ impl<S: Send + 'static> WorkerPool<S> {
             active: AtomicUsize::new(0),
             lost: AtomicUsize::new(0),
             missing: AtomicUsize::new(0),
+            failing: AtomicUsize::new(0),
             max_lost: options.max_lost_threads.unwrap_or(options.threads),
             shutdown_timeout: options.shutdown_timeout,
             threads: Mutex::new(Vec::new()),
@@ -285,8 +294,10 @@ impl<S: Send + 'static> WorkerPool<S> {
         }
     }
 
-    /// The pool's health: DEGRADED while workers are missing (lost threads
-    /// at their cap), else UP, with the counts as details. Pools with
+    /// The pool's health: DOWN while no worker can start (the state
+    /// factory panics on every one), DEGRADED while some cannot or workers
+    /// are missing (lost threads at their cap), else UP, with the counts as
+    /// details. Pools with
     /// metrics also report it in the global health registry as
     /// `workers.<name>` (non-critical).
     pub fn health(&self) -> crate::health::Health {
@@ -322,9 +333,9 @@ impl<S: Send + 'static> WorkerPool<S> {
                 }
                 status
             }),
-            cancel: Some(Box::new(move || {
+            cancel: Some(Box::new(move |error| {
                 if let Some(tx) = r2.lock().take() {
-                    let _ = tx.send(Err(TaskError::Cancelled));
+                    let _ = tx.send(Err(error));
                 }
             })),
             timeout: timeout.or(self.shared.default_timeout),
@@ -500,7 +511,7 @@ impl<S: Send + 'static> WorkerPool<S> {
             while let Ok(item) = self.shared.rx.try_recv() {
                 if let Item::Task(job) = item {
                     if let Some(cancel) = job.cancel {
-                        cancel();
+                        cancel(TaskError::Cancelled);
                     }
                     count(&self.shared, "cancelled");
                 }
@@ -599,6 +610,7 @@ fn metrics(registry: &Registry, pool: &str) -> Option<Metrics> {
         "timed_out",
         "rejected",
         "cancelled",
+        "factory_panicked",
     ] {
         let _ = outcomes.with_labels(&[pool, outcome]);
     }
@@ -665,11 +677,16 @@ fn attach_gauges<S: Send + 'static>(registry: &Registry, shared: &Arc<Shared<S>>
 
 fn pool_health<S>(shared: &Shared<S>) -> crate::health::Health {
     let missing = shared.missing.load(Ordering::Acquire);
-    let health = if missing > 0 {
+    let failing = shared.failing.load(Ordering::Acquire);
+    let threads = shared.threads.lock().len();
+    let health = if failing > 0 && failing >= threads {
+        crate::health::Health::down()
+    } else if missing > 0 || failing > 0 {
         crate::health::Health::degraded()
     } else {
         crate::health::Health::up()
     };
+    let health = health.with_detail("failing_to_start", failing);
     health
         .with_detail("threads", shared.threads.lock().len())
         .with_detail("lost", shared.lost.load(Ordering::Acquire))
@@ -702,9 +719,54 @@ enum Exit {
     Replace,
 }
 
+/// The worker's state, from the factory; a panicking factory is retried
+/// with backoff (10 ms doubling to 1 s), logged and counted, and while no
+/// worker of the pool can start, queued tasks fail with
+/// [`TaskError::NoWorker`] instead of waiting forever. `None` once the
+/// pool shuts down.
+fn make_state<S: Send + 'static>(shared: &Shared<S>, id: u64) -> Option<S> {
+    let mut backoff = Duration::from_millis(10);
+    let mut failing = false;
+    let state = loop {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| (shared.factory)())) {
+            Ok(state) => break Some(state),
+            Err(payload) => {
+                let message = panic_message(&payload);
+                count(shared, "factory_panicked");
+                tracing::error!(target: "cortex::workers", pool = %shared.name, worker = id, %message, retry_in = ?backoff, "worker state factory panicked");
+                if !failing {
+                    failing = true;
+                    shared.failing.fetch_add(1, Ordering::AcqRel);
+                }
+                if shared.failing.load(Ordering::Acquire) >= shared.threads.lock().len() {
+                    // No worker can run anything: answer what waits.
+                    while let Ok(item) = shared.rx.try_recv() {
+                        if let Item::Task(job) = item {
+                            if let Some(cancel) = job.cancel {
+                                cancel(TaskError::NoWorker(message.clone()));
+                            }
+                        }
+                    }
+                }
+                if shared.closed.load(Ordering::Acquire) {
+                    break None;
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    };
+    if failing {
+        shared.failing.fetch_sub(1, Ordering::AcqRel);
+    }
+    state
+}
+
 fn worker_loop<S: Send + 'static>(weak: Weak<Shared<S>>, id: u64) {
     let Some(shared) = weak.upgrade() else { return };
-    let mut state = (shared.factory)();
+    let Some(mut state) = make_state(&shared, id) else {
+        return;
+    };
     let exit = loop {
         let job = match shared.rx.recv() {
             Ok(Item::Task(job)) => Some(job),
