@@ -217,6 +217,7 @@ pub(crate) struct Active {
     pub(crate) state: Option<Arc<str>>,
 }
 
+#[cfg(any(feature = "actors", feature = "workers"))]
 impl Active {
     /// This thread's current span, to carry to another thread (a worker
     /// pool's task, an actor's message).
@@ -230,6 +231,7 @@ impl Active {
     }
 
     /// Runs `f` with this span current, then puts back what was.
+    #[cfg(feature = "workers")]
     #[inline]
     pub(crate) fn run<R>(self, f: impl FnOnce() -> R) -> R {
         if !self.current.is_some() && !current_raw().is_some() {
