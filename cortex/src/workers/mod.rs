@@ -27,6 +27,11 @@
 //! pool.shutdown();
 //! ```
 
+mod options;
 mod pool;
+mod report;
+mod watchdog;
+mod worker;
 
-pub use pool::{PoolOptions, PoolShutdown, PoolStats, TaskError, TaskHandle, WorkerPool};
+pub use options::{PoolOptions, PoolShutdown, PoolStats, TaskError};
+pub use pool::{TaskHandle, WorkerPool};
