@@ -31,6 +31,7 @@ mod handler;
 mod limits;
 mod router;
 mod server;
+mod shutdown;
 
 pub use admin::{Admin, AdminFuture};
 pub use body::{Body, BoxError};

@@ -17,6 +17,7 @@ use super::app::App;
 use super::handler::{Handler, SharedHandler};
 use super::limits::AtConnectionLimit;
 use super::router::{RouteOptions, Router};
+use super::shutdown::{begin_drain, wait_for_stop, Plan, Signals};
 use super::{Admin, Error, Limits};
 use crate::health::HealthRegistry;
 use crate::metrics::{Buckets, Counter, Gauge, Registry};
@@ -366,91 +367,6 @@ struct ConnectionMetrics {
     rejected: Counter,
 }
 
-/// What happens when shutdown begins.
-struct Plan {
-    readiness: &'static HealthRegistry,
-    drain_delay: Duration,
-}
-
-/// Resolves with the shutdown deadline when [`RunningServer::shutdown`]
-/// asks, or on SIGTERM/SIGINT when `signals` are given; never if neither
-/// comes.
-async fn wait_for_stop(
-    asked: oneshot::Receiver<Duration>,
-    signals: Option<Signals>,
-    on_signal: Duration,
-) -> Duration {
-    let asked = async move {
-        match asked.await {
-            Ok(deadline) => deadline,
-            Err(_) => std::future::pending().await,
-        }
-    };
-    let Some(signals) = signals else {
-        return asked.await;
-    };
-    tokio::select! {
-        deadline = asked => deadline,
-        signal = signals.first() => {
-            tracing::info!(target: "cortex::http", signal, "shutdown signal received");
-            on_signal
-        }
-    }
-}
-
-/// SIGTERM and SIGINT (Ctrl-C elsewhere than Unix), listened for.
-struct Signals {
-    #[cfg(unix)]
-    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
-}
-
-impl Signals {
-    fn listen() -> Self {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            match (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) {
-                (Ok(term), Ok(int)) => Signals {
-                    streams: Some((term, int)),
-                },
-                (Err(error), _) | (_, Err(error)) => {
-                    tracing::warn!(target: "cortex::http", %error, "cannot listen for shutdown signals");
-                    Signals { streams: None }
-                }
-            }
-        }
-        #[cfg(not(unix))]
-        Signals {}
-    }
-
-    /// The name of the first signal received.
-    async fn first(self) -> &'static str {
-        #[cfg(unix)]
-        {
-            match self.streams {
-                Some((mut term, mut int)) => tokio::select! {
-                    _ = term.recv() => "SIGTERM",
-                    _ = int.recv() => "SIGINT",
-                },
-                None => std::future::pending().await,
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            match tokio::signal::ctrl_c().await {
-                Ok(()) => "Ctrl-C",
-                Err(error) => {
-                    tracing::warn!(target: "cortex::http", %error, "cannot listen for Ctrl-C");
-                    std::future::pending().await
-                }
-            }
-        }
-    }
-}
-
 fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The connection's own watchdog times heads (from accept, for both
@@ -578,21 +494,6 @@ async fn accept_loop(
         open_connections,
         aborted_connections,
     }
-}
-
-/// Shutdown was asked for: readiness turns `OUT_OF_SERVICE` and the drain
-/// timer starts. Returns the deadline for in-flight requests.
-fn begin_drain(
-    plan: &Plan,
-    deadline: Duration,
-    drain_end: &mut std::pin::Pin<&mut tokio::time::Sleep>,
-) -> Duration {
-    plan.readiness.set_out_of_service(true);
-    tracing::info!(target: "cortex::http", drain_delay = ?plan.drain_delay, "HTTP server shutting down: readiness is OUT_OF_SERVICE");
-    drain_end
-        .as_mut()
-        .reset(tokio::time::Instant::now() + plan.drain_delay);
-    deadline
 }
 
 /// A connection holding one of the `max_connections` slots.
