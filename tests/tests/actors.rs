@@ -486,3 +486,27 @@ async fn unnamed_actors_share_their_type_series_so_spawning_adds_none() {
         "named actors only"
     );
 }
+
+#[tokio::test]
+async fn recv_ends_once_the_topic_and_the_system_are_gone() {
+    use cortex::actor::SlowPolicy;
+    let (sys, _) = system();
+    let topic = sys.event_bus().topic::<u32>("t-gone").unwrap();
+    let mut sub = topic.subscribe(8, SlowPolicy::DropOldest);
+    topic.publish(1).await;
+    let reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(event) = sub.recv().await {
+            seen.push(event);
+        }
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    drop(topic);
+    drop(sys);
+    let seen = tokio::time::timeout(Duration::from_secs(2), reader)
+        .await
+        .expect("recv returned None once the topic was gone")
+        .unwrap();
+    assert_eq!(seen, vec![1], "buffered events are read first");
+}

@@ -34,7 +34,34 @@ struct Subscriber<T> {
     readable: Notify,
     writable: Notify,
     closed: AtomicBool,
+    /// Every handle to the topic (and its bus) is gone: no event can come.
+    topic_gone: AtomicBool,
     dropped: AtomicU64,
+}
+
+/// A topic's subscribers, shared by its handles; when the last handle goes,
+/// each subscription is told, so its `recv` ends.
+struct Subscribers<T>(Mutex<Vec<Arc<Subscriber<T>>>>);
+
+impl<T> Subscribers<T> {
+    fn new() -> Arc<Self> {
+        Arc::new(Subscribers(Mutex::new(Vec::new())))
+    }
+
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Vec<Arc<Subscriber<T>>>> {
+        self.0.lock()
+    }
+}
+
+impl<T> Drop for Subscribers<T> {
+    fn drop(&mut self) {
+        for sub in self.0.get_mut().drain(..) {
+            sub.topic_gone.store(true, Ordering::Release);
+            // A permit for a receiver about to wait, a wake for those waiting.
+            sub.readable.notify_one();
+            sub.readable.notify_waiters();
+        }
+    }
 }
 
 /// A stream of events from one topic. Dropping it unsubscribes.
@@ -52,7 +79,10 @@ impl<T> fmt::Debug for Subscription<T> {
 }
 
 impl<T> Subscription<T> {
-    /// The next event, waiting for one; `None` once the topic is gone.
+    /// The next event, waiting for one; `None` once the topic is gone
+    /// (every [`Topic`] handle and its bus dropped) and the buffered events
+    /// are read, so a `while let Some(event) = sub.recv().await` loop and
+    /// its task end.
     pub async fn recv(&mut self) -> Option<T> {
         loop {
             let readable = self.sub.readable.notified();
@@ -62,7 +92,9 @@ impl<T> Subscription<T> {
                 self.sub.writable.notify_one();
                 return Some(event);
             }
-            if self.sub.closed.load(Ordering::Acquire) {
+            if self.sub.closed.load(Ordering::Acquire)
+                || self.sub.topic_gone.load(Ordering::Acquire)
+            {
                 return None;
             }
             readable.await;
@@ -85,7 +117,7 @@ impl<T> Drop for Subscription<T> {
 /// A named, typed topic.
 pub struct Topic<T> {
     name: Arc<str>,
-    subscribers: Arc<Mutex<Vec<Arc<Subscriber<T>>>>>,
+    subscribers: Arc<Subscribers<T>>,
     dropped: Option<Counter>,
 }
 
@@ -113,7 +145,7 @@ impl<T> Topic<T> {
     pub(crate) fn standalone(name: &str) -> Self {
         Topic {
             name: name.into(),
-            subscribers: Arc::new(Mutex::new(Vec::new())),
+            subscribers: Subscribers::new(),
             dropped: None,
         }
     }
@@ -129,6 +161,7 @@ impl<T: Clone + Send + 'static> Topic<T> {
             readable: Notify::new(),
             writable: Notify::new(),
             closed: AtomicBool::new(false),
+            topic_gone: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
         });
         self.subscribers.lock().push(Arc::clone(&sub));
@@ -245,7 +278,7 @@ impl EventBus {
         }
         let topic = Topic {
             name: name.into(),
-            subscribers: Arc::new(Mutex::new(Vec::new())),
+            subscribers: Subscribers::new(),
             dropped: self
                 .dropped
                 .as_ref()
