@@ -510,3 +510,102 @@ async fn recv_ends_once_the_topic_and_the_system_are_gone() {
         .unwrap();
     assert_eq!(seen, vec![1], "buffered events are read first");
 }
+
+struct Fragile {
+    fail_started: bool,
+    fail_stopped: bool,
+}
+
+impl Actor for Fragile {
+    type Msg = Reply<u32>;
+    type Error = String;
+
+    async fn started(&mut self, _ctx: &mut Context<Self>) {
+        if self.fail_started {
+            panic!("started bug");
+        }
+    }
+
+    async fn handle(&mut self, reply: Reply<u32>, _ctx: &mut Context<Self>) -> Result<(), String> {
+        reply.send(7);
+        Ok(())
+    }
+
+    async fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if self.fail_stopped {
+            panic!("stopped bug");
+        }
+    }
+}
+
+#[tokio::test]
+async fn panics_in_the_factory_and_started_are_failures_the_strategy_handles() {
+    let (sys, _) = system();
+    let restart = Strategy::Restart {
+        max: 5,
+        within: Duration::from_secs(60),
+        backoff: Duration::ZERO,
+    };
+    // The factory panics twice, then works: restarted into service.
+    let made = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let m = Arc::clone(&made);
+    let recovers = sys
+        .spawn(
+            SpawnOptions::named("t-flaky-factory").strategy(restart),
+            move || {
+                let n = m.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                if n <= 2 {
+                    panic!("factory bug {n}");
+                }
+                Fragile {
+                    fail_started: false,
+                    fail_stopped: false,
+                }
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        recovers.ask(|r| r, Duration::from_secs(2)).await.unwrap(),
+        7
+    );
+    assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+    // `started` always panics: past the restart limit it stops for good,
+    // and says so; its name is free again.
+    let gives_up = sys
+        .spawn(SpawnOptions::named("t-bad-start").strategy(restart), || {
+            Fragile {
+                fail_started: true,
+                fail_stopped: false,
+            }
+        })
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !gives_up.is_stopped() {
+        assert!(std::time::Instant::now() < deadline, "it never stopped");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(gives_up
+        .ask(|r| r, Duration::from_millis(100))
+        .await
+        .is_err());
+    let again = sys.spawn(SpawnOptions::named("t-bad-start"), || Fragile {
+        fail_started: false,
+        fail_stopped: false,
+    });
+    assert!(again.is_ok(), "the name is free once it stopped for good");
+
+    // A panic in `stopped` does not take the runtime down; the actor ends.
+    let bad_stop = sys
+        .spawn(SpawnOptions::named("t-bad-stop"), || Fragile {
+            fail_started: false,
+            fail_stopped: true,
+        })
+        .unwrap();
+    bad_stop.stop();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !bad_stop.is_stopped() {
+        assert!(std::time::Instant::now() < deadline, "it never ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

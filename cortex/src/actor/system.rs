@@ -347,20 +347,45 @@ async fn run<A, F>(
     A: Actor,
     F: Fn() -> A + Send + Sync + 'static,
 {
-    let mut actor = factory();
-    actor.started(&mut ctx).await;
     let mut restarts: VecDeque<Instant> = VecDeque::new();
+    // A panic in the factory or in `started` is a failure like one in
+    // `handle`: the strategy decides (restart, within its limit, or stop).
+    let actor = loop {
+        match fresh(&factory, &mut ctx).await {
+            Ok(actor) => break Some(actor),
+            Err(reason) => {
+                if !failed(&shared, strategy, &mut restarts, &reason).await {
+                    break None;
+                }
+                if let Some(s) = &series {
+                    s.restarts.inc();
+                }
+            }
+        }
+    };
+    let Some(mut actor) = actor else {
+        finish_failed(&shared, &mut rx);
+        return;
+    };
     let mut closing = false;
     let outcome = loop {
         // Fast path: a queued message is taken without arming the stop
         // signal; the select only runs when the mailbox is empty.
         if !closing && shared.restart_requested.swap(false, Ordering::AcqRel) {
             tracing::warn!(target: "cortex::actor", actor = %shared.name, "restarted by its supervisor");
-            actor = factory();
             if let Some(s) = &series {
                 s.restarts.inc();
             }
-            actor.started(&mut ctx).await;
+            match fresh(&factory, &mut ctx).await {
+                Ok(fresh) => actor = fresh,
+                Err(reason) => {
+                    if let Some(g) = &shared.group {
+                        g.child_failed(&shared, &reason);
+                    }
+                    tracing::warn!(target: "cortex::actor", actor = %shared.name, %reason, "actor could not restart and stops");
+                    break FAILED;
+                }
+            }
         }
         let msg = if closing {
             rx.recv().await
@@ -426,59 +451,115 @@ async fn run<A, F>(
         }
         // The failing message is gone: count it as a dead letter.
         shared.dead_letters.inc();
-        if let Some(g) = &shared.group {
-            g.child_failed(&shared, &reason);
-        }
-        let strategy = match (strategy, &shared.group) {
-            (Strategy::Escalate, Some(_)) => Strategy::default(),
-            (Strategy::Escalate, None) => Strategy::Stop,
-            (s, _) => s,
+        // Restarted until a fresh actor starts, or the strategy stops it.
+        let mut reason = reason;
+        let restarted = loop {
+            if !failed(&shared, strategy, &mut restarts, &reason).await {
+                break false;
+            }
+            if let Some(s) = &series {
+                s.restarts.inc();
+            }
+            match fresh(&factory, &mut ctx).await {
+                Ok(fresh) => {
+                    actor = fresh;
+                    break true;
+                }
+                Err(why) => reason = why,
+            }
         };
-        match strategy {
-            Strategy::Stop | Strategy::Escalate => {
-                tracing::warn!(target: "cortex::actor", actor = %shared.name, %reason, "actor failed and stops");
-                break FAILED;
-            }
-            Strategy::Restart {
-                max,
-                within,
-                backoff,
-            } => {
-                let now = Instant::now();
-                while restarts
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) > within)
-                {
-                    restarts.pop_front();
-                }
-                if restarts.len() >= max as usize {
-                    tracing::error!(target: "cortex::actor", actor = %shared.name, %reason, max, ?within, "actor hit its restart limit and stops");
-                    break FAILED;
-                }
-                restarts.push_back(now);
-                if !backoff.is_zero() {
-                    tokio::time::sleep(backoff).await;
-                }
-                tracing::warn!(target: "cortex::actor", actor = %shared.name, %reason, restarts = restarts.len(), "actor failed; restarting it with its mailbox intact");
-                actor = factory();
-                if let Some(s) = &series {
-                    s.restarts.inc();
-                }
-                actor.started(&mut ctx).await;
-            }
+        if !restarted {
+            break FAILED;
         }
     };
     if outcome == FAILED {
-        if let Some(g) = &shared.group {
-            g.child_gave_up(&shared);
-        }
-        // Nothing will handle what is still queued.
-        rx.close();
-        while rx.try_recv().is_ok() {
-            shared.dead_letters.inc();
-        }
-    } else {
-        actor.stopped(&mut ctx).await;
+        finish_failed(&shared, &mut rx);
+        return;
     }
-    shared.state.store(outcome, Ordering::Release);
+    if let Err(panic) = crate::util::CatchUnwind::new(actor.stopped(&mut ctx)).await {
+        let reason = format!("stopped panicked: {}", panic_message(&panic));
+        tracing::error!(target: "cortex::actor", actor = %shared.name, %reason, "actor failed while stopping");
+        if let Some(g) = &shared.group {
+            g.child_failed(&shared, &reason);
+        }
+        finish_failed(&shared, &mut rx);
+        return;
+    }
+    shared.state.store(STOPPED, Ordering::Release);
+}
+
+/// A fresh actor from the factory, started; a panic in either is the
+/// failure's reason.
+async fn fresh<A, F>(factory: &F, ctx: &mut Context<A>) -> Result<A, String>
+where
+    A: Actor,
+    F: Fn() -> A,
+{
+    let mut actor = std::panic::catch_unwind(std::panic::AssertUnwindSafe(factory))
+        .map_err(|p| format!("its factory panicked: {}", panic_message(&p)))?;
+    crate::util::CatchUnwind::new(actor.started(ctx))
+        .await
+        .map_err(|p| format!("started panicked: {}", panic_message(&p)))?;
+    Ok(actor)
+}
+
+/// The actor failed for `reason`: tells its supervisor, and decides by the
+/// strategy whether to restart it (after its backoff; `true`) or stop it.
+async fn failed(
+    shared: &Shared,
+    strategy: Strategy,
+    restarts: &mut VecDeque<Instant>,
+    reason: &str,
+) -> bool {
+    if let Some(g) = &shared.group {
+        g.child_failed(shared, reason);
+    }
+    let strategy = match (strategy, &shared.group) {
+        (Strategy::Escalate, Some(_)) => Strategy::default(),
+        (Strategy::Escalate, None) => Strategy::Stop,
+        (s, _) => s,
+    };
+    match strategy {
+        Strategy::Stop | Strategy::Escalate => {
+            tracing::warn!(target: "cortex::actor", actor = %shared.name, %reason, "actor failed and stops");
+            false
+        }
+        Strategy::Restart {
+            max,
+            within,
+            backoff,
+        } => {
+            let now = Instant::now();
+            while restarts
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > within)
+            {
+                restarts.pop_front();
+            }
+            if restarts.len() >= max as usize {
+                tracing::error!(target: "cortex::actor", actor = %shared.name, %reason, max, ?within, "actor hit its restart limit and stops");
+                return false;
+            }
+            restarts.push_back(now);
+            if !backoff.is_zero() {
+                tokio::time::sleep(backoff).await;
+            }
+            tracing::warn!(target: "cortex::actor", actor = %shared.name, %reason, restarts = restarts.len(), "actor failed; restarting it with its mailbox intact");
+            true
+        }
+    }
+}
+
+/// The actor stops for good after a failure: its supervisor is told, what
+/// is still queued becomes dead letters, and its state says FAILED (its
+/// name is free again, its health component DOWN).
+fn finish_failed<M>(shared: &Shared, rx: &mut mpsc::Receiver<super::actor_ref::Envelope<M>>) {
+    if let Some(g) = &shared.group {
+        g.child_gave_up(shared);
+    }
+    rx.close();
+    while rx.try_recv().is_ok() {
+        shared.dead_letters.inc();
+    }
+    shared.state.store(FAILED, Ordering::Release);
 }
