@@ -609,3 +609,76 @@ async fn panics_in_the_factory_and_started_are_failures_the_strategy_handles() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+enum Tick {
+    Every(Arc<()>),
+    Once,
+    Count(Reply<(u32, u32)>),
+}
+
+struct Ticker {
+    every: u32,
+    once: u32,
+    token: Arc<()>,
+}
+
+impl Actor for Ticker {
+    type Msg = Tick;
+    type Error = String;
+
+    async fn started(&mut self, ctx: &mut Context<Self>) {
+        let token = Arc::clone(&self.token);
+        ctx.schedule_every(Duration::from_millis(20), move || {
+            Tick::Every(Arc::clone(&token))
+        });
+        ctx.schedule_once(Duration::from_millis(50), Tick::Once);
+        let never = ctx.schedule_once(Duration::from_millis(60), Tick::Once);
+        never.cancel();
+    }
+
+    async fn handle(&mut self, msg: Tick, _ctx: &mut Context<Self>) -> Result<(), String> {
+        match msg {
+            Tick::Every(_) => self.every += 1,
+            Tick::Once => self.once += 1,
+            Tick::Count(reply) => reply.send((self.every, self.once)),
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn timers_send_their_messages_and_end_with_the_actor() {
+    let (sys, _) = system();
+    let token = Arc::new(());
+    let t = Arc::clone(&token);
+    let actor = sys
+        .spawn(SpawnOptions::named("t-ticker"), move || Ticker {
+            every: 0,
+            once: 0,
+            token: Arc::clone(&t),
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (every, once) = actor
+        .ask(Tick::Count, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(every >= 3, "every 20 ms for 150 ms: {every}");
+    assert_eq!(once, 1, "one once-timer fired, the cancelled one did not");
+    actor.stop();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while !actor.is_stopped() {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Every clone of the token (the periodic timer's closure, the factory,
+    // the actor) is gone once the system is: no timer task outlives it.
+    drop(sys);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        Arc::strong_count(&token),
+        1,
+        "the timer task ended with the actor"
+    );
+}

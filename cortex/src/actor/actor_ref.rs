@@ -24,7 +24,7 @@ pub(crate) struct Envelope<M> {
 
 impl<M> Envelope<M> {
     #[inline]
-    fn new(msg: M) -> Self {
+    pub(crate) fn new(msg: M) -> Self {
         let parent = if crate::trace::current_raw().is_some() {
             Some(Box::new(crate::trace::Active::capture()))
         } else {

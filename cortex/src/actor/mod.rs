@@ -84,9 +84,87 @@ pub trait Actor: Send + Sized + 'static {
 #[derive(Debug)]
 pub struct Context<A: Actor> {
     myself: ActorRef<A>,
+    /// Timers this actor scheduled; cancelled when it stops.
+    timers: Vec<tokio::task::AbortHandle>,
+}
+
+/// A scheduled message; [`cancel`](Timer::cancel) it, or let the actor's
+/// stop cancel it.
+#[derive(Debug)]
+pub struct Timer {
+    task: tokio::task::AbortHandle,
+}
+
+impl Timer {
+    /// Cancels the timer: no further message is sent.
+    pub fn cancel(&self) {
+        self.task.abort();
+    }
 }
 
 impl<A: Actor> Context<A> {
+    pub(crate) fn new(myself: ActorRef<A>) -> Self {
+        Context {
+            myself,
+            timers: Vec::new(),
+        }
+    }
+
+    /// Sends `msg` to this actor after `delay`. The timer holds no
+    /// reference that keeps the actor alive, and is cancelled when the
+    /// actor stops (or with [`Timer::cancel`]).
+    ///
+    /// Must be called inside a Tokio runtime (it is, from `started` and
+    /// `handle`).
+    pub fn schedule_once(&mut self, delay: Duration, msg: A::Msg) -> Timer {
+        let weak = self.myself.tx.downgrade();
+        self.add_timer(tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(tx) = weak.upgrade() {
+                let _ = tx.send(actor_ref::Envelope::new(msg)).await;
+            }
+        }))
+    }
+
+    /// Sends `make()` to this actor every `period` (the first after one
+    /// period), until the actor stops or the timer is cancelled. A tick
+    /// that comes while the previous message still waits for room in a
+    /// full mailbox is skipped, so a slow actor is not flooded.
+    pub fn schedule_every(
+        &mut self,
+        period: Duration,
+        make: impl Fn() -> A::Msg + Send + 'static,
+    ) -> Timer {
+        let weak = self.myself.tx.downgrade();
+        let period = period.max(Duration::from_millis(1));
+        self.add_timer(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                ticks.tick().await;
+                let Some(tx) = weak.upgrade() else { return };
+                if tx.send(actor_ref::Envelope::new(make())).await.is_err() {
+                    return;
+                }
+            }
+        }))
+    }
+
+    fn add_timer(&mut self, task: tokio::task::JoinHandle<()>) -> Timer {
+        // Finished timers are let go, so the list stays as long as the
+        // timers that are still pending.
+        self.timers.retain(|t| !t.is_finished());
+        let handle = task.abort_handle();
+        self.timers.push(handle.clone());
+        Timer { task: handle }
+    }
+
+    /// Cancels every timer (the actor stopped).
+    pub(crate) fn cancel_timers(&mut self) {
+        for t in self.timers.drain(..) {
+            t.abort();
+        }
+    }
     /// The actor's own reference (to give to others, or to stop itself).
     pub fn myself(&self) -> &ActorRef<A> {
         &self.myself

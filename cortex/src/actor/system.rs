@@ -273,9 +273,7 @@ impl ActorSystem {
         if let Some(g) = &group {
             g.add(&shared);
         }
-        let ctx = Context {
-            myself: actor_ref.clone(),
-        };
+        let ctx = Context::new(actor_ref.clone());
         let task = tokio::spawn(run(
             factory,
             rx,
@@ -364,6 +362,7 @@ async fn run<A, F>(
         }
     };
     let Some(mut actor) = actor else {
+        ctx.cancel_timers();
         finish_failed(&shared, &mut rx);
         return;
     };
@@ -472,6 +471,7 @@ async fn run<A, F>(
             break FAILED;
         }
     };
+    ctx.cancel_timers();
     if outcome == FAILED {
         finish_failed(&shared, &mut rx);
         return;
@@ -482,9 +482,11 @@ async fn run<A, F>(
         if let Some(g) = &shared.group {
             g.child_failed(&shared, &reason);
         }
+        ctx.cancel_timers();
         finish_failed(&shared, &mut rx);
         return;
     }
+    ctx.cancel_timers();
     shared.state.store(STOPPED, Ordering::Release);
 }
 
