@@ -638,7 +638,11 @@ impl Actor for Ticker {
 
     async fn handle(&mut self, msg: Tick, _ctx: &mut Context<Self>) -> Result<(), String> {
         match msg {
-            Tick::Every(_) => self.every += 1,
+            Tick::Every(token) => {
+                // The tick carries the token: a live timer holds a clone.
+                assert!(Arc::strong_count(&token) >= 2);
+                self.every += 1;
+            }
             Tick::Once => self.once += 1,
             Tick::Count(reply) => reply.send((self.every, self.once)),
         }
