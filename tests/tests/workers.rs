@@ -271,18 +271,25 @@ fn lost_threads_are_capped_and_workers_come_back_when_they_return() {
     assert_eq!(pool.submit_blocking(|_| 7).unwrap().wait(), Ok(7));
 }
 
+/// A one-thread pool with a 100 ms shutdown timeout, busy with a task that
+/// sleeps for 3 s.
+fn pool_with_a_hanging_task(name: &str) -> WorkerPool {
+    let pool = WorkerPool::new(
+        PoolOptions::named(name)
+            .threads(1)
+            .shutdown_timeout(Duration::from_millis(100))
+            .without_metrics(),
+    );
+    pool.spawn(|_| std::thread::sleep(Duration::from_secs(3)))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    pool
+}
+
 #[test]
 fn shutdown_never_waits_past_its_timeout_for_a_hanging_task() {
     for now in [false, true] {
-        let pool = WorkerPool::new(
-            PoolOptions::named("t-hang-stop")
-                .threads(1)
-                .shutdown_timeout(Duration::from_millis(100))
-                .without_metrics(),
-        );
-        pool.spawn(|_| std::thread::sleep(Duration::from_secs(3)))
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        let pool = pool_with_a_hanging_task("t-hang-stop");
         let started = Instant::now();
         let report = if now {
             pool.shutdown_now()
@@ -297,15 +304,7 @@ fn shutdown_never_waits_past_its_timeout_for_a_hanging_task() {
         assert_eq!(report.left_running, 1);
     }
     // Drop too.
-    let pool = WorkerPool::new(
-        PoolOptions::named("t-hang-drop")
-            .threads(1)
-            .shutdown_timeout(Duration::from_millis(100))
-            .without_metrics(),
-    );
-    pool.spawn(|_| std::thread::sleep(Duration::from_secs(3)))
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    let pool = pool_with_a_hanging_task("t-hang-drop");
     let started = Instant::now();
     drop(pool);
     assert!(started.elapsed() < Duration::from_secs(2));
