@@ -401,3 +401,44 @@ fn a_panicking_state_factory_is_retried_and_fails_tasks_clearly_meanwhile() {
     assert_eq!(attempts.load(Ordering::SeqCst), 4);
     assert_eq!(flaky.health().status(), cortex::health::Status::Up);
 }
+
+#[test]
+fn a_task_cancelled_before_it_starts_never_runs_and_a_running_one_sees_its_token() {
+    use cortex::workers::CancelToken;
+    use std::sync::atomic::AtomicBool;
+    let pool = WorkerPool::new(opts("t-cancel", 1));
+    let release = Arc::new(AtomicBool::new(false));
+    let saw_cancel = Arc::new(AtomicBool::new(false));
+    let (r, s) = (Arc::clone(&release), Arc::clone(&saw_cancel));
+    let running = pool
+        .submit_blocking(move |_| {
+            let token = CancelToken::current();
+            while !r.load(Ordering::SeqCst) {
+                if token.is_cancelled() {
+                    s.store(true, Ordering::SeqCst);
+                    return "stopped early";
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            "finished"
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let ran = Arc::new(AtomicBool::new(false));
+    let q = Arc::clone(&ran);
+    let queued = pool
+        .submit_blocking(move |_| q.store(true, Ordering::SeqCst))
+        .unwrap();
+    assert!(queued.cancel(), "not started yet: cancelled");
+    assert_eq!(queued.wait(), Err(TaskError::Cancelled));
+    // The running one is asked to stop; its own answer still comes.
+    assert!(!running.cancel(), "already running");
+    assert_eq!(running.wait(), Ok("stopped early"));
+    assert!(saw_cancel.load(Ordering::SeqCst));
+    // The cancelled task never ran, even once its turn came.
+    assert_eq!(pool.submit_blocking(|_| 1).unwrap().wait(), Ok(1));
+    assert!(!ran.load(Ordering::SeqCst));
+    release.store(true, Ordering::SeqCst);
+    // Outside a task, the token is never cancelled.
+    assert!(!CancelToken::current().is_cancelled());
+}

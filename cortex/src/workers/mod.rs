@@ -34,4 +34,4 @@ mod watchdog;
 mod worker;
 
 pub use options::{PoolOptions, PoolShutdown, PoolStats, TaskError};
-pub use pool::{TaskHandle, WorkerPool};
+pub use pool::{CancelToken, TaskHandle, WorkerPool};

@@ -23,7 +23,8 @@ type Reply<T> = Arc<Mutex<Option<oneshot::Sender<Result<T, TaskError>>>>>;
 
 /// Runs a task on a worker's state; `Err` if it panicked (the caller has
 /// already been answered either way).
-pub(super) type RunFn<S> = Box<dyn FnOnce(&mut S) -> Result<(), TaskError> + Send>;
+/// `Ok(false)`: it was cancelled before it started and did not run.
+pub(super) type RunFn<S> = Box<dyn FnOnce(&mut S) -> Result<bool, TaskError> + Send>;
 /// Answers the caller with a timeout; `false` if it was answered already.
 pub(super) type TimeoutFn = Box<dyn Fn(Duration) -> bool + Send + Sync>;
 
@@ -174,15 +175,30 @@ impl<S: Send + 'static> WorkerPool<S> {
     {
         let (tx, rx) = oneshot::channel();
         let reply: Reply<T> = Arc::new(Mutex::new(Some(tx)));
-        let (r1, r2, r3) = (Arc::clone(&reply), Arc::clone(&reply), reply);
+        let (r1, r2, r3) = (Arc::clone(&reply), Arc::clone(&reply), Arc::clone(&reply));
+        let control = Arc::new(Control {
+            started: AtomicBool::new(false),
+            token: CancelToken::default(),
+        });
+        let (c1, c3) = (Arc::clone(&control), Arc::clone(&control));
         // The task runs as a child of the span current at submission.
         let parent = crate::trace::Active::capture();
         let job = Job {
             run: Box::new(move |state: &mut S| {
-                let outcome =
-                    parent.run(|| std::panic::catch_unwind(AssertUnwindSafe(|| f(state))));
+                {
+                    // Cancelled before it started: nothing to run.
+                    let reply = r1.lock();
+                    if reply.is_none() {
+                        return Ok(false);
+                    }
+                    c1.started.store(true, Ordering::Release);
+                }
+                let outcome = parent.run(|| {
+                    c1.token
+                        .run(|| std::panic::catch_unwind(AssertUnwindSafe(|| f(state))))
+                });
                 let (result, status) = match outcome {
-                    Ok(v) => (Ok(v), Ok(())),
+                    Ok(v) => (Ok(v), Ok(true)),
                     Err(p) => {
                         let m = panic_message(&p);
                         (
@@ -205,12 +221,15 @@ impl<S: Send + 'static> WorkerPool<S> {
             on_timeout: Some(Box::new(move |after| match r3.lock().take() {
                 Some(tx) => {
                     let _ = tx.send(Err(TaskError::TimedOut(after)));
+                    // A task that looks at its token can stop early and
+                    // give its thread back.
+                    c3.token.cancel();
                     true
                 }
                 None => false,
             })),
         };
-        (job, TaskHandle { rx })
+        (job, TaskHandle { rx, reply, control })
     }
 
     /// Queues `f` without waiting for a result (fire and forget), if there
@@ -230,6 +249,7 @@ impl<S: Send + 'static> WorkerPool<S> {
             run: Box::new(move |state: &mut S| {
                 parent
                     .run(|| std::panic::catch_unwind(AssertUnwindSafe(|| f(state))))
+                    .map(|()| true)
                     .map_err(|p| TaskError::Panicked(panic_message(&p)))
             }),
             cancel: None,
@@ -433,12 +453,113 @@ impl<S: Send + 'static> Drop for WorkerPool<S> {
 
 /// The caller's side of a submitted task: `.await` it, or
 /// [`wait`](TaskHandle::wait) from a plain thread.
-#[derive(Debug)]
 pub struct TaskHandle<T> {
     rx: oneshot::Receiver<Result<T, TaskError>>,
+    reply: Reply<T>,
+    control: Arc<Control>,
+}
+
+impl<T> fmt::Debug for TaskHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("started", &self.control.started.load(Ordering::Acquire))
+            .field("cancelled", &self.control.token.is_cancelled())
+            .finish()
+    }
+}
+
+/// What a task's handle and its job share.
+struct Control {
+    started: AtomicBool,
+    token: CancelToken,
+}
+
+/// A task's cancellation flag, for tasks that want to stop early: a task
+/// reads its own with [`CancelToken::current`]. It is cancelled by
+/// [`TaskHandle::cancel`] and when the task times out.
+///
+/// ```
+/// use cortex::workers::{CancelToken, PoolOptions, WorkerPool};
+/// use std::time::Duration;
+///
+/// let pool = WorkerPool::new(PoolOptions::named("doc-cancel").threads(1).without_metrics());
+/// let long = pool
+///     .try_submit_timeout(
+///         |_| {
+///             let token = CancelToken::current();
+///             let mut steps = 0;
+///             while !token.is_cancelled() && steps < 10_000 {
+///                 std::thread::sleep(Duration::from_millis(1));
+///                 steps += 1;
+///             }
+///             steps
+///         },
+///         Some(Duration::from_millis(30)),
+///     )
+///     .unwrap();
+/// assert!(long.wait().is_err()); // timed out, and the task stopped early
+/// pool.shutdown();
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+thread_local! {
+    static CURRENT_TOKEN: std::cell::RefCell<Option<CancelToken>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl CancelToken {
+    /// The token of the task running on this thread (a token never
+    /// cancelled outside a pool's task).
+    pub fn current() -> CancelToken {
+        CURRENT_TOKEN
+            .try_with(|t| t.borrow().clone())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Whether the task was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Runs `f` with this token as the thread's current one.
+    fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        let previous = CURRENT_TOKEN
+            .try_with(|t| t.replace(Some(self.clone())))
+            .ok()
+            .flatten();
+        let out = f();
+        let _ = CURRENT_TOKEN.try_with(|t| *t.borrow_mut() = previous);
+        out
+    }
 }
 
 impl<T> TaskHandle<T> {
+    /// Cancels the task: if it has not started yet it never runs and the
+    /// handle answers [`TaskError::Cancelled`] (returns `true`); if it is
+    /// running, its [`CancelToken`] is cancelled so it can stop early, and
+    /// its result still comes (returns `false`).
+    pub fn cancel(&self) -> bool {
+        let mut reply = self.reply.lock();
+        self.control.token.cancel();
+        if self.control.started.load(Ordering::Acquire) {
+            return false;
+        }
+        match reply.take() {
+            Some(tx) => {
+                let _ = tx.send(Err(TaskError::Cancelled));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Blocks until the task ends. Do not call it on an async worker thread;
     /// `.await` the handle there.
     ///

@@ -124,7 +124,8 @@ fn worker_loop<S: Send + 'static>(weak: Weak<Shared<S>>, id: u64) {
             break Exit::Replace;
         }
         match result {
-            Ok(()) => count(&shared, "completed"),
+            Ok(true) => count(&shared, "completed"),
+            Ok(false) => count(&shared, "cancelled"),
             Err(_) => {
                 count(&shared, "panicked");
                 tracing::warn!(target: "cortex::workers", pool = %shared.name, worker = id, "task panicked; replacing the worker");
