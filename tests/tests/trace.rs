@@ -557,3 +557,42 @@ fn a_span_ended_while_thread_locals_are_destroyed_does_not_abort() {
         "the late span is exported too: {names:?}"
     );
 }
+
+/// An exporter stuck on a collector that never answers.
+struct Stuck;
+
+impl SpanExporter for Stuck {
+    fn export(&mut self, _batch: &[SpanData]) -> Result<(), ExportError> {
+        std::thread::sleep(Duration::from_secs(10));
+        Ok(())
+    }
+}
+
+#[test]
+fn flush_and_shutdown_give_up_at_their_deadlines() {
+    let stuck = Tracer::builder()
+        .exporter(Stuck)
+        .force_flush_timeout(Duration::from_millis(100))
+        .shutdown_timeout(Duration::from_millis(200))
+        .build();
+    stuck.start("stuck span").end();
+    let started = std::time::Instant::now();
+    assert!(!stuck.force_flush(), "the flush could not finish");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = std::time::Instant::now();
+    assert!(!stuck.shutdown_blocking(), "the shutdown gave up");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // A tracer whose exporter answers flushes in time.
+    let (fine, exporter) = tracer(Sampler::AlwaysOn);
+    fine.start("fine span").end();
+    assert!(fine.force_flush());
+    assert_eq!(exporter.spans().len(), 1);
+}

@@ -75,6 +75,8 @@ pub(crate) struct BatchConfig {
     pub(crate) max_batch: usize,
     pub(crate) delay: Duration,
     pub(crate) queue: usize,
+    pub(crate) flush_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
 }
 
 impl Default for BatchConfig {
@@ -83,6 +85,8 @@ impl Default for BatchConfig {
             max_batch: 512,
             delay: Duration::from_secs(1),
             queue: 2048,
+            flush_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -120,6 +124,8 @@ pub(crate) struct Pipeline {
     /// before the ring is full.
     wake_every: usize,
     delay: Duration,
+    flush_timeout: Duration,
+    shutdown_timeout: Duration,
     signal: Mutex<Signal>,
     cv: Condvar,
     closed: AtomicBool,
@@ -138,6 +144,8 @@ impl Pipeline {
             max_batch,
             wake_every: max_batch.min(config.queue / 4).max(1),
             delay: config.delay,
+            flush_timeout: config.flush_timeout,
+            shutdown_timeout: config.shutdown_timeout,
             signal: Mutex::new(Signal::default()),
             cv: Condvar::new(),
             closed: AtomicBool::new(false),
@@ -342,32 +350,49 @@ impl Pipeline {
 
     /// Exports everything queued so far; returns when the exporter is done
     /// with it.
-    pub(crate) fn flush(&self) {
+    /// Exports what has ended; `false` if that did not finish within the
+    /// flush timeout (an exporter stuck on a collector, say), or the
+    /// pipeline cannot export at all.
+    pub(crate) fn flush(&self) -> bool {
+        let deadline = std::time::Instant::now() + self.flush_timeout;
         let mut s = self.signal.lock();
-        if s.stopped {
-            return;
+        if s.stopped || self.thread.lock().is_none() {
+            return false;
         }
         s.flush_requested += 1;
         let generation = s.flush_requested;
         self.cv.notify_all();
         while s.flushed < generation && !s.stopped {
-            self.cv.wait(&mut s);
+            if self.cv.wait_until(&mut s, deadline).timed_out() {
+                tracing::warn!(target: "cortex::trace", timeout = ?self.flush_timeout, "span flush did not finish in time");
+                return s.flushed >= generation;
+            }
         }
+        s.flushed >= generation
     }
 
-    /// Flushes, stops the thread and shuts the exporter down.
-    pub(crate) fn shutdown(&self) {
+    /// Flushes, stops the thread and shuts the exporter down, within the
+    /// shutdown timeout; past it, spans still waiting are given up on
+    /// (the export thread is left to finish alone) and `false` returned.
+    pub(crate) fn shutdown(&self) -> bool {
+        let deadline = std::time::Instant::now() + self.shutdown_timeout;
         {
             let mut s = self.signal.lock();
             s.shutdown = true;
             self.cv.notify_all();
             while !s.stopped {
-                self.cv.wait(&mut s);
+                if self.cv.wait_until(&mut s, deadline).timed_out() {
+                    drop(s);
+                    self.closed.store(true, Ordering::Release);
+                    tracing::warn!(target: "cortex::trace", timeout = ?self.shutdown_timeout, "tracer shutdown did not finish in time; spans still waiting are given up");
+                    return false;
+                }
             }
         }
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
+        true
     }
 }
 

@@ -182,6 +182,20 @@ impl TracerBuilder {
         self
     }
 
+    /// The most [`Tracer::force_flush`] waits for the export (default
+    /// 5 s).
+    pub fn force_flush_timeout(mut self, timeout: Duration) -> Self {
+        self.batch.flush_timeout = timeout;
+        self
+    }
+
+    /// The most [`Tracer::shutdown`] waits for the last export (default
+    /// 30 s); past it the spans still waiting are given up.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.batch.shutdown_timeout = timeout;
+        self
+    }
+
     /// Applies the standard OpenTelemetry variables that are set:
     /// `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER` (`always_on`,
     /// `always_off`, `traceidratio`, `parentbased_always_on`,
@@ -530,36 +544,41 @@ impl Tracer {
         }
     }
 
-    /// Exports every span ended so far; returns when the exporter has them.
-    pub fn force_flush(&self) {
-        if let Some(p) = &self.inner.pipeline {
-            p.flush();
+    /// Exports every span ended so far; returns when the exporter has them
+    /// (`true`), or `false` at the [flush
+    /// timeout](TracerBuilder::force_flush_timeout) (default 5 s) or when
+    /// nothing can be exported (no export thread). Never blocks longer.
+    pub fn force_flush(&self) -> bool {
+        match &self.inner.pipeline {
+            Some(p) => p.flush(),
+            None => true,
         }
     }
 
     /// Flushes, then stops exporting (spans ended later are dropped and
-    /// counted). Blocks; see [`shutdown`](Self::shutdown) for async code.
-    pub fn shutdown_blocking(&self) {
-        if let Some(p) = &self.inner.pipeline {
-            p.shutdown();
+    /// counted). Blocks for at most the [shutdown
+    /// timeout](TracerBuilder::shutdown_timeout) (default 30 s); `false` if
+    /// it had to give up on spans. See [`shutdown`](Self::shutdown) for
+    /// async code.
+    pub fn shutdown_blocking(&self) -> bool {
+        match &self.inner.pipeline {
+            Some(p) => p.shutdown(),
+            None => true,
         }
     }
 
     /// [`shutdown_blocking`](Self::shutdown_blocking) without blocking the
     /// async runtime.
-    pub async fn shutdown(&self) {
+    pub async fn shutdown(&self) -> bool {
         let tracer = *self;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("cortex-trace-shutdown".into())
             .spawn(move || {
-                tracer.shutdown_blocking();
-                let _ = tx.send(());
+                let _ = tx.send(tracer.shutdown_blocking());
             });
         match spawned {
-            Ok(_) => {
-                let _ = rx.await;
-            }
+            Ok(_) => rx.await.unwrap_or(false),
             Err(_) => tracer.shutdown_blocking(),
         }
     }
