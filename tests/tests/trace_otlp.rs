@@ -208,3 +208,28 @@ fn endpoints_are_checked() {
         assert!(OtlpOptions::new(bad).is_err(), "accepted {bad}");
     }
 }
+
+#[tokio::test]
+async fn the_service_name_is_exported_whichever_order_the_builder_is_called_in() {
+    for name_first in [false, true] {
+        let (addr, received) = receiver(&[]);
+        let endpoint = format!("http://{addr}");
+        let builder = Tracer::builder();
+        let builder = if name_first {
+            builder.service_name("billing").otlp(&endpoint).unwrap()
+        } else {
+            builder.otlp(&endpoint).unwrap().service_name("billing")
+        };
+        let tracer = builder.batch_delay(Duration::from_secs(3600)).build();
+        tracer.start("one").end();
+        tracer.shutdown().await;
+        let bodies = received.bodies();
+        assert_eq!(bodies.len(), 1);
+        assert!(
+            bodies[0].contains("\"stringValue\":\"billing\""),
+            "name first: {name_first}: {}",
+            bodies[0]
+        );
+        assert_valid(&bodies);
+    }
+}

@@ -96,6 +96,9 @@ pub struct TracerBuilder {
     sampler: Sampler,
     tail: Option<TailSampling>,
     exporter: Option<Box<dyn SpanExporter>>,
+    /// An OTLP exporter to make at `build`, with the service name known
+    /// then (so `otlp(..)` and `service_name(..)` work in any order).
+    otlp: Option<OtlpOptions>,
     batch: BatchConfig,
 }
 
@@ -105,7 +108,10 @@ impl fmt::Debug for TracerBuilder {
             .field("service_name", &self.service_name)
             .field("sampler", &self.sampler)
             .field("tail", &self.tail)
-            .field("exporter", &self.exporter.is_some())
+            .field(
+                "exporter",
+                &(self.exporter.is_some() || self.otlp.is_some()),
+            )
             .field("batch", &self.batch)
             .finish()
     }
@@ -118,6 +124,7 @@ impl Default for TracerBuilder {
             sampler: Sampler::default(),
             tail: None,
             exporter: None,
+            otlp: None,
             batch: BatchConfig::default(),
         }
     }
@@ -148,6 +155,7 @@ impl TracerBuilder {
     /// `traceparent` goes out) but nothing is exported.
     pub fn exporter(mut self, exporter: impl SpanExporter) -> Self {
         self.exporter = Some(Box::new(exporter));
+        self.otlp = None;
         self
     }
 
@@ -157,9 +165,10 @@ impl TracerBuilder {
     /// # Errors
     /// [`ConfigError::Invalid`] for an endpoint that is not an `http://` URL.
     pub fn otlp(self, endpoint: &str) -> Result<Self, ConfigError> {
-        let options = OtlpOptions::new(endpoint)?;
-        let service = self.service_name.clone();
-        Ok(self.exporter(OtlpExporter::new(options.service_name(&service))))
+        let mut this = self;
+        this.otlp = Some(OtlpOptions::new(endpoint)?);
+        this.exporter = None;
+        Ok(this)
     }
 
     /// Spans per export batch at most (default 512).
@@ -238,8 +247,8 @@ impl TracerBuilder {
                 value: value.clone(),
                 reason: e.to_string(),
             })?;
-            let service = self.service_name.clone();
-            self = self.exporter(OtlpExporter::new(options.service_name(&service)));
+            self.otlp = Some(options);
+            self.exporter = None;
         }
         Ok(self)
     }
@@ -247,9 +256,13 @@ impl TracerBuilder {
     /// The tracer. Its state lives for the rest of the program.
     pub fn build(self) -> Tracer {
         super::context::TRACING.store(true, std::sync::atomic::Ordering::Relaxed);
-        let pipeline = self
-            .exporter
-            .map(|exporter| Pipeline::start(exporter, &self.batch));
+        let exporter = match self.otlp {
+            Some(options) => Some(Box::new(OtlpExporter::new(
+                options.service_name(&self.service_name),
+            )) as Box<dyn SpanExporter>),
+            None => self.exporter,
+        };
+        let pipeline = exporter.map(|exporter| Pipeline::start(exporter, &self.batch));
         let inner: &'static Inner = Box::leak(Box::new(Inner {
             service_name: self.service_name,
             sampler: self.sampler,
