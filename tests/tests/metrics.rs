@@ -426,7 +426,7 @@ fn a_family_past_its_series_limit_sends_new_label_sets_to_one_overflow_series() 
          by_user_total{user=\"u0\",kind=\"a\"} 2\n\
          by_user_total{user=\"u1\",kind=\"a\"} 1\n\
          by_user_total{user=\"u2\",kind=\"a\"} 1\n\
-         # HELP cortex_metrics_series_dropped_total Label sets that went to a family's overflow series because the family was at its series limit.\n\
+         # HELP cortex_metrics_series_dropped_total Updates of new label sets sent to a family's overflow series because the family was at its series limit.\n\
          # TYPE cortex_metrics_series_dropped_total counter\n\
          cortex_metrics_series_dropped_total{family=\"by_user_total\"} 7\n"
     );

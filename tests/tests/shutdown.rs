@@ -120,8 +120,12 @@ async fn a_dropped_running_server_keeps_serving() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let r = raw::get(addr, "/fast", &[]).await;
     assert_eq!((r.status, r.body.as_str()), (200, "fast\n"));
-    // `serve` returns a RunningServer too: `let _ =` keeps it up.
-    let _ = cortex::http::serve("127.0.0.1:0").await.unwrap();
+    // The admin server `serve` starts keeps serving once dropped, too.
+    let admin = cortex::http::serve("127.0.0.1:0").await.unwrap();
+    let admin_addr = admin.local_addr();
+    drop(admin);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(raw::get(admin_addr, "/metrics", &[]).await.status, 200);
 }
 
 #[tokio::test]

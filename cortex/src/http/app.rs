@@ -127,10 +127,8 @@ impl App {
                 } => {
                     let template = route.template.as_str();
                     compress = endpoint.options.compress;
-                    let read =
-                        tokio::time::timeout(self.limits.body_read_timeout, self.read_body(req));
-                    let response = match read.await {
-                        Ok(Ok((parts, body, _held))) => {
+                    let response = match self.read_body(req).await {
+                        Ok((parts, body, _held)) => {
                             let request = Request {
                                 method: parts.method,
                                 uri: parts.uri,
@@ -157,16 +155,7 @@ impl App {
                                 },
                             }
                         }
-                        Ok(Err(response)) => response,
-                        Err(_) => {
-                            let mut r = text(
-                                StatusCode::REQUEST_TIMEOUT,
-                                "request body not received in time\n",
-                            );
-                            r.headers_mut()
-                                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                            r
-                        }
+                        Err(response) => response,
                     };
                     (response, Some(template))
                 }
@@ -200,7 +189,8 @@ impl App {
         response
     }
 
-    /// Reads the body within the size limit: 413 past it (without reading
+    /// Reads the body within the size limit and the body read timeout
+    /// (408 past it): 413 past the size (without reading
     /// a body whose declared length is already too large), 503 when the
     /// server already holds [`Limits::max_buffered_body_bytes`] of bodies,
     /// 400 if the client breaks off. The permit holds the body's bytes in
@@ -224,11 +214,43 @@ impl App {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
-        let (parts, mut body) = req.into_parts();
-        // Most GETs have no body: skip the collecting machinery.
+        let (parts, body) = req.into_parts();
+        // Most GETs have no body: no timer, no collecting machinery.
         if http_body::Body::is_end_stream(&body) {
             return Ok((parts, Bytes::new(), None));
         }
+        let collect = self.collect(body, &too_large);
+        let (collected, held) =
+            match tokio::time::timeout(self.limits.body_read_timeout, collect).await {
+                Ok(read) => read?,
+                Err(_) => {
+                    let mut r = text(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request body not received in time\n",
+                    );
+                    r.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    return Err(r);
+                }
+            };
+        #[cfg(feature = "compression")]
+        if let Some(c) = &self.compression {
+            return c
+                .decode_request(&parts.headers, collected)
+                .map(|body| (parts, body, held))
+                .map_err(|e| e.to_response());
+        }
+        Ok((parts, collected, held))
+    }
+
+    /// Reads a body's frames within the size limit and the server's body
+    /// budget.
+    async fn collect(
+        &self,
+        mut body: Incoming,
+        too_large: &impl Fn() -> Response,
+    ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Response> {
+        let limit = self.limits.max_body_bytes;
         let mut chunks: Vec<Bytes> = Vec::new();
         let mut len = 0usize;
         let mut held: Option<OwnedSemaphorePermit> = None;
@@ -273,14 +295,7 @@ impl App {
             1 => chunks.pop().unwrap_or_default(),
             _ => chunks.concat().into(),
         };
-        #[cfg(feature = "compression")]
-        if let Some(c) = &self.compression {
-            return c
-                .decode_request(&parts.headers, collected)
-                .map(|body| (parts, body, held))
-                .map_err(|e| e.to_response());
-        }
-        Ok((parts, collected, held))
+        Ok((collected, held))
     }
 }
 

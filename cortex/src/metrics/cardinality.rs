@@ -16,7 +16,7 @@ pub(crate) const OVERFLOW_LABEL: super::family::ConstLabels = &[("otel_metric_ov
 /// The family that counts label sets sent to overflow series.
 pub(crate) const DROPPED_NAME: &str = "cortex_metrics_series_dropped_total";
 pub(crate) const DROPPED_HELP: &str =
-    "Label sets that went to a family's overflow series because the family was at its series limit.";
+    "Updates of new label sets sent to a family's overflow series because the family was at its series limit.";
 
 /// Shared by every family of a registry.
 #[derive(Debug)]

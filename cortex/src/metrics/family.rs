@@ -513,8 +513,9 @@ impl<M: Metric> Family<M> {
     /// unless [`Registry::set_series_limit`](super::Registry::set_series_limit)
     /// changed it). Past it, a new label set gets the family's one
     /// *overflow series* (every label empty, plus
-    /// `otel_metric_overflow="true"`, OpenTelemetry's convention), is counted
-    /// in `cortex_metrics_series_dropped_total{family}`, and a warning is
+    /// `otel_metric_overflow="true"`, OpenTelemetry's convention); each
+    /// update sent there is counted in
+    /// `cortex_metrics_series_dropped_total{family}`, and a warning is
     /// logged at most once a minute. Existing series keep working; series
     /// of annotated functions do not count (the code bounds them).
     ///

@@ -178,7 +178,7 @@ impl<S: Send + 'static> WorkerPool<S> {
         let (r1, r2, r3) = (Arc::clone(&reply), Arc::clone(&reply), Arc::clone(&reply));
         let control = Arc::new(Control {
             started: AtomicBool::new(false),
-            token: CancelToken::default(),
+            cancelled: AtomicBool::new(false),
         });
         let (c1, c3) = (Arc::clone(&control), Arc::clone(&control));
         // The task runs as a child of the span current at submission.
@@ -193,10 +193,9 @@ impl<S: Send + 'static> WorkerPool<S> {
                     }
                     c1.started.store(true, Ordering::Release);
                 }
-                let outcome = parent.run(|| {
-                    c1.token
-                        .run(|| std::panic::catch_unwind(AssertUnwindSafe(|| f(state))))
-                });
+                let token = CancelToken(Some(c1));
+                let outcome = parent
+                    .run(|| token.run(|| std::panic::catch_unwind(AssertUnwindSafe(|| f(state)))));
                 let (result, status) = match outcome {
                     Ok(v) => (Ok(v), Ok(true)),
                     Err(p) => {
@@ -223,7 +222,7 @@ impl<S: Send + 'static> WorkerPool<S> {
                     let _ = tx.send(Err(TaskError::TimedOut(after)));
                     // A task that looks at its token can stop early and
                     // give its thread back.
-                    c3.token.cancel();
+                    c3.cancelled.store(true, Ordering::Release);
                     true
                 }
                 None => false,
@@ -463,15 +462,16 @@ impl<T> fmt::Debug for TaskHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskHandle")
             .field("started", &self.control.started.load(Ordering::Acquire))
-            .field("cancelled", &self.control.token.is_cancelled())
+            .field("cancelled", &self.control.cancelled.load(Ordering::Acquire))
             .finish()
     }
 }
 
-/// What a task's handle and its job share.
+/// What a task's handle, its job and its [`CancelToken`] share.
+#[derive(Debug)]
 struct Control {
     started: AtomicBool,
-    token: CancelToken,
+    cancelled: AtomicBool,
 }
 
 /// A task's cancellation flag, for tasks that want to stop early: a task
@@ -501,7 +501,7 @@ struct Control {
 /// pool.shutdown();
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Option<Arc<Control>>);
 
 thread_local! {
     static CURRENT_TOKEN: std::cell::RefCell<Option<CancelToken>> =
@@ -521,11 +521,9 @@ impl CancelToken {
 
     /// Whether the task was asked to stop.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
-
-    fn cancel(&self) {
-        self.0.store(true, Ordering::Release);
+        self.0
+            .as_ref()
+            .is_some_and(|c| c.cancelled.load(Ordering::Acquire))
     }
 
     /// Runs `f` with this token as the thread's current one.
@@ -547,7 +545,7 @@ impl<T> TaskHandle<T> {
     /// its result still comes (returns `false`).
     pub fn cancel(&self) -> bool {
         let mut reply = self.reply.lock();
-        self.control.token.cancel();
+        self.control.cancelled.store(true, Ordering::Release);
         if self.control.started.load(Ordering::Acquire) {
             return false;
         }
