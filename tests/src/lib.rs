@@ -10,6 +10,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+pub mod policy;
 pub mod spans;
 
 /// The value, in the global registry's text exposition, of the sample whose

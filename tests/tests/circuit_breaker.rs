@@ -10,30 +10,7 @@ use cortex::metrics::{global, Format};
 use cortex::resilience::{
     circuit_breaker, CircuitBreaker, CircuitBreakerConfig, Error, State, Window,
 };
-
-#[derive(Debug, PartialEq)]
-enum AppError {
-    Backend,
-    NotFound,
-    Policy(Error),
-}
-
-impl From<Error> for AppError {
-    fn from(e: Error) -> Self {
-        AppError::Policy(e)
-    }
-}
-
-fn config(window: u32, minimum: u32) -> CircuitBreakerConfig {
-    CircuitBreakerConfig {
-        failure_rate: 50,
-        minimum_calls: minimum,
-        window: Window::Count(window),
-        open_for: Duration::from_secs(30),
-        half_open_calls: 3,
-        ..Default::default()
-    }
-}
+use cortex_tests::policy::{config, AppError};
 
 async fn fail(b: &CircuitBreaker) -> Result<(), AppError> {
     b.call(|| async { Err(AppError::Backend) }).await

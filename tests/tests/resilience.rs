@@ -6,31 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cortex::resilience::{
-    Bulkhead, BulkheadConfig, CircuitBreaker, CircuitBreakerConfig, Error, Pipeline, RateLimiter,
-    RateLimiterConfig, Retry, RetryConfig, Timeout, Window,
+    Bulkhead, BulkheadConfig, CircuitBreaker, Error, Pipeline, RateLimiter, RateLimiterConfig,
+    Retry, RetryConfig, Timeout,
 };
-
-#[derive(Debug, PartialEq)]
-enum AppError {
-    Policy(Error),
-}
-
-impl From<Error> for AppError {
-    fn from(e: Error) -> Self {
-        AppError::Policy(e)
-    }
-}
-
-fn config(window: u32, minimum: u32) -> CircuitBreakerConfig {
-    CircuitBreakerConfig {
-        failure_rate: 50,
-        minimum_calls: minimum,
-        window: Window::Count(window),
-        open_for: Duration::from_secs(30),
-        half_open_calls: 3,
-        ..Default::default()
-    }
-}
+use cortex_tests::policy::{config, AppError};
 
 // ---- timeout ----
 

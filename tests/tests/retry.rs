@@ -7,19 +7,7 @@ use std::time::Duration;
 
 use cortex::metrics::{global, Format};
 use cortex::resilience::{Backoff, Error, Retry, RetryConfig};
-
-#[derive(Debug, PartialEq)]
-enum AppError {
-    Backend,
-    NotFound,
-    Policy(Error),
-}
-
-impl From<Error> for AppError {
-    fn from(e: Error) -> Self {
-        AppError::Policy(e)
-    }
-}
+use cortex_tests::policy::AppError;
 
 #[tokio::test(start_paused = true)]
 async fn retry_delays_are_exact_without_jitter() {
