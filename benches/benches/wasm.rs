@@ -144,9 +144,24 @@ fn round_trip(c: &mut Criterion) {
     g.finish();
 }
 
+/// Making an instance (and dropping it): wasmtime's on-demand allocator,
+/// which maps fresh memory each time, against the pooling allocator.
+fn instantiate(c: &mut Criterion) {
+    let mut g = c.benchmark_group("wasm_instantiate");
+    let on_demand = WasmModule::from_wat(GUEST, Limits::default()).unwrap();
+    g.bench_function("on_demand", |b| {
+        b.iter(|| black_box(on_demand.instantiate().unwrap()))
+    });
+    let pooled = WasmModule::from_wat(GUEST, Limits::default().pooled(8)).unwrap();
+    g.bench_function("pooled", |b| {
+        b.iter(|| black_box(pooled.instantiate().unwrap()))
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = cortex_benches::config(3);
-    targets = alloc_free, round_trip
+    targets = alloc_free, round_trip, instantiate
 }
 criterion_main!(benches);

@@ -277,7 +277,8 @@ fn reserved_start_is_never_handed_out() {
     let mut g = bare(1, 16, Some(4096));
     let p = g.alloc(8, 8).unwrap();
     assert_eq!(p.offset(), 4096);
-    // The guest's own __heap_base.
+    // A guest's __heap_base inside its initial memory changes nothing: its
+    // own malloc may use what lies above it (see wasm_guests.rs).
     let mut g = WasmModule::from_wat(
         r#"(module (memory (export "memory") 1) (global (export "__heap_base") i32 (i32.const 1000)))"#,
         Limits::default(),
@@ -286,7 +287,7 @@ fn reserved_start_is_never_handed_out() {
     .instantiate()
     .unwrap();
     let p = g.alloc(8, 8).unwrap();
-    assert_eq!(p.offset(), 1000);
+    assert!(u64::from(p.offset()) >= PAGE);
     // A __heap_base past the initial memory: growth starts there, not below.
     let mut g = WasmModule::from_wat(
         r#"(module (memory (export "memory") 1) (global (export "__heap_base") i32 (i32.const 100000)))"#,
@@ -645,15 +646,13 @@ fn by_default_a_looping_guest_is_stopped_and_modules_share_one_ticker() {
     let modules: Vec<WasmModule> = (0..20)
         .map(|_| WasmModule::from_wat(&guest(), Limits::default()).unwrap())
         .collect();
+    // Thread names are cut to 15 bytes in `comm`; this one is shorter.
     let tickers = std::fs::read_dir("/proc/self/task")
         .unwrap()
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim() == "cortex-wasm-epoch")
+        .filter(|name| name.trim() == "cortex-epoch")
         .count();
-    assert!(
-        tickers <= 4,
-        "one ticker per engine setting, not per module: {tickers}"
-    );
+    assert_eq!(tickers, 1, "one ticker per process, not per module");
     let started = std::time::Instant::now();
     let mut g = modules[0].instantiate().unwrap();
     assert_eq!(

@@ -217,6 +217,17 @@ impl Heap {
         need.saturating_sub(have).max(1) + self.floor.saturating_sub(memory_end)
     }
 
+    /// The size of a new free block that a later `alloc(size, align)` is
+    /// sure to find (the search rounds up to the next size class).
+    pub(crate) fn region_for(size: u32, align: u32) -> u64 {
+        let need = Self::search_size(size, align).unwrap_or(u64::MAX);
+        if need < SMALL {
+            return need;
+        }
+        let log2 = 63 - need.leading_zeros();
+        need.saturating_add(1u64 << (log2 - SL_BITS))
+    }
+
     fn search_size(size: u32, align: u32) -> Option<u64> {
         let size = u64::from(block_size(size)?);
         Some(if align > GRANULE {

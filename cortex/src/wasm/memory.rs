@@ -4,31 +4,57 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 
-use wasmtime::{AsContext, AsContextMut, Instance, Memory, StoreContext};
+use wasmtime::{AsContext, AsContextMut, Instance, Memory, StoreContext, TypedFunc};
 
 use super::error::WasmError;
-use super::heap::{GuestPtr, Heap};
+use super::heap::{GuestPtr, Heap, GRANULE};
 use super::stats::{MemoryStats, Published};
 
 /// A WebAssembly page.
 pub const PAGE: u64 = 64 * 1024;
 /// The most pages a 32-bit memory can have (4 GiB).
 const MAX_PAGES: u64 = 1 << 16;
+/// The least the host borrows from a guest's `malloc` at a time.
+const ARENA: u64 = 64 * 1024;
 
 static NEXT_OWNER: AtomicU32 = AtomicU32::new(1);
 
 /// How a [`MemoryManager`] treats its memory.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MemoryOptions {
     pub(crate) reserved: Option<u32>,
     pub(crate) max_pages: Option<u64>,
     pub(crate) metrics: Option<String>,
+    pub(crate) guest_malloc: bool,
+}
+
+impl Default for MemoryOptions {
+    fn default() -> Self {
+        MemoryOptions {
+            reserved: None,
+            max_pages: None,
+            metrics: None,
+            guest_malloc: true,
+        }
+    }
 }
 
 impl MemoryOptions {
     /// Never hand out the first `bytes` bytes (the guest's data and stack).
-    /// Without it, the guest's exported `__heap_base` is used, and without
-    /// that, the memory the module starts with is all left to the guest.
+    /// Without it, all the memory the module starts with is left to the
+    /// guest, and the host hands out only pages it grew itself. Set this
+    /// only for a guest known to leave the rest of its initial memory alone:
+    /// `__heap_base` is not where a guest's memory ends, since its own
+    /// `malloc` starts there.
+    ///
+    /// A guest with its own allocator should export it as `malloc`
+    /// (`(param i32) (result i32)`, as C's; with clang,
+    /// `-Wl,--export=malloc`): the host then borrows its buffers' space from
+    /// it, in arenas of 64 KiB or more, and never touches a page the
+    /// guest's allocator could claim (see [`guest_malloc`](Self::guest_malloc)).
+    /// Without that, an allocator that claims all the memory there is when
+    /// first used (wasi-libc's dlmalloc built with LLVM 15 or older does)
+    /// would take pages the host grew before its first `malloc`.
     pub fn reserved(mut self, bytes: u32) -> Self {
         self.reserved = Some(bytes);
         self
@@ -38,6 +64,15 @@ impl MemoryOptions {
     /// own declared maximum applies too).
     pub fn max_pages(mut self, pages: u64) -> Self {
         self.max_pages = Some(pages);
+        self
+    }
+
+    /// Whether to borrow the host's arenas from the guest's exported
+    /// `malloc` when it has one (default `true`; see
+    /// [`reserved`](Self::reserved)). `false` makes the host grow pages of
+    /// its own even then.
+    pub fn guest_malloc(mut self, borrow: bool) -> Self {
+        self.guest_malloc = borrow;
         self
     }
 
@@ -99,6 +134,8 @@ pub struct MemoryManager {
     max_pages: u64,
     growths: u64,
     published: Option<Arc<Published>>,
+    /// The guest's own `malloc`, when the host borrows its space from it.
+    lender: Option<TypedFunc<i32, i32>>,
 }
 
 impl fmt::Debug for MemoryManager {
@@ -112,9 +149,11 @@ impl fmt::Debug for MemoryManager {
 }
 
 impl MemoryManager {
-    /// A manager over the instance's memory exported as `memory`; the
-    /// reserved start is the options', else the guest's `__heap_base`
-    /// global, else all the memory it starts with.
+    /// A manager over the instance's memory exported as `memory`. When the
+    /// guest exports a `malloc` (and the options allow), the host's space
+    /// is borrowed from it; otherwise the reserved start is the options',
+    /// else all the memory it starts with (or, should the guest export a
+    /// `__heap_base` past that, up to it).
     ///
     /// # Errors
     /// [`WasmError::NoMemory`] when the instance exports no such memory.
@@ -130,8 +169,23 @@ impl MemoryManager {
             .get_global(&mut store, "__heap_base")
             .and_then(|g| g.get(&mut store).i32())
             .map(|v| v as u32);
+        let lender = if options.guest_malloc {
+            instance
+                .get_typed_func::<i32, i32>(&mut store, "malloc")
+                .ok()
+        } else {
+            None
+        };
+        if lender.is_some() {
+            // Nothing of the memory as it is: every arena comes from malloc.
+            return Ok(Self::build(store, memory, options, lender));
+        }
+        let initial = memory.data_size(&store) as u64;
         let options = MemoryOptions {
-            reserved: options.reserved.or(heap_base),
+            reserved: options.reserved.or_else(|| {
+                let end = heap_base.map_or(initial, |b| u64::from(b).max(initial));
+                Some(u32::try_from(end).unwrap_or(u32::MAX))
+            }),
             ..options
         };
         Ok(Self::new(store, memory, options))
@@ -140,6 +194,15 @@ impl MemoryManager {
     /// A manager over `memory`. Without a reserved size in the options,
     /// all the memory's current pages are left to the guest.
     pub fn new(store: impl AsContext, memory: Memory, options: MemoryOptions) -> Self {
+        Self::build(store, memory, options, None)
+    }
+
+    fn build(
+        store: impl AsContext,
+        memory: Memory,
+        options: MemoryOptions,
+        lender: Option<TypedFunc<i32, i32>>,
+    ) -> Self {
         let store = store.as_context();
         let size = memory.data_size(&store) as u64;
         let declared = memory.ty(&store).maximum().unwrap_or(MAX_PAGES);
@@ -149,9 +212,14 @@ impl MemoryManager {
             .min(declared)
             .min(MAX_PAGES);
         // Offset 0 is null and never handed out, even with nothing reserved.
-        let reserved = options.reserved.map_or(size, u64::from).max(1);
+        let (reserved, lent) = match lender {
+            Some(_) => (options.reserved.map_or(1, u64::from).max(1), true),
+            None => (options.reserved.map_or(size, u64::from).max(1), false),
+        };
         let mut heap = Heap::new(NEXT_OWNER.fetch_add(1, Relaxed), reserved);
-        heap.add_region(reserved, size);
+        if !lent {
+            heap.add_region(reserved, size);
+        }
         let published = options.metrics.as_deref().map(Published::register);
         let manager = MemoryManager {
             heap,
@@ -159,6 +227,7 @@ impl MemoryManager {
             max_pages,
             growths: 0,
             published,
+            lender,
         };
         manager.publish();
         manager
@@ -210,6 +279,11 @@ impl MemoryManager {
             requested: size,
             max_pages: self.max_pages,
         };
+        if let Some(malloc) = self.lender.take() {
+            let borrowed = self.borrow(store, &malloc, size, align, oom);
+            self.lender = Some(malloc);
+            return borrowed;
+        }
         let end = self.memory.data_size(&store) as u64;
         let pages = self.heap.shortfall(size, align, end).div_ceil(PAGE);
         let now = self.memory.size(&store);
@@ -230,6 +304,38 @@ impl MemoryManager {
             total_pages = self.memory.size(&store),
             "grew guest memory"
         );
+        Ok(())
+    }
+
+    /// Borrows an arena for `size`/`align` from the guest's `malloc`.
+    #[cold]
+    fn borrow(
+        &mut self,
+        mut store: impl AsContextMut,
+        malloc: &TypedFunc<i32, i32>,
+        size: u32,
+        align: u32,
+        oom: WasmError,
+    ) -> Result<(), WasmError> {
+        // Room for the size, its alignment, the size class search and the
+        // arena's own rounding to granules.
+        let ask = (Heap::region_for(size, align) + 2 * u64::from(GRANULE)).max(ARENA);
+        let Ok(ask) = i32::try_from(ask) else {
+            return Err(oom);
+        };
+        let start = match malloc.call(&mut store, ask) {
+            Ok(0) => return Err(oom),
+            Ok(p) => u64::from(p as u32),
+            Err(e) => {
+                return Err(WasmError::Trap {
+                    function: "malloc".into(),
+                    message: format!("{e:#}"),
+                })
+            }
+        };
+        self.heap.add_region(start, start + ask as u64);
+        self.growths += 1;
+        tracing::debug!(target: "cortex::wasm", bytes = ask, "borrowed an arena from the guest's malloc");
         Ok(())
     }
 

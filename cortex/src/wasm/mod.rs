@@ -44,14 +44,19 @@
 mod engine;
 mod error;
 mod heap;
+mod host;
+mod instance;
+mod limits;
 mod memory;
 mod module;
 mod stats;
 
 pub use error::WasmError;
 pub use heap::GuestPtr;
+pub use instance::{WasmInstance, WasmWorker};
+pub use limits::{Limits, DEFAULT_CALL_ALLOCATIONS, DEFAULT_DEADLINE, HOST_CALL_FUEL};
 pub use memory::{MemoryManager, MemoryOptions, PAGE};
-pub use module::{Limits, WasmInstance, WasmModule, WasmWorker, DEFAULT_DEADLINE};
+pub use module::WasmModule;
 pub use stats::MemoryStats;
 
 /// wasmtime, as Cortex uses it, for embedders driving it directly.
