@@ -1,9 +1,11 @@
 //! Handles to running actors.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -37,14 +39,93 @@ impl<M> Envelope<M> {
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
     pub(crate) state: AtomicU8,
-    pub(crate) stopping: std::sync::atomic::AtomicBool,
-    pub(crate) restart_requested: std::sync::atomic::AtomicBool,
+    pub(crate) stopping: AtomicBool,
+    pub(crate) restart_requested: AtomicBool,
+    /// The last handle that keeps the actor alive was dropped (checked
+    /// against `life` before the actor stops: a new one may have come).
+    pub(crate) abandoned: AtomicBool,
     pub(crate) stop: Notify,
+    /// Woken when the actor has ended (its state is no longer RUNNING).
+    pub(crate) ended: Notify,
+    /// The handles that keep the actor alive share this.
+    pub(crate) life: Mutex<Weak<Life>>,
     pub(crate) group: Option<Arc<super::supervisor::Group>>,
     pub(crate) dead_letters: Counter,
 }
 
+/// Shared by the handles that keep an actor alive; when the last one goes,
+/// the actor is asked to stop.
+pub(crate) struct Life {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Life {
+    fn drop(&mut self) {
+        self.shared.abandoned.store(true, Ordering::Release);
+        self.shared.stop.notify_one();
+    }
+}
+
 impl Shared {
+    pub(crate) fn new(
+        name: Arc<str>,
+        group: Option<Arc<super::supervisor::Group>>,
+        dead_letters: Counter,
+    ) -> Arc<Self> {
+        Arc::new(Shared {
+            name,
+            state: AtomicU8::new(RUNNING),
+            stopping: AtomicBool::new(false),
+            restart_requested: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
+            stop: Notify::new(),
+            ended: Notify::new(),
+            life: Mutex::new(Weak::new()),
+            group,
+            dead_letters,
+        })
+    }
+
+    /// A share of the actor's life: the current one, or a new one when
+    /// every handle was dropped (the actor then stays, if it has not
+    /// stopped yet).
+    pub(crate) fn life(self: &Arc<Self>) -> Arc<Life> {
+        let mut life = self.life.lock();
+        if let Some(l) = life.upgrade() {
+            return l;
+        }
+        let l = Arc::new(Life {
+            shared: Arc::clone(self),
+        });
+        *life = Arc::downgrade(&l);
+        l
+    }
+
+    /// Whether no handle keeps the actor alive any more (after an
+    /// `abandoned` signal: a handle made since then counts).
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.life.lock().strong_count() == 0
+    }
+
+    /// The actor has ended: records `state` and wakes those waiting.
+    pub(crate) fn end(&self, state: u8) {
+        self.state.store(state, Ordering::Release);
+        self.ended.notify_waiters();
+    }
+
+    /// Waits until the actor has ended.
+    pub(crate) async fn wait_ended(&self) {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if self.state.load(Ordering::Acquire) != RUNNING {
+                return;
+            }
+            ended.await;
+        }
+    }
+
     pub(crate) fn request_stop(&self) {
         self.stopping.store(true, Ordering::Release);
         self.stop.notify_one();
@@ -58,16 +139,50 @@ impl Shared {
 }
 
 /// A handle to a running actor. Cheap to clone.
+///
+/// An unnamed actor lives while a handle to it does: when the last
+/// `ActorRef` is dropped, it handles what is already in its mailbox, runs
+/// `stopped` and ends, and the system forgets it (so an actor per request
+/// costs nothing once the request is done). A named actor belongs to its
+/// system, which keeps a handle for [`lookup`](super::ActorSystem::lookup):
+/// it runs until stopped. Timers and event bus subscriptions do not keep
+/// an actor alive.
 pub struct ActorRef<A: Actor> {
     pub(crate) tx: mpsc::Sender<Envelope<A::Msg>>,
     pub(crate) shared: Arc<Shared>,
+    /// `None` for the actor's own handle in its `Context` and for the
+    /// system's internal ones, which do not keep it alive.
+    life: Option<Arc<Life>>,
 }
 
 impl<A: Actor> Clone for ActorRef<A> {
+    /// Another handle, which keeps the actor alive (also when cloned from
+    /// [`Context::myself`](super::Context::myself)).
     fn clone(&self) -> Self {
         ActorRef {
             tx: self.tx.clone(),
             shared: Arc::clone(&self.shared),
+            life: Some(match &self.life {
+                Some(l) => Arc::clone(l),
+                None => self.shared.life(),
+            }),
+        }
+    }
+}
+
+impl<A: Actor> ActorRef<A> {
+    /// A handle that keeps the actor alive.
+    pub(crate) fn live(tx: mpsc::Sender<Envelope<A::Msg>>, shared: Arc<Shared>) -> Self {
+        let life = Some(shared.life());
+        ActorRef { tx, shared, life }
+    }
+
+    /// This handle without its share of the actor's life.
+    pub(crate) fn detached(&self) -> Self {
+        ActorRef {
+            tx: self.tx.clone(),
+            shared: Arc::clone(&self.shared),
+            life: None,
         }
     }
 }

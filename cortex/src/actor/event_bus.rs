@@ -3,14 +3,16 @@
 //! Each subscriber has a bounded buffer and an explicit policy for when it
 //! falls behind: drop the oldest events (counted in
 //! `cortex_event_bus_dropped_total{topic}` and logged), or make publishers
-//! wait. A subscriber is never detached silently; it ends when it is dropped
-//! or, for an actor, when the actor stops.
+//! wait, for a bounded time (then the event is dropped for it, counted the
+//! same way). A subscriber is never detached silently; it ends when it is
+//! dropped or, for an actor, when the actor stops.
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -18,13 +20,33 @@ use tokio::sync::Notify;
 use super::{Actor, ActorRef, Error};
 use crate::metrics::{Counter, Family};
 
+/// How long [`SlowPolicy::Backpressure`] makes a publisher wait.
+pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// What happens when a subscriber's buffer is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlowPolicy {
     /// Drop the oldest buffered event (counted and logged).
     DropOldest,
-    /// Make the publisher wait until there is room.
+    /// Make the publisher wait until there is room, for at most
+    /// [`DEFAULT_DELIVERY_TIMEOUT`] (1 s); then the event is dropped for
+    /// this subscriber (counted and logged). The bound is what keeps an
+    /// actor that publishes to a topic it subscribes to from waiting on
+    /// itself forever.
     Backpressure,
+    /// [`Backpressure`](Self::Backpressure), waiting at most this long.
+    BackpressureFor(Duration),
+}
+
+impl SlowPolicy {
+    /// How long a publisher may wait for room (`None`: not at all).
+    fn wait(self) -> Option<Duration> {
+        match self {
+            SlowPolicy::DropOldest => None,
+            SlowPolicy::Backpressure => Some(DEFAULT_DELIVERY_TIMEOUT),
+            SlowPolicy::BackpressureFor(d) => Some(d),
+        }
+    }
 }
 
 struct Subscriber<T> {
@@ -169,7 +191,9 @@ impl<T: Clone + Send + 'static> Topic<T> {
     }
 
     /// Delivers every event to `actor` as `to_msg(event)`, until the actor
-    /// stops. Must be called inside a Tokio runtime.
+    /// stops (the forwarding task then ends at once, events or not) or the
+    /// topic is gone. The subscription does not keep the actor alive. Must
+    /// be called inside a Tokio runtime.
     pub fn subscribe_actor<A: Actor>(
         &self,
         actor: ActorRef<A>,
@@ -178,13 +202,56 @@ impl<T: Clone + Send + 'static> Topic<T> {
         to_msg: impl Fn(T) -> A::Msg + Send + 'static,
     ) {
         let mut subscription = self.subscribe(capacity, policy);
+        let actor = actor.detached();
         tokio::spawn(async move {
-            while let Some(event) = subscription.recv().await {
-                if let Err(Error::Stopped(_)) = actor.tell(to_msg(event)).await {
-                    break;
+            let ended = Arc::clone(&actor.shared);
+            let forward = async move {
+                while let Some(event) = subscription.recv().await {
+                    if let Err(Error::Stopped(_)) = actor.tell(to_msg(event)).await {
+                        break;
+                    }
                 }
+            };
+            tokio::select! {
+                () = forward => {}
+                () = ended.wait_ended() => {}
             }
         });
+    }
+
+    /// Sends `event` to every subscriber without waiting: one whose buffer
+    /// is full loses its oldest event (counted), whatever its policy.
+    /// Events published this way from one thread arrive in order.
+    pub(crate) fn publish_now(&self, event: T) {
+        let subscribers: Vec<Arc<Subscriber<T>>> = {
+            let mut subs = self.subscribers.lock();
+            subs.retain(|s| !s.closed.load(Ordering::Acquire));
+            subs.clone()
+        };
+        for sub in subscribers {
+            let mut queue = sub.queue.lock();
+            if queue.len() >= sub.capacity {
+                queue.pop_front();
+                drop(queue);
+                self.count_drop(&sub, "slow subscriber: dropped its oldest events");
+                queue = sub.queue.lock();
+            }
+            queue.push_back(event.clone());
+            drop(queue);
+            sub.readable.notify_one();
+        }
+    }
+
+    fn count_drop(&self, sub: &Subscriber<T>, what: &'static str) {
+        let n = sub.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(c) = &self.dropped {
+            c.inc();
+        }
+        // Logged on the first drop and then every 1000th, so a slow
+        // subscriber cannot flood the logs.
+        if n == 1 || n % 1000 == 0 {
+            tracing::warn!(target: "cortex::actor", topic = %self.name, dropped = n, "{what}");
+        }
     }
 
     /// Sends `event` to every subscriber (waiting for room at those with the
@@ -205,6 +272,8 @@ impl<T: Clone + Send + 'static> Topic<T> {
     }
 
     async fn deliver(&self, sub: &Subscriber<T>, event: T) -> bool {
+        let wait = sub.policy.wait();
+        let deadline = wait.map(|w| tokio::time::Instant::now() + w);
         loop {
             let writable = sub.writable.notified();
             tokio::pin!(writable);
@@ -212,6 +281,19 @@ impl<T: Clone + Send + 'static> Topic<T> {
             if sub.closed.load(Ordering::Acquire) {
                 return false;
             }
+            let Some(deadline) = deadline else {
+                let mut queue = sub.queue.lock();
+                if queue.len() >= sub.capacity {
+                    queue.pop_front();
+                    drop(queue);
+                    self.count_drop(sub, "slow subscriber: dropped its oldest events");
+                    queue = sub.queue.lock();
+                }
+                queue.push_back(event);
+                drop(queue);
+                sub.readable.notify_one();
+                return true;
+            };
             {
                 let mut queue = sub.queue.lock();
                 if queue.len() < sub.capacity {
@@ -220,24 +302,14 @@ impl<T: Clone + Send + 'static> Topic<T> {
                     sub.readable.notify_one();
                     return true;
                 }
-                if sub.policy == SlowPolicy::DropOldest {
-                    queue.pop_front();
-                    queue.push_back(event);
-                    drop(queue);
-                    let n = sub.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                    if let Some(c) = &self.dropped {
-                        c.inc();
-                    }
-                    // Logged on the first drop and then every 1000th, so a
-                    // slow subscriber cannot flood the logs.
-                    if n == 1 || n % 1000 == 0 {
-                        tracing::warn!(target: "cortex::actor", topic = %self.name, dropped = n, "slow subscriber: dropped its oldest events");
-                    }
-                    sub.readable.notify_one();
-                    return true;
-                }
             }
-            writable.await;
+            if tokio::time::timeout_at(deadline, writable).await.is_err() {
+                self.count_drop(
+                    sub,
+                    "subscriber full past the delivery timeout: dropped the event for it",
+                );
+                return false;
+            }
         }
     }
 }

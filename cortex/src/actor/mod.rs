@@ -38,6 +38,11 @@
 //! sliding window and a backoff) or stop, panics caught like errors, dead
 //! letters, metrics, a health component per named actor, a draining
 //! `shutdown` with a deadline, and an [`EventBus`] of typed topics.
+//!
+//! An unnamed actor lives while an [`ActorRef`] to it does: when the last
+//! one is dropped it handles what is queued, runs `stopped` and ends, and
+//! [`ActorSystem::running`] no longer counts it. A named actor belongs to
+//! its system (which keeps a handle for `lookup`) and runs until stopped.
 
 mod actor_ref;
 pub mod event_bus;
@@ -52,7 +57,7 @@ use std::time::Duration;
 pub use actor_ref::{ActorRef, Reply};
 pub use event_bus::{EventBus, SlowPolicy, Subscription, Topic};
 pub use supervisor::Supervisor;
-pub use system::{ActorSystem, ShutdownReport};
+pub use system::{ActorSystem, ShutdownReport, RETAINED_ENDED};
 
 /// A stateful component that handles one message at a time.
 pub trait Actor: Send + Sized + 'static {
@@ -166,6 +171,7 @@ impl<A: Actor> Context<A> {
         }
     }
     /// The actor's own reference (to give to others, or to stop itself).
+    /// It does not keep the actor alive; a clone of it does.
     pub fn myself(&self) -> &ActorRef<A> {
         &self.myself
     }

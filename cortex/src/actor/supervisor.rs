@@ -18,16 +18,18 @@ pub(crate) struct Group {
 
 impl Group {
     pub(crate) fn add(&self, member: &Arc<Shared>) {
-        self.members.lock().push(Arc::downgrade(member));
+        let mut members = self.members.lock();
+        // Children that ended are let go, so the list is as long as the
+        // group's living children.
+        members.retain(|m| m.strong_count() > 0);
+        members.push(Arc::downgrade(member));
     }
 
+    /// Publishes at once, in the failing actor's own task: a failing actor
+    /// never waits for a slow listener (its oldest event is dropped), and
+    /// one actor's events arrive in the order they happened.
     fn tell(&self, event: SupervisorEvent) {
-        let events = self.events.clone();
-        // Events go out on their own task so a failing actor never waits
-        // for a slow listener.
-        tokio::spawn(async move {
-            events.publish(event).await;
-        });
+        self.events.publish_now(event);
     }
 
     /// A child failed: tell the listeners, and restart its siblings when the

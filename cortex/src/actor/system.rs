@@ -4,22 +4,26 @@ use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::actor_ref::{Shared, FAILED, RUNNING, STOPPED};
+use super::actor_ref::{Shared, FAILED, STOPPED};
 use super::{Actor, ActorRef, Context, Error, SpawnOptions, Strategy};
 use crate::health::{CheckOptions, Health, HealthRegistry};
 use crate::metrics::{Buckets, Counter, Family, Histogram, Registry};
 use crate::util::panic_message;
 
 const DEFAULT_MAILBOX: usize = 1024;
+
+/// How many named actors that ended keep their series (and, when they
+/// failed, their DOWN health component) exported.
+pub const RETAINED_ENDED: usize = 256;
 
 struct Metrics {
     messages: Family<Counter>,
@@ -71,6 +75,9 @@ struct Running {
     name: Arc<str>,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
+    /// Registered under its name (with its own series and health
+    /// component).
+    named: bool,
 }
 
 /// Runs actors. Cheap to clone (a shared handle).
@@ -83,8 +90,12 @@ struct Inner {
     bus: super::EventBus,
     metrics: Option<Metrics>,
     health: Option<&'static HealthRegistry>,
-    names: Mutex<HashMap<String, Box<dyn Any + Send + Sync>>>,
-    running: Mutex<Vec<Running>>,
+    names: Mutex<HashMap<String, Named>>,
+    /// Actors running now, by id; each removes itself when it ends.
+    running: Mutex<HashMap<u64, Running>>,
+    /// Names of the last named actors that ended, oldest first, whose
+    /// series are still exported.
+    retired: Mutex<VecDeque<Arc<str>>>,
     next_id: AtomicU64,
 }
 
@@ -147,7 +158,8 @@ impl ActorSystem {
                 metrics,
                 health,
                 names: Mutex::new(HashMap::new()),
-                running: Mutex::new(Vec::new()),
+                running: Mutex::new(HashMap::new()),
+                retired: Mutex::new(VecDeque::new()),
                 next_id: AtomicU64::new(1),
             }),
         }
@@ -183,10 +195,10 @@ impl ActorSystem {
         F: Fn() -> A + Send + Sync + 'static,
     {
         let named = options.name.is_some();
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let name: Arc<str> = match &options.name {
             Some(n) => n.as_str().into(),
             None => {
-                let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
                 let ty = std::any::type_name::<A>()
                     .rsplit("::")
                     .next()
@@ -195,37 +207,31 @@ impl ActorSystem {
             }
         };
         let (tx, rx) = mpsc::channel(options.mailbox.unwrap_or(DEFAULT_MAILBOX));
-        let shared = Arc::new(Shared {
-            name: Arc::clone(&name),
-            state: AtomicU8::new(RUNNING),
-            stopping: std::sync::atomic::AtomicBool::new(false),
-            restart_requested: std::sync::atomic::AtomicBool::new(false),
-            stop: Notify::new(),
-            group: group.clone(),
-            dead_letters: self
-                .inner
+        let shared = Shared::new(
+            Arc::clone(&name),
+            group.clone(),
+            self.inner
                 .metrics
                 .as_ref()
                 .map_or_else(Counter::new, |m| m.dead_letters.clone()),
-        });
-        let actor_ref = ActorRef {
-            tx,
-            shared: Arc::clone(&shared),
-        };
+        );
+        let actor_ref = ActorRef::live(tx, Arc::clone(&shared));
         if named {
             let mut names = self.inner.names.lock();
-            let taken = names
-                .get(&*name)
-                .and_then(|any| any.downcast_ref::<ActorRef<A>>())
-                .is_some_and(|existing| !existing.is_stopped());
-            if taken
-                || names
-                    .get(&*name)
-                    .is_some_and(|any| any.downcast_ref::<ActorRef<A>>().is_none())
-            {
+            // A name is free once its actor has ended (its entry is then
+            // removed, or about to be).
+            if names.get(&*name).is_some_and(|n| {
+                n.shared.state.load(Ordering::Acquire) == super::actor_ref::RUNNING
+            }) {
                 return Err(Error::NameTaken(name.to_string()));
             }
-            names.insert(name.to_string(), Box::new(actor_ref.clone()));
+            names.insert(
+                name.to_string(),
+                Named {
+                    shared: Arc::clone(&shared),
+                    handle: Box::new(actor_ref.clone()),
+                },
+            );
         }
         // Unnamed actors are counted under their type (`actor="Worker"`), so
         // spawning them without end adds no series; a named actor has its
@@ -273,20 +279,42 @@ impl ActorSystem {
         if let Some(g) = &group {
             g.add(&shared);
         }
-        let ctx = Context::new(actor_ref.clone());
-        let task = tokio::spawn(run(
+        let ctx = Context::new(actor_ref.detached());
+        let actor = run(
             factory,
             rx,
             ctx,
             options.strategy,
             series,
             Arc::clone(&shared),
-        ));
-        self.inner
-            .running
-            .lock()
-            .push(Running { name, shared, task });
+        );
+        let system = Arc::downgrade(&self.inner);
+        // Held across the spawn, so the task cannot remove its entry
+        // before it is there.
+        let mut running = self.inner.running.lock();
+        let task = tokio::spawn(async move {
+            actor.await;
+            if let Some(inner) = Weak::upgrade(&system) {
+                inner.retire(id);
+            }
+        });
+        running.insert(
+            id,
+            Running {
+                name,
+                shared,
+                task,
+                named,
+            },
+        );
+        drop(running);
         Ok(actor_ref)
+    }
+
+    /// How many actors run now (an actor that ended is no longer counted,
+    /// nor kept anywhere by the system).
+    pub fn running(&self) -> usize {
+        self.inner.running.lock().len()
     }
 
     /// The system's event bus.
@@ -300,7 +328,7 @@ impl ActorSystem {
             .names
             .lock()
             .get(name)
-            .and_then(|any| any.downcast_ref::<ActorRef<A>>())
+            .and_then(|n| n.handle.downcast_ref::<ActorRef<A>>())
             .filter(|r| !r.is_stopped())
             .cloned()
     }
@@ -308,7 +336,9 @@ impl ActorSystem {
     /// Stops every actor: no new messages, queued ones are handled, `stopped`
     /// hooks run. Actors still busy at `deadline` are aborted and reported.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
-        let running: Vec<Running> = std::mem::take(&mut *self.inner.running.lock());
+        let running: Vec<Running> = std::mem::take(&mut *self.inner.running.lock())
+            .into_values()
+            .collect();
         for r in &running {
             r.shared.request_stop();
         }
@@ -319,12 +349,82 @@ impl ActorSystem {
                 r.task.abort();
                 unfinished.push(r.name.to_string());
             }
+            self.inner.forget(&r);
         }
         if !unfinished.is_empty() {
             tracing::warn!(target: "cortex::actor", ?unfinished, "actors still busy at the shutdown deadline were aborted");
         }
         ShutdownReport { unfinished }
     }
+}
+
+impl Inner {
+    /// The actor `id` ended: the system lets go of it.
+    fn retire(&self, id: u64) {
+        let ended = self.running.lock().remove(&id);
+        if let Some(r) = ended {
+            self.forget(&r);
+        }
+    }
+
+    /// Frees what a named actor that ended had: its name and its mailbox
+    /// gauge at once, and, when it stopped cleanly, its health component.
+    /// Its counters stay exported (so the last scrape sees its final
+    /// counts, and a failed actor stays DOWN) for the last
+    /// [`RETAINED_ENDED`] named actors that ended; older ones are removed,
+    /// so actors spawned and ended by name without end leave `/metrics` and
+    /// `/health` bounded. Nothing is touched when the name already belongs
+    /// to a newer actor.
+    fn forget(&self, r: &Running) {
+        if !r.named {
+            return;
+        }
+        {
+            let mut names = self.names.lock();
+            let ours = names
+                .get(&*r.name)
+                .is_some_and(|n| Arc::ptr_eq(&n.shared, &r.shared));
+            if !ours {
+                return;
+            }
+            names.remove(&*r.name);
+        }
+        if let Some(m) = &self.metrics {
+            m.depth.remove(&[&*r.name]);
+        }
+        let failed = r.shared.state.load(Ordering::Acquire) == FAILED;
+        if let (Some(health), false) = (self.health, failed) {
+            health.remove(&format!("actor.{}", r.name));
+        }
+        let mut retired = self.retired.lock();
+        retired.push_back(Arc::clone(&r.name));
+        while retired.len() > RETAINED_ENDED {
+            let Some(old) = retired.pop_front() else {
+                break;
+            };
+            if self.names.lock().contains_key(&*old) {
+                // A newer actor has the name, and the series with it.
+                continue;
+            }
+            if let Some(m) = &self.metrics {
+                let label = [&*old];
+                m.messages.remove(&label);
+                m.errors.remove(&label);
+                m.restarts.remove(&label);
+                m.processing.remove(&label);
+            }
+            if let Some(health) = self.health {
+                health.remove(&format!("actor.{old}"));
+            }
+        }
+    }
+}
+
+/// A named actor in the names table: its state, and its handle (an
+/// `ActorRef<A>`, typed again by [`ActorSystem::lookup`]).
+struct Named {
+    shared: Arc<Shared>,
+    handle: Box<dyn Any + Send + Sync>,
 }
 
 struct Series {
@@ -385,6 +485,12 @@ async fn run<A, F>(
                     break FAILED;
                 }
             }
+        }
+        if !closing && shared.abandoned.swap(false, Ordering::AcqRel) && shared.is_abandoned() {
+            // Nobody can send to it any more: it finishes what is queued
+            // and stops, as if stopped.
+            tracing::debug!(target: "cortex::actor", actor = %shared.name, "every handle was dropped; stopping");
+            shared.stopping.store(true, Ordering::Release);
         }
         let msg = if closing {
             rx.recv().await
@@ -487,7 +593,7 @@ async fn run<A, F>(
         return;
     }
     ctx.cancel_timers();
-    shared.state.store(STOPPED, Ordering::Release);
+    shared.end(STOPPED);
 }
 
 /// A fresh actor from the factory, started; a panic in either is the
@@ -563,5 +669,5 @@ fn finish_failed<M>(shared: &Shared, rx: &mut mpsc::Receiver<super::actor_ref::E
     while rx.try_recv().is_ok() {
         shared.dead_letters.inc();
     }
-    shared.state.store(FAILED, Ordering::Release);
+    shared.end(FAILED);
 }
