@@ -47,6 +47,7 @@ mod id;
 mod pipeline;
 mod sampler;
 mod span;
+mod tail;
 mod tracer;
 
 pub use context::{

@@ -1,7 +1,8 @@
 //! Between ended spans and the exporter: a bounded lock-free queue, drained
-//! in batches by one background thread; and the tail-sampling buffer.
+//! in batches by one background thread, and a queue of whole traces the
+//! tail sampler kept.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -10,8 +11,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::export::SpanExporter;
-use super::sampler::{ratio_keeps, TailSampling};
 use super::span::{RawSpan, SpanData};
+use super::tail::TailBuffer;
 use crate::metrics::Counter;
 
 /// Why spans were not exported.
@@ -131,10 +132,27 @@ pub(crate) struct Pipeline {
     closed: AtomicBool,
     last_warn: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Whole traces kept by the tail sampler, exported in batches like the
+    /// rest; at most `bulk_limit` spans wait here.
+    bulk: Mutex<Bulk>,
+    bulk_limit: usize,
+    /// The tail sampler whose held traces the export thread sweeps on
+    /// time, and releases at a flush or shutdown.
+    tail: Option<Arc<TailBuffer>>,
+}
+
+#[derive(Default)]
+struct Bulk {
+    traces: VecDeque<Vec<RawSpan>>,
+    spans: usize,
 }
 
 impl Pipeline {
-    pub(crate) fn start(exporter: Box<dyn SpanExporter>, config: &BatchConfig) -> Arc<Pipeline> {
+    pub(crate) fn start(
+        exporter: Box<dyn SpanExporter>,
+        config: &BatchConfig,
+        tail: Option<Arc<TailBuffer>>,
+    ) -> Arc<Pipeline> {
         register_metrics();
         let max_batch = config.max_batch.max(1);
         let pipeline = Arc::new(Pipeline {
@@ -151,6 +169,11 @@ impl Pipeline {
             closed: AtomicBool::new(false),
             last_warn: AtomicU64::new(0),
             thread: Mutex::new(None),
+            bulk: Mutex::new(Bulk::default()),
+            bulk_limit: config
+                .queue
+                .max(tail.as_ref().map_or(0, |t| t.max_buffered())),
+            tail,
         });
         let p = Arc::clone(&pipeline);
         let thread = std::thread::Builder::new()
@@ -197,6 +220,31 @@ impl Pipeline {
             Err(None) => self.dropped(DropReason::QueueFull, 1),
             Err(Some(span)) => self.push_new_ring(span),
         }
+    }
+
+    /// Queues a whole kept trace, however many spans it has (the export
+    /// thread sends it in batches); drops it (counted) only when more than
+    /// the bulk limit of spans already wait.
+    pub(crate) fn push_trace(&self, spans: Vec<RawSpan>) {
+        let n = spans.len();
+        if n == 0 {
+            return;
+        }
+        if self.closed.load(Ordering::Relaxed) {
+            self.dropped(DropReason::Shutdown, n as u64);
+            return;
+        }
+        {
+            let mut bulk = self.bulk.lock();
+            if bulk.spans + n > self.bulk_limit {
+                drop(bulk);
+                self.dropped(DropReason::QueueFull, n as u64);
+                return;
+            }
+            bulk.spans += n;
+            bulk.traces.push_back(spans);
+        }
+        self.wake();
     }
 
     /// A span ended after shutdown: counted, and this thread's ring for the
@@ -255,6 +303,15 @@ impl Pipeline {
             }
         }
         rings.retain(|r| !(r.is_abandoned() && r.is_empty()));
+        drop(rings);
+        let traces = {
+            let mut bulk = self.bulk.lock();
+            bulk.spans = 0;
+            std::mem::take(&mut bulk.traces)
+        };
+        for trace in traces {
+            into.extend(trace);
+        }
     }
 
     #[cold]
@@ -300,6 +357,12 @@ impl Pipeline {
                 s.wake = false;
                 (s.flush_requested, s.shutdown)
             };
+            if let Some(tail) = &self.tail {
+                // Held traces: all of them at a flush or shutdown, else
+                // those whose root never ended here.
+                let everything = shutdown || flush_generation > self.signal.lock().flushed;
+                tail.release(everything, &mut loose);
+            }
             self.drain(&mut loose);
             for span in loose.drain(..) {
                 batch.push(span.into_data());
@@ -393,145 +456,5 @@ impl Pipeline {
             let _ = t.join();
         }
         true
-    }
-}
-
-/// Spans of open traces, held until their local root ends.
-pub(crate) struct TailBuffer {
-    config: TailSampling,
-    state: Mutex<TailState>,
-}
-
-/// Decisions remembered for spans that end after their root (a task the
-/// request spawned, say): two generations of this many traces.
-const DECIDED: usize = 4096;
-/// Held spans whose root has not ended after this long are decided without
-/// it (the root was lost, or never sampled here), so nothing is held forever.
-const MAX_HOLD_NANOS: u64 = 60_000_000_000;
-
-#[derive(Default)]
-struct TailState {
-    traces: HashMap<(u128, u64), Held>,
-    buffered: usize,
-    decided: [HashMap<(u128, u64), bool>; 2],
-    roots_since_sweep: usize,
-}
-
-#[derive(Default)]
-struct Held {
-    spans: Vec<RawSpan>,
-    error: bool,
-    /// Raw clock reading when the first span was held.
-    since: u64,
-}
-
-impl TailState {
-    fn decision(&self, key: &(u128, u64)) -> Option<bool> {
-        self.decided[0]
-            .get(key)
-            .or_else(|| self.decided[1].get(key))
-            .copied()
-    }
-
-    fn remember(&mut self, key: (u128, u64), keep: bool) {
-        if self.decided[0].len() >= DECIDED {
-            self.decided[1] = std::mem::take(&mut self.decided[0]);
-        }
-        self.decided[0].insert(key, keep);
-    }
-}
-
-impl TailBuffer {
-    pub(crate) fn new(config: TailSampling) -> Self {
-        TailBuffer {
-            config,
-            state: Mutex::new(TailState::default()),
-        }
-    }
-
-    /// Takes an ended span; when it is the local root, decides for the
-    /// whole trace and hands what is kept to `pipeline`.
-    pub(crate) fn on_end(&self, span: RawSpan, local_root: u64, pipeline: &Pipeline) {
-        let key = (span.trace_id, local_root);
-        let failed = span.failed;
-        if span.span_id != local_root {
-            let mut s = self.state.lock();
-            // Its root has ended already: the trace's decision stands.
-            if let Some(keep) = s.decision(&key) {
-                drop(s);
-                if keep {
-                    pipeline.push(span);
-                }
-                return;
-            }
-            if s.buffered >= self.config.max_buffered_spans {
-                drop(s);
-                pipeline.dropped(DropReason::TailBufferFull, 1);
-                return;
-            }
-            s.buffered += 1;
-            let held = s.traces.entry(key).or_default();
-            if held.spans.is_empty() {
-                held.since = span.end;
-            }
-            held.error |= failed;
-            held.spans.push(span);
-            return;
-        }
-        let keep_rest = |error: bool| error || ratio_keeps(self.config.keep_ratio, key.0);
-        let (held, stale) = {
-            let mut s = self.state.lock();
-            let held = s.traces.remove(&key).unwrap_or_default();
-            s.buffered -= held.spans.len();
-            let keep = failed
-                || held.error
-                || u128::from(span.duration_nanos()) >= self.config.latency.as_nanos()
-                || keep_rest(false);
-            s.remember(key, keep);
-            (
-                if keep { Some(held) } else { None },
-                self.sweep(&mut s, span.end),
-            )
-        };
-        if let Some(held) = held {
-            for s in held.spans {
-                pipeline.push(s);
-            }
-            pipeline.push(span);
-        }
-        for (trace_id, held) in stale {
-            if held.error || ratio_keeps(self.config.keep_ratio, trace_id) {
-                for s in held.spans {
-                    pipeline.push(s);
-                }
-            }
-        }
-    }
-
-    /// Every 1024 roots, takes out the traces held longer than
-    /// `MAX_HOLD_NANOS` (their root never ended here).
-    fn sweep(&self, s: &mut TailState, now_raw: u64) -> Vec<(u128, Held)> {
-        s.roots_since_sweep += 1;
-        if s.roots_since_sweep < 1024 {
-            return Vec::new();
-        }
-        s.roots_since_sweep = 0;
-        let clock = crate::__private::clock();
-        let stale: Vec<(u128, u64)> = s
-            .traces
-            .iter()
-            .filter(|(_, h)| {
-                now_raw > h.since && clock.delta_as_nanos(h.since, now_raw) > MAX_HOLD_NANOS
-            })
-            .map(|(k, _)| *k)
-            .collect();
-        let mut out = Vec::with_capacity(stale.len());
-        for key in stale {
-            if let Some(held) = s.traces.remove(&key) {
-                s.buffered -= held.spans.len();
-                out.push((key.0, held));
-            }
-        }
-        out
     }
 }

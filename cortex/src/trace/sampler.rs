@@ -67,16 +67,29 @@ pub struct TailSampling {
     /// Spans held at most, over all open traces; more are dropped (and
     /// counted) rather than held.
     pub max_buffered_spans: usize,
+    /// How long a trace's spans are held waiting for its local root (one
+    /// that never ends here, say): then the trace is decided without it,
+    /// kept if a span failed or by `keep_ratio`. Checked about once a
+    /// second by the export thread, whether or not other traces end.
+    pub max_hold: Duration,
 }
 
 impl TailSampling {
     /// Keep errors, traces slower than `latency`, and `keep_ratio` of the
-    /// rest; hold at most 100,000 spans.
+    /// rest; hold at most 100,000 spans, each for at most 60 s.
+    ///
+    /// A kept trace is exported whole however many spans it has (in
+    /// batches of the tracer's batch size). At a
+    /// [`force_flush`](super::Tracer::force_flush) or shutdown, traces
+    /// still held are decided as they stand (kept if a span failed, or by
+    /// `keep_ratio`) and exported; their spans that end later follow that
+    /// decision.
     pub fn new(latency: Duration, keep_ratio: f64) -> Self {
         TailSampling {
             latency,
             keep_ratio,
             max_buffered_spans: 100_000,
+            max_hold: Duration::from_secs(60),
         }
     }
 }

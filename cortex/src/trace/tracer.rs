@@ -8,9 +8,10 @@ use std::time::Duration;
 use super::context::{self, Current, SpanContext};
 use super::export::{OtlpExporter, OtlpOptions, SpanExporter};
 use super::id::{SpanId, TraceId};
-use super::pipeline::{BatchConfig, Pipeline, TailBuffer};
+use super::pipeline::{BatchConfig, Pipeline};
 use super::sampler::{Sampler, TailSampling};
 use super::span::{Extras, KeyValue, Recording, Span, SpanKind, Value};
+use super::tail::TailBuffer;
 
 /// Starts spans. A `Tracer` is a cheap `Copy` handle to state that lives for
 /// the rest of the program (like a global OpenTelemetry provider);
@@ -46,7 +47,7 @@ struct Inner {
     service_name: String,
     sampler: Sampler,
     pipeline: Option<Arc<Pipeline>>,
-    tail: Option<TailBuffer>,
+    tail: Option<Arc<TailBuffer>>,
 }
 
 impl fmt::Debug for Tracer {
@@ -262,12 +263,14 @@ impl TracerBuilder {
             )) as Box<dyn SpanExporter>),
             None => self.exporter,
         };
-        let pipeline = exporter.map(|exporter| Pipeline::start(exporter, &self.batch));
+        let tail = self.tail.map(|t| Arc::new(TailBuffer::new(t)));
+        let pipeline =
+            exporter.map(|exporter| Pipeline::start(exporter, &self.batch, tail.clone()));
         let inner: &'static Inner = Box::leak(Box::new(Inner {
             service_name: self.service_name,
             sampler: self.sampler,
             pipeline,
-            tail: self.tail.map(TailBuffer::new),
+            tail,
         }));
         Tracer { inner }
     }
