@@ -44,6 +44,7 @@ mod clock;
 mod context;
 mod export;
 mod id;
+mod limits;
 mod pipeline;
 mod sampler;
 mod span;
@@ -59,6 +60,7 @@ pub use export::{
     encode_otlp_json, ExportError, InMemoryExporter, OtlpExporter, OtlpOptions, SpanExporter,
 };
 pub use id::{SpanId, TraceId};
+pub use limits::SpanLimits;
 pub use sampler::{Sampler, TailSampling};
 pub use span::{Entered, Event, KeyValue, Span, SpanData, SpanKind, Status, Value};
 pub use tracer::{global, ConfigError, Parent, SpanBuilder, Tracer, TracerBuilder};

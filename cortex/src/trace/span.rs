@@ -157,6 +157,8 @@ pub struct Event {
     pub time_unix_nanos: u64,
     /// Details.
     pub attributes: Vec<KeyValue>,
+    /// Attributes given past the [limit](super::SpanLimits::max_event_attributes).
+    pub dropped_attributes_count: u32,
 }
 
 /// A finished span, as exporters receive it.
@@ -187,6 +189,10 @@ pub struct SpanData {
     pub events: Vec<Event>,
     /// How it ended.
     pub status: Status,
+    /// Attributes set past the [limit](super::SpanLimits).
+    pub dropped_attributes_count: u32,
+    /// Events added past the [limit](super::SpanLimits).
+    pub dropped_events_count: u32,
 }
 
 impl SpanData {
@@ -231,6 +237,8 @@ pub(crate) struct Extras {
     pub(crate) trace_state: Option<Arc<str>>,
     /// A start given as Unix time (`SpanBuilder::start_time`).
     pub(crate) start_unix_nanos: Option<u64>,
+    pub(crate) dropped_attributes: u32,
+    pub(crate) dropped_events: u32,
 }
 
 impl RawSpan {
@@ -284,6 +292,8 @@ impl RawSpan {
             attributes: extras.attributes,
             events: extras.events,
             status: extras.status,
+            dropped_attributes_count: extras.dropped_attributes,
+            dropped_events_count: extras.dropped_events,
         }
     }
 }
@@ -432,25 +442,29 @@ impl Span {
         self.recording.is_some()
     }
 
-    fn extras(&mut self) -> Option<&mut Extras> {
-        self.recording.as_mut().map(|r| r.raw.extras())
-    }
-
-    /// Sets an attribute (a later value for the same key wins on export).
+    /// Sets an attribute; a key set again gets the new value. Past the
+    /// tracer's [`SpanLimits`](super::SpanLimits) (128 attributes by
+    /// default) new keys are dropped and counted.
     pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
-        if let Some(e) = self.extras() {
-            e.attributes.push(KeyValue::new(key, value));
+        if let Some(r) = &mut self.recording {
+            let limits = r.tracer.span_limits();
+            limits.set_attribute(r.raw.extras(), KeyValue::new(key, value));
         }
     }
 
-    /// Adds a timestamped event.
+    /// Adds a timestamped event (past the tracer's
+    /// [`SpanLimits`](super::SpanLimits), 128 by default, dropped and
+    /// counted).
     pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
-        if let Some(e) = self.extras() {
-            e.events.push(Event {
+        if let Some(r) = &mut self.recording {
+            let limits = r.tracer.span_limits();
+            let event = Event {
                 name: name.into(),
                 time_unix_nanos: super::clock::now_unix_nanos(),
                 attributes,
-            });
+                dropped_attributes_count: 0,
+            };
+            limits.add_event(r.raw.extras(), event);
         }
     }
 

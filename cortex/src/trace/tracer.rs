@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::context::{self, Current, SpanContext};
 use super::export::{OtlpExporter, OtlpOptions, SpanExporter};
 use super::id::{SpanId, TraceId};
+use super::limits::SpanLimits;
 use super::pipeline::{BatchConfig, Pipeline};
 use super::sampler::{Sampler, TailSampling};
 use super::span::{Extras, KeyValue, Recording, Span, SpanKind, Value};
@@ -46,6 +47,7 @@ pub struct Tracer {
 struct Inner {
     service_name: String,
     sampler: Sampler,
+    limits: SpanLimits,
     pipeline: Option<Arc<Pipeline>>,
     tail: Option<Arc<TailBuffer>>,
 }
@@ -96,6 +98,8 @@ pub struct TracerBuilder {
     service_name: String,
     sampler: Sampler,
     tail: Option<TailSampling>,
+    /// Given in code; else read from the environment at `build`.
+    limits: Option<SpanLimits>,
     exporter: Option<Box<dyn SpanExporter>>,
     /// An OTLP exporter to make at `build`, with the service name known
     /// then (so `otlp(..)` and `service_name(..)` work in any order).
@@ -124,6 +128,7 @@ impl Default for TracerBuilder {
             service_name: "unknown_service".into(),
             sampler: Sampler::default(),
             tail: None,
+            limits: None,
             exporter: None,
             otlp: None,
             batch: BatchConfig::default(),
@@ -149,6 +154,14 @@ impl TracerBuilder {
     /// [`TailSampling`]. Only what the head sampler samples is held.
     pub fn tail_sampling(mut self, tail: TailSampling) -> Self {
         self.tail = Some(tail);
+        self
+    }
+
+    /// What one span may carry (default: [`SpanLimits::default`] with the
+    /// `OTEL_SPAN_*_LIMIT` variables applied; a bad variable is logged and
+    /// ignored, [`from_env`](Self::from_env) reports it as an error).
+    pub fn span_limits(mut self, limits: SpanLimits) -> Self {
+        self.limits = Some(limits);
         self
     }
 
@@ -225,6 +238,8 @@ impl TracerBuilder {
     /// # Errors
     /// As [`from_env`](Self::from_env).
     pub fn from_vars(mut self, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let limits = SpanLimits::from_vars(&get)?;
+        self.limits.get_or_insert(limits);
         if let Some(name) = get("OTEL_SERVICE_NAME").filter(|s| !s.trim().is_empty()) {
             self.service_name = name.trim().to_owned();
         }
@@ -266,9 +281,16 @@ impl TracerBuilder {
         let tail = self.tail.map(|t| Arc::new(TailBuffer::new(t)));
         let pipeline =
             exporter.map(|exporter| Pipeline::start(exporter, &self.batch, tail.clone()));
+        let limits = self.limits.unwrap_or_else(|| {
+            SpanLimits::from_vars(|name| std::env::var(name).ok()).unwrap_or_else(|error| {
+                tracing::warn!(target: "cortex::trace", %error, "ignoring a span limit variable");
+                SpanLimits::default()
+            })
+        });
         let inner: &'static Inner = Box::leak(Box::new(Inner {
             service_name: self.service_name,
             sampler: self.sampler,
+            limits,
             pipeline,
             tail,
         }));
@@ -408,6 +430,11 @@ impl Tracer {
     /// The `service.name` it reports.
     pub fn service_name(&self) -> &str {
         &self.inner.service_name
+    }
+
+    /// What one of its spans may carry.
+    pub fn span_limits(&self) -> SpanLimits {
+        self.inner.limits
     }
 
     /// Starts an internal span, a child of the current span.

@@ -310,14 +310,27 @@ fn span_json(s: &SpanData) -> Json {
             .events
             .iter()
             .map(|e| {
-                json!({
+                let mut event = json!({
                     "timeUnixNano": e.time_unix_nanos.to_string(),
                     "name": e.name,
                     "attributes": attributes(&e.attributes),
-                })
+                });
+                if e.dropped_attributes_count > 0 {
+                    event["droppedAttributesCount"] = e.dropped_attributes_count.into();
+                }
+                event
             })
             .collect();
         m.insert("events".into(), events.into());
+    }
+    if s.dropped_attributes_count > 0 {
+        m.insert(
+            "droppedAttributesCount".into(),
+            s.dropped_attributes_count.into(),
+        );
+    }
+    if s.dropped_events_count > 0 {
+        m.insert("droppedEventsCount".into(), s.dropped_events_count.into());
     }
     let mut status = Map::new();
     status.insert("code".into(), s.status.otlp().into());
