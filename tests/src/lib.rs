@@ -169,10 +169,27 @@ pub mod receiver {
         /// Starts one that answers the n-th request with `script[n]`, and
         /// 200 once the script runs out.
         pub fn start(script: &[u16]) -> Receiver {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-            let addr = listener.local_addr().expect("an address");
+            let replies = script
+                .iter()
+                .map(|status| {
+                    format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nRetry-After: 0\r\nConnection: close\r\n\r\n{{}}"
+                    )
+                })
+                .collect();
+            Self::replying("127.0.0.1:0", replies).expect("a loopback port")
+        }
+
+        /// Starts one on `bind` that answers the n-th request with the raw
+        /// response `replies[n]`, and 200 once they run out.
+        ///
+        /// # Errors
+        /// When `bind` cannot be bound (no IPv6 loopback, say).
+        pub fn replying(bind: &str, replies: Vec<String>) -> std::io::Result<Receiver> {
+            let listener = TcpListener::bind(bind)?;
+            let addr = listener.local_addr()?;
             let requests = Arc::new(Mutex::new(Vec::new()));
-            let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
+            let script = Arc::new(Mutex::new(replies.into_iter().collect::<VecDeque<_>>()));
             let seen = Arc::clone(&requests);
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
@@ -181,18 +198,18 @@ pub mod receiver {
                         continue;
                     };
                     seen.lock().expect("not poisoned").push(request);
-                    let status = script
+                    let reply = script
                         .lock()
                         .expect("not poisoned")
                         .pop_front()
-                        .unwrap_or(200);
-                    let reply = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nRetry-After: 0\r\nConnection: close\r\n\r\n{{}}"
-                    );
+                        .unwrap_or_else(|| {
+                            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+                                .into()
+                        });
                     let _ = stream.write_all(reply.as_bytes());
                 }
             });
-            Receiver { addr, requests }
+            Ok(Receiver { addr, requests })
         }
 
         /// `http://addr`.

@@ -42,6 +42,7 @@
 
 mod clock;
 mod context;
+mod env;
 mod export;
 mod id;
 mod limits;

@@ -95,16 +95,20 @@ pub enum ConfigError {
 
 /// Builds a [`Tracer`].
 pub struct TracerBuilder {
-    service_name: String,
-    sampler: Sampler,
+    pub(super) service_name: String,
+    pub(super) sampler: Sampler,
     tail: Option<TailSampling>,
     /// Given in code; else read from the environment at `build`.
-    limits: Option<SpanLimits>,
-    exporter: Option<Box<dyn SpanExporter>>,
+    pub(super) limits: Option<SpanLimits>,
+    pub(super) exporter: Option<Box<dyn SpanExporter>>,
     /// An OTLP exporter to make at `build`, with the service name known
     /// then (so `otlp(..)` and `service_name(..)` work in any order).
-    otlp: Option<OtlpOptions>,
-    batch: BatchConfig,
+    pub(super) otlp: Option<OtlpOptions>,
+    pub(super) batch: BatchConfig,
+    /// Resource attributes for the OTLP exporter, and what the
+    /// `OTEL_EXPORTER_OTLP_*` variables said, applied to it at `build`.
+    pub(super) resource: Vec<(String, Value)>,
+    pub(super) otlp_env: super::env::OtlpEnv,
 }
 
 impl fmt::Debug for TracerBuilder {
@@ -132,6 +136,8 @@ impl Default for TracerBuilder {
             exporter: None,
             otlp: None,
             batch: BatchConfig::default(),
+            resource: Vec::new(),
+            otlp_env: super::env::OtlpEnv::default(),
         }
     }
 }
@@ -154,6 +160,15 @@ impl TracerBuilder {
     /// [`TailSampling`]. Only what the head sampler samples is held.
     pub fn tail_sampling(mut self, tail: TailSampling) -> Self {
         self.tail = Some(tail);
+        self
+    }
+
+    /// A resource attribute the OTLP exporter sends besides `service.name`
+    /// and `telemetry.sdk.*` (`service.version`,
+    /// `deployment.environment.name`...).
+    pub fn resource_attribute(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.resource.retain(|(k, _)| k != key);
+        self.resource.push((key.to_owned(), value.into()));
         self
     }
 
@@ -219,63 +234,19 @@ impl TracerBuilder {
         self
     }
 
-    /// Applies the standard OpenTelemetry variables that are set:
-    /// `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER` (`always_on`,
-    /// `always_off`, `traceidratio`, `parentbased_always_on`,
-    /// `parentbased_always_off`, `parentbased_traceidratio`),
-    /// `OTEL_TRACES_SAMPLER_ARG` (the ratio, 0 to 1), and
-    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) or
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces` added).
-    ///
-    /// # Errors
-    /// [`ConfigError::BadVariable`] naming the variable and the fix.
-    pub fn from_env(self) -> Result<Self, ConfigError> {
-        self.from_vars(|name| std::env::var(name).ok())
-    }
-
-    /// [`from_env`](Self::from_env) reading variables through `get`.
-    ///
-    /// # Errors
-    /// As [`from_env`](Self::from_env).
-    pub fn from_vars(mut self, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let limits = SpanLimits::from_vars(&get)?;
-        self.limits.get_or_insert(limits);
-        if let Some(name) = get("OTEL_SERVICE_NAME").filter(|s| !s.trim().is_empty()) {
-            self.service_name = name.trim().to_owned();
-        }
-        if let Some(sampler) = get("OTEL_TRACES_SAMPLER") {
-            let arg = get("OTEL_TRACES_SAMPLER_ARG");
-            self.sampler = sampler_from_env(sampler.trim(), arg.as_deref())?;
-        }
-        let endpoint = match get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-            Some(full) => Some(("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", full, true)),
-            None => get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                .map(|base| ("OTEL_EXPORTER_OTLP_ENDPOINT", base, false)),
-        };
-        if let Some((variable, value, full)) = endpoint {
-            let options = if full {
-                OtlpOptions::with_traces_url(value.trim())
-            } else {
-                OtlpOptions::new(value.trim())
-            }
-            .map_err(|e| ConfigError::BadVariable {
-                variable,
-                value: value.clone(),
-                reason: e.to_string(),
-            })?;
-            self.otlp = Some(options);
-            self.exporter = None;
-        }
-        Ok(self)
-    }
-
     /// The tracer. Its state lives for the rest of the program.
     pub fn build(self) -> Tracer {
         super::context::TRACING.store(true, std::sync::atomic::Ordering::Relaxed);
         let exporter = match self.otlp {
-            Some(options) => Some(Box::new(OtlpExporter::new(
-                options.service_name(&self.service_name),
-            )) as Box<dyn SpanExporter>),
+            Some(options) => {
+                let mut options = self
+                    .otlp_env
+                    .apply(options.service_name(&self.service_name));
+                for (key, value) in self.resource {
+                    options = options.resource_attribute(&key, value);
+                }
+                Some(Box::new(OtlpExporter::new(options)) as Box<dyn SpanExporter>)
+            }
             None => self.exporter,
         };
         let tail = self.tail.map(|t| Arc::new(TailBuffer::new(t)));
@@ -312,39 +283,6 @@ impl TracerBuilder {
             .map_err(|_| ConfigError::AlreadyInstalled)?;
         Ok(tracer)
     }
-}
-
-fn sampler_from_env(name: &str, arg: Option<&str>) -> Result<Sampler, ConfigError> {
-    let ratio = || -> Result<f64, ConfigError> {
-        match arg.map(str::trim) {
-            None | Some("") => Ok(1.0),
-            Some(a) => match a.parse::<f64>() {
-                Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
-                _ => Err(ConfigError::BadVariable {
-                    variable: "OTEL_TRACES_SAMPLER_ARG",
-                    value: a.to_owned(),
-                    reason: "the sampling ratio must be a number from 0 to 1".into(),
-                }),
-            },
-        }
-    };
-    Ok(match name {
-        "always_on" => Sampler::AlwaysOn,
-        "always_off" => Sampler::AlwaysOff,
-        "traceidratio" => Sampler::Ratio(ratio()?),
-        "parentbased_always_on" => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-        "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
-        "parentbased_traceidratio" => Sampler::ParentBased(Box::new(Sampler::Ratio(ratio()?))),
-        other => {
-            return Err(ConfigError::BadVariable {
-                variable: "OTEL_TRACES_SAMPLER",
-                value: other.to_owned(),
-                reason: "expected always_on, always_off, traceidratio, parentbased_always_on, \
-                         parentbased_always_off or parentbased_traceidratio"
-                    .into(),
-            })
-        }
-    })
 }
 
 /// Where a new span's parent comes from.

@@ -1,13 +1,17 @@
 //! Where ended spans go: the [`SpanExporter`] trait, an in-memory exporter
 //! for tests, and the OTLP/HTTP JSON exporter.
 
+mod encode;
+mod http;
 mod otlp;
 
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-pub use otlp::{encode_otlp_json, OtlpExporter, OtlpOptions};
+pub use encode::encode_otlp_json;
+pub(crate) use otlp::pairs;
+pub use otlp::{OtlpExporter, OtlpOptions};
 
 use super::span::SpanData;
 

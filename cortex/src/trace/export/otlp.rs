@@ -1,11 +1,9 @@
 //! OTLP/HTTP with JSON bodies: `POST {endpoint}/v1/traces`.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use serde_json::{json, Map, Value as Json};
-
+use super::encode::{encode, resource};
+use super::http::{self, Attempt, Target};
 use super::{ExportError, SpanExporter};
 use crate::trace::span::{KeyValue, SpanData, Value};
 use crate::trace::tracer::ConfigError;
@@ -17,7 +15,10 @@ pub struct OtlpOptions {
     port: u16,
     path: String,
     service_name: String,
+    resource: Vec<KeyValue>,
+    headers: Vec<(String, String)>,
     timeout: Duration,
+    export_timeout: Duration,
     max_attempts: u32,
     initial_backoff: Duration,
     max_backoff: Duration,
@@ -61,22 +62,43 @@ impl OtlpOptions {
             None => (rest, ""),
         };
         let bad = |why: &str| ConfigError::Invalid(format!("{url}: {why}"));
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-                h,
-                p.parse::<u16>()
-                    .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
-            ),
-            _ => (authority, 80),
+        let port = |p: &str| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| bad("the port is not a number from 1 to 65535"))
         };
-        if host.is_empty() || port == 0 {
-            return Err(bad("no host or port"));
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            // An IPv6 address: `[::1]` or `[::1]:4318`.
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or_else(|| bad("an IPv6 address needs its closing `]`"))?;
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad("not an IPv6 address between the brackets"));
+            }
+            match after {
+                "" => (host, 80),
+                _ => match after.strip_prefix(':') {
+                    Some(p) => (host, port(p)?),
+                    None => return Err(bad("expected `:port` after the IPv6 address")),
+                },
+            }
+        } else {
+            match authority.split_once(':') {
+                Some((h, p)) if !p.contains(':') => (h, port(p)?),
+                Some(_) => {
+                    return Err(bad(
+                        "an IPv6 address goes in brackets, as http://[::1]:4318",
+                    ))
+                }
+                None => (authority, 80),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
         }
         Ok(OtlpOptions {
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
+            host: host.to_owned(),
             port,
             path: if path.is_empty() {
                 "/".into()
@@ -84,7 +106,10 @@ impl OtlpOptions {
                 path.to_owned()
             },
             service_name: "unknown_service".into(),
+            resource: Vec::new(),
+            headers: Vec::new(),
             timeout: Duration::from_secs(10),
+            export_timeout: Duration::from_secs(30),
             max_attempts: 5,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
@@ -97,9 +122,51 @@ impl OtlpOptions {
         self
     }
 
-    /// Time allowed for one request (default 10 s).
+    /// A resource attribute besides `service.name` and the
+    /// `telemetry.sdk.*` ones (`service.version`,
+    /// `deployment.environment.name`...).
+    pub fn resource_attribute(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.resource.retain(|kv| kv.key != key);
+        self.resource.push(KeyValue::new(key.to_owned(), value));
+        self
+    }
+
+    /// A header sent with every request (an API key, say).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a name that is not an HTTP token, or a
+    /// value with a line break or another control character.
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, ConfigError> {
+        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if name.is_empty() || !name.chars().all(token) {
+            return Err(ConfigError::Invalid(format!(
+                "{name:?} is not an HTTP header name"
+            )));
+        }
+        if value.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(ConfigError::Invalid(format!(
+                "the value of header {name} holds a control character"
+            )));
+        }
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers
+            .push((name.to_owned(), value.trim().to_owned()));
+        Ok(self)
+    }
+
+    /// Time allowed for one request, from connecting to the last byte of
+    /// the answer (default 10 s): one deadline, however slowly the receiver
+    /// reads or answers.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Time allowed for exporting one batch, retries and their waits
+    /// included (default 30 s, as `OTEL_BSP_EXPORT_TIMEOUT`): no retry
+    /// starts, and no request runs, past it.
+    pub fn export_timeout(mut self, timeout: Duration) -> Self {
+        self.export_timeout = timeout;
         self
     }
 
@@ -115,7 +182,81 @@ impl OtlpOptions {
 
     /// The URL requests go to.
     pub fn url(&self) -> String {
-        format!("http://{}:{}{}", self.host, self.port, self.path)
+        format!(
+            "http://{}{}",
+            http::authority(&self.host, self.port),
+            self.path
+        )
+    }
+
+    /// Applies what `OTEL_EXPORTER_OTLP_HEADERS` (or `_TRACES_HEADERS`)
+    /// gives: `name=value` pairs split by commas, values percent-encoded.
+    pub(crate) fn headers_from(
+        mut self,
+        variable: &'static str,
+        list: &str,
+    ) -> Result<Self, ConfigError> {
+        for (name, value) in pairs(variable, list)? {
+            self = self
+                .header(&name, &value)
+                .map_err(|e| ConfigError::BadVariable {
+                    variable,
+                    value: list.to_owned(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(self)
+    }
+}
+
+/// `k=v,k2=v2` with percent-encoded values, as the OpenTelemetry variables
+/// for headers and resource attributes write them.
+pub(crate) fn pairs(
+    variable: &'static str,
+    list: &str,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let bad = |reason: &str| ConfigError::BadVariable {
+        variable,
+        value: list.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| bad("each entry must be key=value, entries split by commas"))?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(bad("an entry has an empty key"));
+        }
+        let value = percent_decode(value.trim())
+            .ok_or_else(|| bad("a value has a bad percent-encoding (like %ZZ) or is not UTF-8"))?;
+        out.push((key.to_owned(), value));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl OtlpOptions {
+    /// The resource every batch is sent with.
+    fn resource_attributes(&self) -> Vec<KeyValue> {
+        resource(&self.service_name, &self.resource)
     }
 }
 
@@ -133,238 +274,41 @@ impl OtlpExporter {
     }
 }
 
-/// What one attempt gave.
-enum Attempt {
-    Accepted,
-    Retry {
-        why: String,
-        after: Option<Duration>,
-    },
-    Refused {
-        status: u16,
-        body: String,
-    },
-}
-
 impl SpanExporter for OtlpExporter {
     fn export(&mut self, batch: &[SpanData]) -> Result<(), ExportError> {
-        let body = encode_otlp_json(&self.options.service_name, batch);
-        let mut backoff = self.options.initial_backoff;
+        let o = &self.options;
+        let body = encode(&o.resource_attributes(), batch);
+        let until = Instant::now() + o.export_timeout;
+        let target = Target {
+            host: &o.host,
+            port: o.port,
+            path: &o.path,
+            headers: &o.headers,
+        };
+        let mut backoff = o.initial_backoff;
         let mut last = String::new();
-        for attempt in 1..=self.options.max_attempts {
-            match self.send(body.as_bytes()) {
+        let mut attempts = 0;
+        while attempts < o.max_attempts {
+            attempts += 1;
+            let deadline = (Instant::now() + o.timeout).min(until);
+            match http::post(&target, body.as_bytes(), deadline) {
                 Attempt::Accepted => return Ok(()),
                 Attempt::Refused { status, body } => {
                     return Err(ExportError::Rejected { status, body })
                 }
                 Attempt::Retry { why, after } => {
-                    if attempt < self.options.max_attempts {
-                        let wait = after.unwrap_or(backoff).min(self.options.max_backoff);
-                        tracing::debug!(target: "cortex::trace", attempt, reason = %why, ?wait, "retrying span export");
-                        std::thread::sleep(wait);
-                        backoff = (backoff * 2).min(self.options.max_backoff);
-                    }
                     last = why;
+                    let wait = after.unwrap_or(backoff).min(o.max_backoff);
+                    // No retry that could not finish before the deadline.
+                    if attempts >= o.max_attempts || Instant::now() + wait >= until {
+                        break;
+                    }
+                    tracing::debug!(target: "cortex::trace", attempt = attempts, reason = %last, ?wait, "retrying span export");
+                    std::thread::sleep(wait);
+                    backoff = (backoff * 2).min(o.max_backoff);
                 }
             }
         }
-        Err(ExportError::GaveUp {
-            attempts: self.options.max_attempts,
-            last,
-        })
+        Err(ExportError::GaveUp { attempts, last })
     }
-}
-
-impl OtlpExporter {
-    fn send(&self, body: &[u8]) -> Attempt {
-        let o = &self.options;
-        let retry = |why: String| Attempt::Retry { why, after: None };
-        let addrs = match (o.host.as_str(), o.port).to_socket_addrs() {
-            Ok(a) => a.collect::<Vec<_>>(),
-            Err(e) => return retry(format!("cannot resolve {}: {e}", o.host)),
-        };
-        let Some(mut stream) = addrs
-            .iter()
-            .find_map(|a| TcpStream::connect_timeout(a, o.timeout).ok())
-        else {
-            return retry(format!("cannot connect to {}:{}", o.host, o.port));
-        };
-        let _ = stream.set_read_timeout(Some(o.timeout));
-        let _ = stream.set_write_timeout(Some(o.timeout));
-        let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nUser-Agent: cortex/{}\r\nConnection: close\r\n\r\n",
-            o.path,
-            o.host,
-            o.port,
-            body.len(),
-            env!("CARGO_PKG_VERSION")
-        );
-        if let Err(e) = stream
-            .write_all(head.as_bytes())
-            .and_then(|()| stream.write_all(body))
-        {
-            return retry(format!("sending failed: {e}"));
-        }
-        let mut response = Vec::new();
-        // The status line and headers are all that matter; 64 KiB is plenty.
-        if let Err(e) = stream.take(64 * 1024).read_to_end(&mut response) {
-            if response.is_empty() {
-                return retry(format!("no response: {e}"));
-            }
-        }
-        parse_response(&response)
-    }
-}
-
-fn parse_response(raw: &[u8]) -> Attempt {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse::<u16>().ok());
-    let Some(status) = status else {
-        return Attempt::Retry {
-            why: "the receiver's answer is not HTTP".into(),
-            after: None,
-        };
-    };
-    let retry_after = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("retry-after"))
-        .and_then(|(_, v)| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    match status {
-        200..=299 => Attempt::Accepted,
-        429 | 502 | 503 | 504 => Attempt::Retry {
-            why: format!("HTTP {status}"),
-            after: retry_after,
-        },
-        _ => Attempt::Refused {
-            status,
-            body: body.chars().take(512).collect(),
-        },
-    }
-}
-
-/// The OTLP/JSON body (`ExportTraceServiceRequest`) for `spans` of one
-/// service: hex ids, nanosecond times as strings, integer enums.
-///
-/// ```
-/// use cortex::trace::{encode_otlp_json, InMemoryExporter, Tracer};
-///
-/// let exporter = InMemoryExporter::default();
-/// let tracer = Tracer::builder().exporter(exporter.clone()).build();
-/// tracer.start("work").end();
-/// tracer.force_flush();
-/// let body = encode_otlp_json("billing", &exporter.spans());
-/// assert!(body.starts_with(r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"billing"}}]}"#));
-/// assert!(body.contains(r#""kind":1"#));
-/// ```
-pub fn encode_otlp_json(service_name: &str, spans: &[SpanData]) -> String {
-    let spans: Vec<Json> = spans.iter().map(span_json).collect();
-    json!({
-        "resourceSpans": [{
-            "resource": {
-                "attributes": [attribute("service.name", &Value::Str(service_name.to_owned().into()))]
-            },
-            "scopeSpans": [{
-                "scope": { "name": "cortex", "version": env!("CARGO_PKG_VERSION") },
-                "spans": spans
-            }]
-        }]
-    })
-    .to_string()
-}
-
-fn span_json(s: &SpanData) -> Json {
-    let mut m = Map::new();
-    m.insert("traceId".into(), s.trace_id.to_hex().into());
-    m.insert("spanId".into(), s.span_id.to_hex().into());
-    if let Some(state) = &s.trace_state {
-        m.insert("traceState".into(), state.to_string().into());
-    }
-    if let Some(parent) = s.parent_span_id {
-        m.insert("parentSpanId".into(), parent.to_hex().into());
-    }
-    // Trace flags (sampled) plus "we know whether the parent is remote".
-    let flags = 0x01 | 0x100 | if s.parent_is_remote { 0x200 } else { 0 };
-    m.insert("flags".into(), flags.into());
-    m.insert("name".into(), s.name.to_string().into());
-    m.insert("kind".into(), s.kind.otlp().into());
-    m.insert(
-        "startTimeUnixNano".into(),
-        s.start_unix_nanos.to_string().into(),
-    );
-    m.insert(
-        "endTimeUnixNano".into(),
-        s.end_unix_nanos.to_string().into(),
-    );
-    if !s.attributes.is_empty() {
-        m.insert("attributes".into(), attributes(&s.attributes));
-    }
-    if !s.events.is_empty() {
-        let events: Vec<Json> = s
-            .events
-            .iter()
-            .map(|e| {
-                let mut event = json!({
-                    "timeUnixNano": e.time_unix_nanos.to_string(),
-                    "name": e.name,
-                    "attributes": attributes(&e.attributes),
-                });
-                if e.dropped_attributes_count > 0 {
-                    event["droppedAttributesCount"] = e.dropped_attributes_count.into();
-                }
-                event
-            })
-            .collect();
-        m.insert("events".into(), events.into());
-    }
-    if s.dropped_attributes_count > 0 {
-        m.insert(
-            "droppedAttributesCount".into(),
-            s.dropped_attributes_count.into(),
-        );
-    }
-    if s.dropped_events_count > 0 {
-        m.insert("droppedEventsCount".into(), s.dropped_events_count.into());
-    }
-    let mut status = Map::new();
-    status.insert("code".into(), s.status.otlp().into());
-    if let crate::trace::Status::Error(message) = &s.status {
-        status.insert("message".into(), message.to_string().into());
-    }
-    m.insert("status".into(), status.into());
-    Json::Object(m)
-}
-
-fn attributes(kvs: &[KeyValue]) -> Json {
-    // The last value set for a key wins; keys appear once.
-    let mut seen: Vec<&str> = Vec::with_capacity(kvs.len());
-    let mut out = Vec::with_capacity(kvs.len());
-    for kv in kvs.iter().rev() {
-        if !seen.contains(&kv.key.as_ref()) {
-            seen.push(&kv.key);
-            out.push(attribute(&kv.key, &kv.value));
-        }
-    }
-    out.reverse();
-    out.into()
-}
-
-fn attribute(key: &str, value: &Value) -> Json {
-    let value = match value {
-        Value::Str(s) => json!({ "stringValue": s }),
-        Value::Bool(b) => json!({ "boolValue": b }),
-        // int64 is a string in protobuf's JSON mapping.
-        Value::I64(i) => json!({ "intValue": i.to_string() }),
-        Value::F64(x) if x.is_finite() => json!({ "doubleValue": x }),
-        Value::F64(x) if x.is_nan() => json!({ "doubleValue": "NaN" }),
-        Value::F64(x) if *x > 0.0 => json!({ "doubleValue": "Infinity" }),
-        Value::F64(_) => json!({ "doubleValue": "-Infinity" }),
-    };
-    json!({ "key": key, "value": value })
 }

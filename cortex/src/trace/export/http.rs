@@ -1,0 +1,225 @@
+//! The OTLP exporter's HTTP/1.1 client: one request under one deadline, and
+//! what the answer means (including `Retry-After`, in seconds or as a date).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant, SystemTime};
+
+/// What one attempt gave.
+pub(super) enum Attempt {
+    Accepted,
+    Retry {
+        why: String,
+        after: Option<Duration>,
+    },
+    Refused {
+        status: u16,
+        body: String,
+    },
+}
+
+/// Where a request goes.
+pub(super) struct Target<'a> {
+    pub(super) host: &'a str,
+    pub(super) port: u16,
+    pub(super) path: &'a str,
+    pub(super) headers: &'a [(String, String)],
+}
+
+/// `host:port` as a `Host` header and a URL write it (IPv6 in brackets).
+pub(super) fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+fn left(deadline: Instant) -> Option<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+}
+
+/// POSTs `body`; everything (resolving, connecting, sending, reading the
+/// answer) happens before `deadline`, however slowly the receiver reads or
+/// answers.
+pub(super) fn post(target: &Target<'_>, body: &[u8], deadline: Instant) -> Attempt {
+    let retry = |why: String| Attempt::Retry { why, after: None };
+    let timed_out = || retry("the request did not finish within its timeout".into());
+    let addrs: Vec<SocketAddr> = match (target.host, target.port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => return retry(format!("cannot resolve {}: {e}", target.host)),
+    };
+    let mut stream = None;
+    for addr in &addrs {
+        let Some(remaining) = left(deadline) else {
+            return timed_out();
+        };
+        if let Ok(s) = TcpStream::connect_timeout(addr, remaining) {
+            stream = Some(s);
+            break;
+        }
+    }
+    let Some(mut stream) = stream else {
+        return retry(format!(
+            "cannot connect to {}",
+            authority(target.host, target.port)
+        ));
+    };
+    let mut head = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nUser-Agent: cortex/{}\r\nConnection: close\r\n",
+        target.path,
+        authority(target.host, target.port),
+        body.len(),
+        env!("CARGO_PKG_VERSION")
+    );
+    for (name, value) in target.headers {
+        head.push_str(name);
+        head.push_str(": ");
+        head.push_str(value);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    for chunk in [head.as_bytes(), body] {
+        for piece in chunk.chunks(64 * 1024) {
+            let Some(remaining) = left(deadline) else {
+                return timed_out();
+            };
+            let _ = stream.set_write_timeout(Some(remaining));
+            if let Err(e) = stream.write_all(piece) {
+                return match left(deadline) {
+                    None => timed_out(),
+                    Some(_) => retry(format!("sending failed: {e}")),
+                };
+            }
+        }
+    }
+    // The status line and headers are all that matter; 64 KiB is plenty.
+    let mut response = Vec::new();
+    let mut buf = [0u8; 8192];
+    while response.len() < 64 * 1024 {
+        let Some(remaining) = left(deadline) else {
+            if response.is_empty() {
+                return timed_out();
+            }
+            break;
+        };
+        let _ = stream.set_read_timeout(Some(remaining));
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                if response.is_empty() {
+                    return retry(format!("no response: {e}"));
+                }
+                break;
+            }
+        }
+    }
+    parse_response(&response, SystemTime::now())
+}
+
+pub(super) fn parse_response(raw: &[u8], now: SystemTime) -> Attempt {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse::<u16>().ok());
+    let Some(status) = status else {
+        return Attempt::Retry {
+            why: "the receiver's answer is not HTTP".into(),
+            after: None,
+        };
+    };
+    let retry_after = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("retry-after"))
+        .and_then(|(_, v)| retry_after(v.trim(), now));
+    match status {
+        200..=299 => Attempt::Accepted,
+        429 | 502 | 503 | 504 => Attempt::Retry {
+            why: format!("HTTP {status}"),
+            after: retry_after,
+        },
+        _ => Attempt::Refused {
+            status,
+            body: body.chars().take(512).collect(),
+        },
+    }
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date (then the time until
+/// it; zero for a date past).
+pub(super) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = http_date(value)?;
+    let now = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
+/// Seconds since the Unix epoch of an IMF-fixdate, the form HTTP sends
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`); `None` for anything else.
+fn http_date(value: &str) -> Option<u64> {
+    let rest = value.split_once(", ")?.1;
+    let mut parts = rest.split(' ');
+    let day: u64 = parts.next()?.parse().ok()?;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = parts.next()?;
+    let month = MONTHS.iter().position(|m| *m == month)? as u64 + 1;
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut clock = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (clock.next()??, clock.next()??, clock.next()??);
+    if parts.next()? != "GMT" || parts.next().is_some() || !(1..=31).contains(&day) {
+        return None;
+    }
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    u64::try_from(days)
+        .ok()
+        .map(|d| d * 86_400 + h * 3600 + m * 60 + s)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn days_from_civil(year: i64, month: u64, day: u64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy as i64;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
+            Some(1_835_438_400)
+        );
+        assert_eq!(http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 UTC"), None);
+        assert_eq!(http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
+        assert_eq!(http_date("soon"), None);
+    }
+}
