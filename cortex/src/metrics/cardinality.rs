@@ -11,7 +11,7 @@ use super::{Counter, Family};
 pub const DEFAULT_SERIES_LIMIT: usize = 2000;
 
 /// The constant label of the overflow series.
-pub(crate) const OVERFLOW_LABEL: super::family::ConstLabels = &[("otel_metric_overflow", "true")];
+pub(crate) const OVERFLOW_LABEL: super::series::ConstLabels = &[("otel_metric_overflow", "true")];
 
 /// The family that counts label sets sent to overflow series.
 pub(crate) const DROPPED_NAME: &str = "cortex_metrics_series_dropped_total";

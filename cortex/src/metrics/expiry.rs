@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use super::family::{FamilyCore, Metric, SeriesKey};
+use super::series::{FamilyCore, Metric, SeriesKey};
 
 /// A family's expiry: the time to live and what each series looked like.
 #[derive(Debug)]

@@ -66,6 +66,7 @@ mod family;
 mod gauge;
 mod histogram;
 mod registry;
+mod series;
 mod slot;
 mod stripe;
 

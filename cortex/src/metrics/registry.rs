@@ -8,7 +8,7 @@ use std::sync::{Arc, LazyLock};
 use parking_lot::RwLock;
 
 use super::encode::{Encoder, Format};
-use super::family::{Descriptor, FamilyCore, Metric};
+use super::series::{Descriptor, FamilyCore, Metric};
 use super::{Buckets, Counter, Error, Family, Gauge, Histogram, MetricType};
 
 /// What the registry keeps of a family: a typed handle (to give the same

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use super::data::Value;
 use super::export::{pairs, OtlpOptions};
 use super::limits::SpanLimits;
 use super::sampler::Sampler;
-use super::span::Value;
 use super::tracer::{ConfigError, TracerBuilder};
 
 /// What the `OTEL_EXPORTER_OTLP_*` and `OTEL_BSP_EXPORT_TIMEOUT` variables

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::span::{Event, Extras, KeyValue, Value};
+use super::data::{Event, Extras, KeyValue, Value};
 use super::tracer::ConfigError;
 
 /// How much one span may carry. What goes past a limit is dropped and

@@ -42,6 +42,7 @@
 
 mod clock;
 mod context;
+mod data;
 mod env;
 mod export;
 mod id;
@@ -49,6 +50,7 @@ mod limits;
 mod pipeline;
 mod sampler;
 mod span;
+mod span_builder;
 mod tail;
 mod tracer;
 
@@ -57,14 +59,16 @@ pub use context::{
 };
 #[cfg(feature = "http")]
 pub use context::{extract, inject};
+pub use data::{Event, KeyValue, SpanData, SpanKind, Status, Value};
 pub use export::{
     encode_otlp_json, ExportError, InMemoryExporter, OtlpExporter, OtlpOptions, SpanExporter,
 };
 pub use id::{SpanId, TraceId};
 pub use limits::SpanLimits;
 pub use sampler::{Sampler, TailSampling};
-pub use span::{Entered, Event, KeyValue, Span, SpanData, SpanKind, Status, Value};
-pub use tracer::{global, ConfigError, Parent, SpanBuilder, Tracer, TracerBuilder};
+pub use span::{Entered, Span};
+pub use span_builder::{Parent, SpanBuilder};
+pub use tracer::{global, ConfigError, Tracer, TracerBuilder};
 
 pub(crate) use clock::now_unix_nanos;
 pub(crate) use context::{

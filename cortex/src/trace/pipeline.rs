@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::data::{RawSpan, SpanData};
 use super::export::SpanExporter;
-use super::span::{RawSpan, SpanData};
 use super::tail::TailBuffer;
 use crate::metrics::Counter;
 

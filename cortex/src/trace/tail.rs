@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
+use super::data::RawSpan;
 use super::pipeline::{DropReason, Pipeline};
 use super::sampler::{ratio_keeps, TailSampling};
-use super::span::RawSpan;
 
 /// Spans of open traces, held until their local root ends.
 pub(crate) struct TailBuffer {

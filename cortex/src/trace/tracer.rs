@@ -5,13 +5,15 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::context::{self, Current, SpanContext};
+use super::context::{self, Current};
+use super::data::{Extras, SpanKind, Value};
 use super::export::{OtlpExporter, OtlpOptions, SpanExporter};
 use super::id::{SpanId, TraceId};
 use super::limits::SpanLimits;
 use super::pipeline::{BatchConfig, Pipeline};
 use super::sampler::{Sampler, TailSampling};
-use super::span::{Extras, KeyValue, Recording, Span, SpanKind, Value};
+use super::span::{Recording, Span};
+use super::span_builder::SpanBuilder;
 use super::tail::TailBuffer;
 
 /// Starts spans. A `Tracer` is a cheap `Copy` handle to state that lives for
@@ -285,80 +287,6 @@ impl TracerBuilder {
     }
 }
 
-/// Where a new span's parent comes from.
-#[derive(Debug, Clone)]
-pub enum Parent {
-    /// The current span of this thread or task (the default).
-    Current,
-    /// No parent: a new trace.
-    Root,
-    /// This context, usually a caller's from `traceparent`.
-    Context(SpanContext),
-}
-
-/// Options of a span about to start; see [`Tracer::span`].
-#[derive(Debug)]
-pub struct SpanBuilder {
-    tracer: Tracer,
-    name: Cow<'static, str>,
-    kind: SpanKind,
-    parent: Parent,
-    attributes: Vec<KeyValue>,
-    start_time: Option<std::time::SystemTime>,
-}
-
-impl SpanBuilder {
-    /// When it started, if not now (for work measured elsewhere).
-    pub fn start_time(mut self, at: std::time::SystemTime) -> Self {
-        self.start_time = Some(at);
-        self
-    }
-
-    /// Its kind (default internal).
-    pub fn kind(mut self, kind: SpanKind) -> Self {
-        self.kind = kind;
-        self
-    }
-
-    /// Its parent (default: the current span).
-    pub fn parent(mut self, parent: Parent) -> Self {
-        self.parent = parent;
-        self
-    }
-
-    /// An attribute set from the start.
-    pub fn attribute(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
-        self.attributes.push(KeyValue::new(key, value));
-        self
-    }
-
-    /// Starts it.
-    pub fn start(self) -> Span {
-        let (parent, state) = match self.parent {
-            Parent::Current => (context::current_raw(), None),
-            Parent::Root => (Current::NONE, Some(None)),
-            Parent::Context(cx) if cx.is_valid() => {
-                (Current::from_context(&cx, 0), Some(cx.trace_state))
-            }
-            Parent::Context(_) => (Current::NONE, Some(None)),
-        };
-        let mut span = self.tracer.start_with(self.name, self.kind, parent, state);
-        for kv in self.attributes {
-            span.set_attribute(kv.key, kv.value);
-        }
-        if let (Some(at), Some(r)) = (self.start_time, span.recording.as_mut()) {
-            r.raw
-                .extras
-                .get_or_insert_with(Box::default)
-                .start_unix_nanos = Some(
-                at.duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64),
-            );
-        }
-        span
-    }
-}
-
 impl Tracer {
     /// A builder for a tracer.
     pub fn builder() -> TracerBuilder {
@@ -382,14 +310,7 @@ impl Tracer {
 
     /// A span with more options (kind, parent, attributes).
     pub fn span(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder {
-        SpanBuilder {
-            tracer: *self,
-            name: name.into(),
-            kind: SpanKind::Internal,
-            parent: Parent::Current,
-            attributes: Vec::new(),
-            start_time: None,
-        }
+        SpanBuilder::new(*self, name.into())
     }
 
     /// Whether a span started under `parent` would be an unsampled child of

@@ -6,9 +6,9 @@ use std::fmt;
 use super::Format;
 use crate::metrics::counter::CounterCell;
 use crate::metrics::exemplar::Exemplar;
-use crate::metrics::family::Descriptor;
 use crate::metrics::gauge::GaugeCell;
 use crate::metrics::histogram::HistogramCell;
+use crate::metrics::series::Descriptor;
 use crate::metrics::MetricType;
 
 /// A borrowed view of one series' storage. (Named by the sealed

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::trace::span::{KeyValue, SpanData, Value};
+use crate::trace::data::{KeyValue, SpanData, Value};
 
 /// The resource attributes: `service.name`, the `telemetry.sdk.*` ones,
 /// then `extra` (a `service.name` among them is ignored: the tracer's

@@ -13,7 +13,7 @@ pub use encode::encode_otlp_json;
 pub(crate) use otlp::pairs;
 pub use otlp::{OtlpExporter, OtlpOptions};
 
-use super::span::SpanData;
+use super::data::SpanData;
 
 /// Why an export failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

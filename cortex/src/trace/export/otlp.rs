@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use super::encode::{encode, resource};
 use super::http::{self, Attempt, Target};
 use super::{ExportError, SpanExporter};
-use crate::trace::span::{KeyValue, SpanData, Value};
+use crate::trace::data::{KeyValue, SpanData, Value};
 use crate::trace::tracer::ConfigError;
 
 /// Where and how the OTLP exporter sends.
