@@ -11,7 +11,31 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 pub mod policy;
+
 pub mod spans;
+
+/// Environment variables for `from_vars`-style readers: the value of
+/// `name` among `pairs`.
+pub fn vars<'a, V: AsRef<str>>(pairs: &'a [(&'a str, V)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_ref().to_owned())
+    }
+}
+
+/// Waits until `done` holds, checking every 5 ms for at most 5 s; panics
+/// naming `what` if it never does.
+pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
 
 /// The value, in the global registry's text exposition, of the sample whose
 /// name and labels are exactly `series`.

@@ -13,6 +13,7 @@ use cortex::actor::{
     Strategy, SupervisorEvent, RETAINED_ENDED,
 };
 use cortex::metrics::{Format, Registry};
+use cortex_tests::until;
 
 /// Counts its messages and, in `stopped`, that it stopped.
 struct Counter {
@@ -62,16 +63,6 @@ fn counter(stopped: &Arc<AtomicU32>) -> impl Fn() -> Counter + Send + Sync + 'st
         stopped: Arc::clone(&stopped),
         handed_out: None,
     }
-}
-
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("timed out waiting until {what}");
 }
 
 fn system() -> (ActorSystem, &'static Registry) {

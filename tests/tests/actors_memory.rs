@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use cortex::actor::{Actor, ActorSystem, Context, Reply, SpawnOptions};
 use cortex::metrics::{Format, Registry};
+use cortex_tests::until;
 
 struct Counter {
     stopped: Arc<AtomicU32>,
@@ -24,16 +25,6 @@ impl Actor for Counter {
     async fn stopped(&mut self, _ctx: &mut Context<Self>) {
         self.stopped.fetch_add(1, Ordering::SeqCst);
     }
-}
-
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("timed out waiting until {what}");
 }
 
 /// Spawns `n` actors in batches of 1,000, asks each once, drops them, and

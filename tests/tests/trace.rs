@@ -5,11 +5,11 @@ use std::collections::HashSet;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
-use cortex::metrics::{global, Format};
 use cortex::trace::{
     self, ExportError, InMemoryExporter, Parent, Sampler, SpanContext, SpanData, SpanExporter,
     SpanKind, Status, TailSampling, TraceId, Tracer, Value,
 };
+use cortex_tests::vars;
 
 fn tracer(sampler: Sampler) -> (Tracer, InMemoryExporter) {
     let exporter = InMemoryExporter::default();
@@ -404,11 +404,10 @@ impl SpanExporter for Gated {
 }
 
 fn dropped(reason: &str) -> u64 {
-    let text = global().encode(Format::PrometheusText);
-    let line = format!("cortex_trace_spans_dropped_total{{reason=\"{reason}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&line))
-        .map_or(0, |v| v.parse().unwrap())
+    cortex_tests::sample(&format!(
+        "cortex_trace_spans_dropped_total{{reason=\"{reason}\"}}"
+    ))
+    .map_or(0, |v| v as u64)
 }
 
 #[test]
@@ -471,14 +470,6 @@ fn batches_are_bounded_and_shutdown_flushes() {
 
 #[test]
 fn configuration_from_the_standard_variables() {
-    let vars = |pairs: &'static [(&'static str, &'static str)]| {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    };
     let b = Tracer::builder()
         .from_vars(vars(&[
             ("OTEL_SERVICE_NAME", "checkout"),

@@ -5,7 +5,7 @@
 use cortex::trace::{
     encode_otlp_json, ConfigError, InMemoryExporter, KeyValue, SpanData, SpanLimits, Tracer, Value,
 };
-use cortex_tests::{otlp_validate, Verdict};
+use cortex_tests::{otlp_validate, vars, Verdict};
 
 fn one_span(limits: Option<SpanLimits>, fill: impl FnOnce(&mut cortex::trace::Span)) -> SpanData {
     let exporter = InMemoryExporter::default();
@@ -72,14 +72,6 @@ fn long_text_values_are_cut_at_a_character_boundary() {
 
 #[test]
 fn the_variables_set_the_limits_and_a_bad_one_is_named() {
-    let vars = |pairs: &'static [(&'static str, &'static str)]| {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    };
     let limits = SpanLimits::from_vars(vars(&[
         ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "3"),
         ("OTEL_SPAN_EVENT_COUNT_LIMIT", "1"),

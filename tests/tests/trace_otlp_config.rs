@@ -10,16 +10,7 @@ use cortex::trace::{
     ConfigError, ExportError, InMemoryExporter, OtlpExporter, OtlpOptions, SpanExporter, Tracer,
 };
 use cortex_tests::receiver::Receiver;
-use cortex_tests::{otlp_validate, Verdict};
-
-fn vars<'a>(pairs: &'a [(&'static str, String)]) -> impl Fn(&str) -> Option<String> + 'a {
-    move |name| {
-        pairs
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    }
-}
+use cortex_tests::{otlp_validate, vars, Verdict};
 
 fn one_span() -> Vec<cortex::trace::SpanData> {
     let memory = InMemoryExporter::default();

@@ -4,16 +4,13 @@
 
 use std::time::Duration;
 
-use cortex::metrics::{global, Format};
 use cortex::trace::{InMemoryExporter, Sampler, Status, TailSampling, Tracer};
 
 fn dropped(reason: &str) -> u64 {
-    let prefix = format!("cortex_trace_spans_dropped_total{{reason=\"{reason}\"}} ");
-    global()
-        .encode(Format::PrometheusText)
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
-        .unwrap_or(0)
+    cortex_tests::sample(&format!(
+        "cortex_trace_spans_dropped_total{{reason=\"{reason}\"}}"
+    ))
+    .map_or(0, |v| v as u64)
 }
 
 #[test]
