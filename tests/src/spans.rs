@@ -53,3 +53,20 @@ pub fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
         .find(|s| s.name == name)
         .unwrap_or_else(|| panic!("no span {name}: {spans:#?}"))
 }
+
+/// The names of the spans `exporter` has, in export order.
+pub fn names(exporter: &InMemoryExporter) -> Vec<String> {
+    exporter
+        .spans()
+        .into_iter()
+        .map(|s| s.name.into_owned())
+        .collect()
+}
+
+/// `cortex_trace_spans_dropped_total{reason}` in the global registry.
+pub fn dropped(reason: &str) -> u64 {
+    crate::sample(&format!(
+        "cortex_trace_spans_dropped_total{{reason=\"{reason}\"}}"
+    ))
+    .map_or(0, |v| v as u64)
+}

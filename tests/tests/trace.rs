@@ -9,6 +9,7 @@ use cortex::trace::{
     self, ExportError, InMemoryExporter, Parent, Sampler, SpanContext, SpanData, SpanExporter,
     SpanKind, Status, TailSampling, TraceId, Tracer, Value,
 };
+use cortex_tests::spans::dropped;
 use cortex_tests::vars;
 
 fn tracer(sampler: Sampler) -> (Tracer, InMemoryExporter) {
@@ -401,13 +402,6 @@ impl SpanExporter for Gated {
         let _ = self.go.recv();
         self.seen.export(batch)
     }
-}
-
-fn dropped(reason: &str) -> u64 {
-    cortex_tests::sample(&format!(
-        "cortex_trace_spans_dropped_total{{reason=\"{reason}\"}}"
-    ))
-    .map_or(0, |v| v as u64)
 }
 
 #[test]

@@ -5,13 +5,7 @@
 use std::time::Duration;
 
 use cortex::trace::{InMemoryExporter, Sampler, Status, TailSampling, Tracer};
-
-fn dropped(reason: &str) -> u64 {
-    cortex_tests::sample(&format!(
-        "cortex_trace_spans_dropped_total{{reason=\"{reason}\"}}"
-    ))
-    .map_or(0, |v| v as u64)
-}
+use cortex_tests::spans::{dropped, names};
 
 #[test]
 fn a_kept_trace_of_five_thousand_spans_is_exported_whole_in_batches() {
@@ -60,25 +54,17 @@ fn held_spans_come_out_at_a_flush_and_the_late_root_follows() {
         tracer.start("healthy child");
     }
     assert!(tracer.force_flush());
-    let names: Vec<String> = exporter
-        .spans()
-        .into_iter()
-        .map(|s| s.name.into_owned())
-        .collect();
+    let got = names(&exporter);
     assert_eq!(
-        names,
+        got,
         ["failed child"],
         "the failing trace is kept, the healthy not"
     );
     drop(root);
     drop(healthy_root);
     assert!(tracer.force_flush());
-    let names: Vec<String> = exporter
-        .spans()
-        .into_iter()
-        .map(|s| s.name.into_owned())
-        .collect();
-    assert_eq!(names, ["failed child", "still open"]);
+    let got = names(&exporter);
+    assert_eq!(got, ["failed child", "still open"]);
 }
 
 #[test]
@@ -94,12 +80,8 @@ fn held_spans_come_out_at_shutdown() {
         tracer.start("child");
     }
     assert!(tracer.shutdown_blocking());
-    let names: Vec<String> = exporter
-        .spans()
-        .into_iter()
-        .map(|s| s.name.into_owned())
-        .collect();
-    assert_eq!(names, ["child"]);
+    let got = names(&exporter);
+    assert_eq!(got, ["child"]);
     std::mem::forget(root);
 }
 
@@ -125,11 +107,7 @@ fn a_trace_whose_root_never_ends_is_decided_on_time_without_traffic() {
         std::thread::sleep(Duration::from_millis(50));
         waited += Duration::from_millis(50);
     }
-    let names: Vec<String> = exporter
-        .spans()
-        .into_iter()
-        .map(|s| s.name.into_owned())
-        .collect();
-    assert_eq!(names, ["orphan"]);
+    let got = names(&exporter);
+    assert_eq!(got, ["orphan"]);
     std::mem::forget(root);
 }
