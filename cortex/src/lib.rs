@@ -80,6 +80,8 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod resilience;
+#[cfg(feature = "http")]
+pub mod tower;
 pub mod trace;
 mod util;
 #[cfg(feature = "wasm")]

@@ -3,7 +3,6 @@
 //! count and trace it.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
@@ -14,88 +13,23 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::handler::{call_guarded, text, Request, Response};
 use super::router::{Match, Router};
 use super::{Body, Limits};
-use crate::metrics::{Counter, Family, Histogram};
+use crate::tower::Observer;
 
 pub(crate) struct App {
     pub(crate) router: Router,
     pub(crate) limits: Limits,
     #[cfg(feature = "compression")]
     pub(crate) compression: Option<super::compression::Compression>,
-    pub(crate) requests: Family<Counter>,
-    pub(crate) durations: Family<Histogram>,
+    /// Counts, times and traces each request, as `ObserveLayer` does.
+    pub(crate) observer: Observer,
     /// Request-body bytes the server may hold at once
     /// ([`Limits::max_buffered_body_bytes`]).
     pub(crate) body_budget: Arc<Semaphore>,
 }
 
-/// The method as a label value: the standard methods, else `OTHER` (a
-/// client may send any token as a method).
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "OTHER",
-    }
-}
-
-const UNMATCHED: &str = "unmatched";
-
-/// A `server` span for the request when a tracer is installed, continuing
-/// the caller's trace from its `traceparent` (an invalid one is ignored and
-/// a new trace starts).
-fn server_span(req: &http::Request<Incoming>) -> Option<crate::trace::Span> {
-    let tracer = crate::trace::global()?;
-    let parent = match crate::trace::extract(req.headers()) {
-        Some(caller) => crate::trace::Parent::Context(caller),
-        None => crate::trace::Parent::Root,
-    };
-    let mut span = tracer
-        .span(method_label(req.method()))
-        .kind(crate::trace::SpanKind::Server)
-        .parent(parent)
-        .start();
-    if span.is_recording() {
-        span.set_attribute("http.request.method", method_label(req.method()));
-        span.set_attribute("url.path", req.uri().path().to_owned());
-    }
-    Some(span)
-}
-
-/// Names the span after the route (`GET /orders/{id}`) and records the
-/// status; 5xx answers are errors, as OpenTelemetry's HTTP conventions say
-/// for servers.
-fn end_server_span(
-    span: &mut crate::trace::Span,
-    method: &'static str,
-    route: Option<&str>,
-    status: StatusCode,
-) {
-    if !span.is_recording() {
-        return;
-    }
-    if let Some(route) = route {
-        span.update_name(format!("{method} {route}"));
-        span.set_attribute("http.route", route.to_owned());
-    }
-    span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
-    if status.is_server_error() {
-        span.set_status(crate::trace::Status::Error(std::borrow::Cow::Owned(
-            format!("HTTP {}", status.as_u16()),
-        )));
-    }
-    span.end();
-}
-
 impl App {
     pub(crate) async fn handle(&self, req: http::Request<Incoming>) -> Response {
-        let started = Instant::now();
+        let observation = self.observer.begin(&req);
         let method = req.method().clone();
         #[cfg(feature = "compression")]
         let accept_encoding = req
@@ -103,11 +37,7 @@ impl App {
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let mut span = server_span(&req);
-        let active = span
-            .as_ref()
-            .filter(|s| s.is_valid())
-            .map(crate::trace::Span::active);
+        let active = observation.active();
         let mut compress = true;
         let routed = async {
             match self.router.find(&method, req.uri().path()) {
@@ -174,18 +104,8 @@ impl App {
         } else {
             response
         };
-        let method = method_label(&method);
-        let status = response.status();
-        if let Some(span) = &mut span {
-            end_server_span(span, method, route, status);
-        }
-        let route = route.unwrap_or(UNMATCHED);
-        let _ = self
-            .requests
-            .with(&[method, route, status.as_str()], Counter::inc);
-        let _ = self
-            .durations
-            .with(&[method, route], |h| h.observe_duration(started.elapsed()));
+        self.observer
+            .end(observation, route, response.status(), None);
         response
     }
 

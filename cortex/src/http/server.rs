@@ -20,7 +20,7 @@ use super::router::{RouteOptions, Router};
 use super::shutdown::{begin_drain, wait_for_stop, Plan, Signals};
 use super::{Admin, Error, Limits};
 use crate::health::HealthRegistry;
-use crate::metrics::{Buckets, Counter, Gauge, Registry};
+use crate::metrics::{Counter, Gauge, Registry};
 
 /// A server with routes, ready to [`bind`](Server::bind).
 ///
@@ -246,17 +246,7 @@ impl Server {
         })?;
         let limits = self.limits;
         let app = Arc::new(App {
-            requests: self.registry.counter_family(
-                "cortex_http_requests_total",
-                "HTTP requests by method, route template and status.",
-                &["method", "route", "status"],
-            )?,
-            durations: self.registry.histogram_family(
-                "cortex_http_request_duration_seconds",
-                "HTTP request latency by method and route template, in seconds.",
-                &["method", "route"],
-                Buckets::default(),
-            )?,
+            observer: crate::tower::Observer::new(self.registry)?,
             router: self.router,
             limits,
             #[cfg(feature = "compression")]

@@ -1,0 +1,263 @@
+//! Outgoing requests: a `client` span each, the trace context injected,
+//! counted and timed by downstream host.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::observe::method_label;
+use crate::metrics::{Buckets, Counter, Family, Histogram, Registry};
+use crate::trace::{Instrumented, Span, SpanKind, Status};
+
+/// A tower [`Layer`] for HTTP clients (hyper-util's `Client`, a
+/// `tower::Service<http::Request<B>>` of any kind): each request gets a
+/// `client` span, a child of the span current when it is made, and carries
+/// `traceparent`/`tracestate` for it, so the server it calls continues the
+/// trace. Requests are counted in
+/// `cortex_http_client_requests_total{method, host, status}` (`status` is
+/// `error` when no answer came) and timed in
+/// `cortex_http_client_request_duration_seconds{method, host}`. A 5xx
+/// answer or a transport error is an error on the span (OpenTelemetry's
+/// HTTP client conventions count 4xx too; a client span here is an error
+/// from 5xx up, like a server's, so a 404 lookup is not a failure).
+///
+/// ```
+/// use cortex::tower::ClientLayer;
+/// use tower::{Layer, Service, ServiceExt};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let registry = cortex::metrics::Registry::new();
+/// // A stand-in for a real client: answers 200 and shows what was sent.
+/// let send = tower::service_fn(|req: http::Request<()>| async move {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(req.headers().contains_key("traceparent")))
+/// });
+/// let mut client = ClientLayer::with_registry(&registry).unwrap().layer(send);
+/// let request = http::Request::get("http://inventory:8080/items/3").body(()).unwrap();
+/// let response = client.ready().await.unwrap().call(request).await.unwrap();
+/// # let _ = response;
+/// let text = registry.encode(cortex::metrics::Format::PrometheusText);
+/// assert!(text.contains(r#"cortex_http_client_requests_total{method="GET",host="inventory",status="200"} 1"#));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct ClientLayer {
+    requests: Family<Counter>,
+    durations: Family<Histogram>,
+}
+
+impl std::fmt::Debug for ClientLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientLayer").finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientLayer {
+    /// A layer recording into the global registry.
+    ///
+    /// # Panics
+    /// If the global registry already has the client families' names as
+    /// something else.
+    pub fn new() -> Self {
+        Self::with_registry(crate::metrics::global())
+            .expect("the HTTP client families are Cortex's in the global registry")
+    }
+
+    /// A layer recording into `registry`.
+    ///
+    /// # Errors
+    /// A [conflict](crate::metrics::Error::Conflict) with families of the
+    /// same names already in `registry`.
+    pub fn with_registry(registry: &Registry) -> Result<Self, crate::metrics::Error> {
+        Ok(ClientLayer {
+            requests: registry.counter_family(
+                "cortex_http_client_requests_total",
+                "Outgoing HTTP requests by method, host and status (`error`: no answer).",
+                &["method", "host", "status"],
+            )?,
+            durations: registry.histogram_family(
+                "cortex_http_client_request_duration_seconds",
+                "Outgoing HTTP request latency by method and host, in seconds.",
+                &["method", "host"],
+                Buckets::default(),
+            )?,
+        })
+    }
+}
+
+impl<S> Layer<S> for ClientLayer {
+    type Service = ClientService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ClientService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`ClientLayer`] makes.
+#[derive(Clone)]
+pub struct ClientService<S> {
+    inner: S,
+    layer: ClientLayer,
+}
+
+impl<S> std::fmt::Debug for ClientService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientService").finish_non_exhaustive()
+    }
+}
+
+impl<S, B, RB> Service<http::Request<B>> for ClientService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Error: std::fmt::Display,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ClientFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let method = method_label(req.method());
+        let host: Cow<'static, str> = match req.uri().host() {
+            Some(h) => Cow::Owned(h.to_owned()),
+            None => Cow::Borrowed("unknown"),
+        };
+        let span = crate::trace::global().map(|tracer| {
+            let mut span = tracer.span(method).kind(SpanKind::Client).start();
+            if span.is_recording() {
+                span.set_attribute("http.request.method", method);
+                span.set_attribute("server.address", host.clone());
+                if let Some(port) = req.uri().port_u16() {
+                    span.set_attribute("server.port", i64::from(port));
+                }
+                span.set_attribute("url.full", req.uri().to_string());
+            }
+            span
+        });
+        let active = span.as_ref().filter(|s| s.is_valid()).map(Span::active);
+        // The headers carry the client span's context (or, with no tracer,
+        // whatever span is current).
+        match span.as_ref().filter(|s| s.is_valid()) {
+            Some(span) => inject_context(req.headers_mut(), &span.context()),
+            None => crate::trace::inject(req.headers_mut()),
+        }
+        ClientFuture {
+            inner: Instrumented::new(self.inner.call(req), active),
+            done: Some(Call {
+                started: Instant::now(),
+                method,
+                host,
+                span,
+                layer: self.layer.clone(),
+            }),
+        }
+    }
+}
+
+fn inject_context(headers: &mut http::HeaderMap, cx: &crate::trace::SpanContext) {
+    if let Ok(v) = http::HeaderValue::from_str(&cx.to_traceparent()) {
+        headers.insert("traceparent", v);
+    }
+    match cx.trace_state.as_deref().map(http::HeaderValue::from_str) {
+        Some(Ok(v)) => {
+            headers.insert("tracestate", v);
+        }
+        _ => {
+            headers.remove("tracestate");
+        }
+    }
+}
+
+struct Call {
+    started: Instant,
+    method: &'static str,
+    host: Cow<'static, str>,
+    span: Option<Span>,
+    layer: ClientLayer,
+}
+
+/// The future of a [`ClientService`] call.
+pub struct ClientFuture<F> {
+    inner: Instrumented<F>,
+    done: Option<Call>,
+}
+
+impl<F> std::fmt::Debug for ClientFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, RB, E> Future for ClientFuture<F>
+where
+    F: Future<Output = Result<http::Response<RB>, E>>,
+    E: std::fmt::Display,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `inner` is structurally pinned (never moved out of
+        // `self`); `done` is not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let result = match unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(r) => r,
+        };
+        if let Some(call) = this.done.take() {
+            let status = match &result {
+                Ok(response) => Some(response.status()),
+                Err(_) => None,
+            };
+            if let Some(mut span) = call.span {
+                if span.is_recording() {
+                    match (&result, status) {
+                        (Ok(_), Some(s)) => {
+                            span.set_attribute("http.response.status_code", i64::from(s.as_u16()));
+                            if s.is_server_error() {
+                                span.set_status(Status::Error(Cow::Owned(format!(
+                                    "HTTP {}",
+                                    s.as_u16()
+                                ))));
+                            }
+                        }
+                        (Err(e), _) => {
+                            span.set_attribute("error.type", "transport");
+                            span.set_status(Status::Error(Cow::Owned(e.to_string())));
+                        }
+                        _ => {}
+                    }
+                }
+                span.end();
+            }
+            let status_label = status.as_ref().map_or("error", http::StatusCode::as_str);
+            let host = call.host.as_ref();
+            let _ = call
+                .layer
+                .requests
+                .with(&[call.method, host, status_label], Counter::inc);
+            let elapsed = call.started.elapsed();
+            let _ = call
+                .layer
+                .durations
+                .with(&[call.method, host], |h| h.observe_duration(elapsed));
+        }
+        Poll::Ready(result)
+    }
+}

@@ -1,0 +1,378 @@
+//! Per-request observation, as Cortex's own server does it and as
+//! [`ObserveLayer`] does it for any tower HTTP service: a `server` span
+//! continuing the caller's trace, `cortex_http_requests_total` and
+//! `cortex_http_request_duration_seconds`.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::{Method, StatusCode};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::metrics::{Buckets, Counter, Family, Histogram, Registry};
+use crate::trace::{Instrumented, Span, SpanKind, Status};
+
+/// The route label of requests no route matched (and of services that name
+/// no routes).
+pub(crate) const UNMATCHED: &str = "unmatched";
+
+/// The method as a label value: the standard methods, else `OTHER` (a
+/// client may send any token as a method).
+pub(crate) fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
+/// The families every request is counted and timed in.
+#[derive(Clone)]
+pub(crate) struct Observer {
+    requests: Family<Counter>,
+    durations: Family<Histogram>,
+}
+
+/// One request being observed.
+pub(crate) struct Observation {
+    started: Instant,
+    method: &'static str,
+    span: Option<Span>,
+}
+
+impl Observer {
+    /// The request families in `registry` (the same ones whoever asks).
+    pub(crate) fn new(registry: &Registry) -> Result<Self, crate::metrics::Error> {
+        Ok(Observer {
+            requests: registry.counter_family(
+                "cortex_http_requests_total",
+                "HTTP requests by method, route template and status.",
+                &["method", "route", "status"],
+            )?,
+            durations: registry.histogram_family(
+                "cortex_http_request_duration_seconds",
+                "HTTP request latency by method and route template, in seconds.",
+                &["method", "route"],
+                Buckets::default(),
+            )?,
+        })
+    }
+
+    /// Starts observing: the clock, and a `server` span when a tracer is
+    /// installed, continuing the caller's `traceparent` (an invalid one is
+    /// ignored and a new trace starts).
+    pub(crate) fn begin<B>(&self, req: &http::Request<B>) -> Observation {
+        let method = method_label(req.method());
+        let span = crate::trace::global().map(|tracer| {
+            let parent = match crate::trace::extract(req.headers()) {
+                Some(caller) => crate::trace::Parent::Context(caller),
+                None => crate::trace::Parent::Root,
+            };
+            let mut span = tracer
+                .span(method)
+                .kind(SpanKind::Server)
+                .parent(parent)
+                .start();
+            if span.is_recording() {
+                span.set_attribute("http.request.method", method);
+                span.set_attribute("url.path", req.uri().path().to_owned());
+            }
+            span
+        });
+        Observation {
+            started: Instant::now(),
+            method,
+            span,
+        }
+    }
+
+    /// Ends it: names the span after the route (`GET /orders/{id}`),
+    /// records the status (5xx is an error, as OpenTelemetry's HTTP
+    /// conventions say for servers; `failure` is one too), counts and times
+    /// the request.
+    pub(crate) fn end(
+        &self,
+        obs: Observation,
+        route: Option<&str>,
+        status: StatusCode,
+        failure: Option<Cow<'static, str>>,
+    ) {
+        if let Some(mut span) = obs.span {
+            if span.is_recording() {
+                if let Some(route) = route {
+                    span.update_name(format!("{} {route}", obs.method));
+                    span.set_attribute("http.route", route.to_owned());
+                }
+                span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+                match failure {
+                    Some(why) => span.set_status(Status::Error(why)),
+                    None if status.is_server_error() => {
+                        span.set_status(Status::Error(Cow::Owned(format!(
+                            "HTTP {}",
+                            status.as_u16()
+                        ))));
+                    }
+                    None => {}
+                }
+            }
+            span.end();
+        }
+        let route = route.unwrap_or(UNMATCHED);
+        let _ = self
+            .requests
+            .with(&[obs.method, route, status.as_str()], Counter::inc);
+        let elapsed = obs.started.elapsed();
+        let _ = self
+            .durations
+            .with(&[obs.method, route], |h| h.observe_duration(elapsed));
+    }
+}
+
+impl Observation {
+    /// What the handler's future runs inside, so its spans are children of
+    /// the server span.
+    pub(crate) fn active(&self) -> Option<crate::trace::Active> {
+        self.span
+            .as_ref()
+            .filter(|s| s.is_valid())
+            .map(Span::active)
+    }
+}
+
+/// How a request's route label is found.
+type RouteFn = dyn Fn(&http::Method, &http::Uri, &http::Extensions) -> Option<String> + Send + Sync;
+
+/// A tower [`Layer`] that observes every request of the service it wraps
+/// (an axum `Router`, a tonic server, any `Service<http::Request<B>>`) as
+/// Cortex's own server does: a `server` span continuing the caller's
+/// `traceparent`/`tracestate`, with the service's future running inside it
+/// (so `#[traced]` functions and outgoing calls nest under it), counted in
+/// `cortex_http_requests_total{method, route, status}` and timed in
+/// `cortex_http_request_duration_seconds{method, route}`. A 5xx answer, an
+/// error from the service and a panic are errors on the span; an error is
+/// counted as status 500, a panic too (and then goes on unwinding).
+///
+/// The route label is the route template, never the raw path (which would
+/// make a series per id): axum's `MatchedPath` with the `axum` feature
+/// (add the layer with `Router::layer`, so it sees the matched route), or
+/// what [`route_with`](Self::route_with) says; otherwise `unmatched`.
+///
+/// ```
+/// use cortex::tower::ObserveLayer;
+/// use tower::{Layer, Service, ServiceExt};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let registry = cortex::metrics::Registry::new();
+/// let layer = ObserveLayer::with_registry(&registry)
+///     .unwrap()
+///     .route_with(|_method, uri, _ext| uri.path().starts_with("/orders/").then(|| "/orders/{id}".into()));
+/// let service = tower::service_fn(|_req: http::Request<()>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+/// });
+/// let mut service = layer.layer(service);
+/// let request = http::Request::get("/orders/7").body(()).unwrap();
+/// service.ready().await.unwrap().call(request).await.unwrap();
+/// let text = registry.encode(cortex::metrics::Format::PrometheusText);
+/// assert!(text.contains(r#"cortex_http_requests_total{method="GET",route="/orders/{id}",status="200"} 1"#));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct ObserveLayer {
+    observer: Observer,
+    route: Option<Arc<RouteFn>>,
+}
+
+impl std::fmt::Debug for ObserveLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObserveLayer")
+            .field("route_extractor", &self.route.is_some())
+            .finish()
+    }
+}
+
+impl Default for ObserveLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ObserveLayer {
+    /// A layer recording into the global registry (the one `/metrics`
+    /// serves).
+    ///
+    /// # Panics
+    /// If the global registry already has `cortex_http_requests_total` or
+    /// `cortex_http_request_duration_seconds` as something else (only a
+    /// program that registered those names itself can get there).
+    pub fn new() -> Self {
+        Self::with_registry(crate::metrics::global())
+            .expect("the HTTP request families are Cortex's in the global registry")
+    }
+
+    /// A layer recording into `registry`.
+    ///
+    /// # Errors
+    /// A [conflict](crate::metrics::Error::Conflict) with families of the
+    /// same names already in `registry`.
+    pub fn with_registry(registry: &Registry) -> Result<Self, crate::metrics::Error> {
+        Ok(ObserveLayer {
+            observer: Observer::new(registry)?,
+            route: None,
+        })
+    }
+
+    /// Finds the route label with `route` (checked first; `None` falls back
+    /// to axum's `MatchedPath`, then to `unmatched`). It must return a
+    /// bounded set of values: templates, never ids.
+    pub fn route_with(
+        mut self,
+        route: impl Fn(&http::Method, &http::Uri, &http::Extensions) -> Option<String>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        self.route = Some(Arc::new(route));
+        self
+    }
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = ObserveService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ObserveService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`ObserveLayer`] makes.
+#[derive(Clone)]
+pub struct ObserveService<S> {
+    inner: S,
+    layer: ObserveLayer,
+}
+
+impl<S> std::fmt::Debug for ObserveService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObserveService").finish_non_exhaustive()
+    }
+}
+
+/// A request's route label, kept from before the call to after it.
+enum Route {
+    None,
+    Named(String),
+    #[cfg(feature = "axum")]
+    Matched(axum::extract::MatchedPath),
+}
+
+impl Route {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Route::None => None,
+            Route::Named(r) => Some(r),
+            #[cfg(feature = "axum")]
+            Route::Matched(m) => Some(m.as_str()),
+        }
+    }
+}
+
+impl ObserveLayer {
+    fn route_of<B>(&self, req: &http::Request<B>) -> Route {
+        if let Some(f) = &self.route {
+            if let Some(r) = f(req.method(), req.uri(), req.extensions()) {
+                return Route::Named(r);
+            }
+        }
+        #[cfg(feature = "axum")]
+        if let Some(m) = req.extensions().get::<axum::extract::MatchedPath>() {
+            return Route::Matched(m.clone());
+        }
+        Route::None
+    }
+}
+
+impl<S, B, RB> Service<http::Request<B>> for ObserveService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ObserveFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let route = self.layer.route_of(&req);
+        let obs = self.layer.observer.begin(&req);
+        let active = obs.active();
+        ObserveFuture {
+            inner: Instrumented::new(self.inner.call(req), active),
+            done: Some((obs, route, self.layer.observer.clone())),
+        }
+    }
+}
+
+/// The future of an [`ObserveService`] call.
+pub struct ObserveFuture<F> {
+    inner: Instrumented<F>,
+    done: Option<(Observation, Route, Observer)>,
+}
+
+impl<F> std::fmt::Debug for ObserveFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObserveFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, RB, E> Future for ObserveFuture<F>
+where
+    F: Future<Output = Result<http::Response<RB>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `inner` is structurally pinned (never moved out of
+        // `self`); `done` is not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
+        let polled = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
+        let (status, failure) = match &polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(Ok(response))) => (response.status(), None),
+            Ok(Poll::Ready(Err(_))) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(Cow::Borrowed("the service failed")),
+            ),
+            Err(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(Cow::Borrowed("the service panicked")),
+            ),
+        };
+        if let Some((obs, route, observer)) = this.done.take() {
+            observer.end(obs, route.as_str(), status, failure);
+        }
+        match polled {
+            Ok(ready) => ready,
+            Err(panic) => resume_unwind(panic),
+        }
+    }
+}
