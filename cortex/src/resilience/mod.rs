@@ -39,6 +39,8 @@ pub mod retry;
 pub(crate) mod sync;
 pub mod timeout;
 mod timer;
+#[cfg(feature = "http")]
+pub mod tower;
 
 use std::fmt;
 use std::sync::Arc;

@@ -60,6 +60,7 @@ pub use context::{
 #[cfg(feature = "http")]
 pub use context::{extract, inject};
 pub use data::{Event, KeyValue, SpanData, SpanKind, Status, Value};
+pub(crate) use export::retry_after;
 pub use export::{
     encode_otlp_json, ExportError, InMemoryExporter, OtlpExporter, OtlpOptions, SpanExporter,
 };

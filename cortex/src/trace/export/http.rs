@@ -155,7 +155,7 @@ pub(super) fn parse_response(raw: &[u8], now: SystemTime) -> Attempt {
 
 /// A `Retry-After` value: seconds, or an HTTP date (then the time until
 /// it; zero for a date past).
-pub(super) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
