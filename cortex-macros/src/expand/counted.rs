@@ -71,21 +71,24 @@ impl Counted {
             static #site: #krate::__private::CountedSite = #krate::__private::CountedSite::new(#info);
             #registration
         };
-        let start = quote!(#krate::__private::CountedCall::start(&#site));
+        let call_type = quote!(#krate::__private::CountedCall);
+        let start = quote!(#call_type::start(&#site));
         (
             statics,
-            observe_result(krate, ctx.carried(index), index, start, inner),
+            observe_result(krate, ctx.carried(index), index, (call_type, start), inner),
         )
     }
 }
 
-/// `let call = start; let out = inner; call.finish(outcome of out); out`:
+/// `let call = start; let out = inner; CallType::finish(call, outcome of
+/// out); out` (the call type named, so no trait a user imports can take
+/// the method):
 /// a guard dropped unfinished means the call unwound or was cancelled.
 pub(crate) fn observe_result(
     krate: &TokenStream,
     ty: TokenStream,
     index: usize,
-    start: TokenStream,
+    (call_type, start): (TokenStream, TokenStream),
     inner: Inner,
 ) -> Inner {
     let call = hidden(&format!("__cortex_call_{index}"));
@@ -98,7 +101,7 @@ pub(crate) fn observe_result(
         #[allow(unreachable_code)]
         let #out: #ty = #inner;
         #[allow(unreachable_code)]
-        #call.finish((&#out).__cortex_outcome());
+        #call_type::finish(#call, (&#out).__cortex_outcome());
         #out
     }})
 }

@@ -45,9 +45,10 @@ pub(crate) fn layer(
         );
         #registration
     };
-    let start = quote!(#krate::__private::FusedCall::start(&#site));
+    let call_type = quote!(#krate::__private::FusedCall);
+    let start = quote!(#call_type::start(&#site));
     (
         statics,
-        observe_result(krate, ctx.carried(index), index, start, inner),
+        observe_result(krate, ctx.carried(index), index, (call_type, start), inner),
     )
 }

@@ -131,7 +131,7 @@ impl Traced {
                 #krate::__private::ToAttribute::to_attribute(&(#value))
             };
             quote! {
-                #call.attribute(#key, #converted);
+                #krate::__private::TracedCall::attribute(&mut #call, #key, #converted);
             }
         });
         let prologue = if self.attributes.is_empty() {
@@ -141,7 +141,7 @@ impl Traced {
             // the attribute expressions.
             let bindings = ctx.params.borrowed_patterns();
             quote! {
-                if #call.is_recording() {
+                if #krate::__private::TracedCall::is_recording(&#call) {
                     #bindings
                     #(#attributes)*
                 }
@@ -154,12 +154,12 @@ impl Traced {
                     ErrorIsDebug as _, ErrorIsDisplay as _, ErrorIsError as _, ErrorIsOpaque as _,
                     NotAnError as _,
                 };
-                let #error = if #call.is_recording() {
+                let #error = if #krate::__private::TracedCall::is_recording(&#call) {
                     (&&&&&#krate::__private::ErrorOf(&#out)).__cortex_error()
                 } else {
                     ::core::option::Option::None
                 };
-                #call.finish(#error);
+                #krate::__private::TracedCall::finish(#call, #error);
             }
         };
         let ty = ctx.carried(index);
@@ -171,7 +171,7 @@ impl Traced {
                 let mut #call = #krate::__private::TracedCall::start(&#site);
                 #prologue
                 #[allow(unreachable_code)]
-                let #out: #ty = #call.instrument(#future).await;
+                let #out: #ty = #krate::__private::TracedCall::instrument(&#call, #future).await;
                 #[allow(unreachable_code)]
                 #finish
                 #out

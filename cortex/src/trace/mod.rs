@@ -40,6 +40,8 @@
 //! `attributes(...)`, and a span costs about a third of a `tracing` span
 //! with a registry subscriber (see BENCHMARKS.md).
 
+#[cfg(feature = "tracing-bridge")]
+mod bridge;
 mod clock;
 mod context;
 mod data;
@@ -54,12 +56,15 @@ mod span_builder;
 mod tail;
 mod tracer;
 
+#[cfg(feature = "tracing-bridge")]
+pub use bridge::TracingLayer;
 pub use context::{
     current, in_current_span, outgoing_headers, spawn, valid_trace_state, Instrumented, SpanContext,
 };
 #[cfg(feature = "http")]
 pub use context::{extract, inject};
 pub use data::{Event, KeyValue, SpanData, SpanKind, Status, Value};
+#[cfg(feature = "http")]
 pub(crate) use export::retry_after;
 pub use export::{
     encode_otlp_json, ExportError, InMemoryExporter, OtlpExporter, OtlpOptions, SpanExporter,

@@ -118,37 +118,39 @@ impl Policy {
             match self.kind {
                 Kind::CircuitBreaker => {
                     let f = future(inner);
-                    quote!(#policy::breaker(#site.get(), move || #f, #predicate, #reject))
+                    quote!(#policy::breaker(#krate::__private::policy::PolicySite::get(&#site), move || #f, #predicate, #reject))
                 }
                 Kind::Retry => {
                     let copies = ctx.params.attempt_copies(krate);
                     let f = future(inner);
-                    quote!(#policy::retry(#site.get(), move || { #copies #f }, #predicate))
+                    quote!(#policy::retry(#krate::__private::policy::PolicySite::get(&#site), move || { #copies #f }, #predicate))
                 }
                 Kind::Bulkhead => {
                     let f = future(inner);
-                    quote!(#policy::bulkhead(#site.get(), move || #f, #reject))
+                    quote!(#policy::bulkhead(#krate::__private::policy::PolicySite::get(&#site), move || #f, #reject))
                 }
                 Kind::Timeout => {
                     let f = future(inner);
-                    quote!(#policy::timeout(#site.get(), #f, #reject))
+                    quote!(#policy::timeout(#krate::__private::policy::PolicySite::get(&#site), #f, #reject))
                 }
                 _ => {
                     let f = future(inner);
-                    quote!(#policy::rate_limit(#site.get(), move || #f, #reject))
+                    quote!(#policy::rate_limit(#krate::__private::policy::PolicySite::get(&#site), move || #f, #reject))
                 }
             }
         } else {
             let e = inner.expr();
             match self.kind {
                 Kind::CircuitBreaker => {
-                    quote!(#policy::breaker_sync(#site.get(), move || #e, #predicate, #reject))
+                    quote!(#policy::breaker_sync(#krate::__private::policy::PolicySite::get(&#site), move || #e, #predicate, #reject))
                 }
                 Kind::Retry => {
                     let copies = ctx.params.attempt_copies(krate);
-                    quote!(#policy::retry_sync(#site.get(), move || { #copies #e }, #predicate))
+                    quote!(#policy::retry_sync(#krate::__private::policy::PolicySite::get(&#site), move || { #copies #e }, #predicate))
                 }
-                _ => quote!(#policy::bulkhead_sync(#site.get(), move || #e, #reject)),
+                _ => {
+                    quote!(#policy::bulkhead_sync(#krate::__private::policy::PolicySite::get(&#site), move || #e, #reject))
+                }
             }
         };
         let inner = if ctx.body.is_async() {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 pub use encode::encode_otlp_json;
+#[cfg(feature = "http")]
 pub(crate) use http::retry_after;
 pub(crate) use otlp::pairs;
 pub use otlp::{OtlpExporter, OtlpOptions};
