@@ -12,13 +12,42 @@ use tower::{ServiceBuilder, ServiceExt};
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
+/// Every log line written so far, as the JSON formatter wrote them.
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct Logs;
+
+impl std::io::Write for Logs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn bridge() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         installed();
-        let subscriber = tracing_subscriber::registry().with(cortex::trace::TracingLayer::global());
+        let subscriber = tracing_subscriber::registry()
+            .with(cortex::trace::TracingLayer::global())
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(cortex::trace::JsonLines)
+                    .with_writer(|| Logs),
+            );
         tracing::subscriber::set_global_default(subscriber).expect("the first subscriber");
     });
+}
+
+fn log_lines() -> Vec<serde_json::Value> {
+    String::from_utf8(LOGS.lock().unwrap().clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
 }
 
 fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
@@ -156,3 +185,36 @@ async fn a_tracing_span_in_a_handler_nests_under_the_server_span() {
     let load = named(&spans, "load order");
     assert_eq!(load.parent_span_id, Some(server.span_id));
 }
+
+#[test]
+fn log_lines_carry_the_ids_of_their_span() {
+    bridge();
+    let (root, spans) = in_trace(|| {
+        tracing::warn!(order = 7, "card declined");
+        let inner = tracing::info_span!("retrying");
+        let _in = inner.enter();
+        tracing::info!("second try");
+    });
+    let retrying = named(&spans, "retrying");
+    let lines = log_lines();
+    let line = |message: &str| {
+        lines
+            .iter()
+            .find(|l| l["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} in {lines:#?}"))
+            .clone()
+    };
+    let declined = line("card declined");
+    assert_eq!(declined["level"], "WARN");
+    assert_eq!(declined["fields"]["order"], 7);
+    assert_eq!(declined["trace_id"], root.trace_id.to_hex());
+    assert_eq!(declined["span_id"], root.span_id.to_hex());
+    let second = line("second try");
+    assert_eq!(second["span_id"], retrying.span_id.to_hex(), "the tracing span's own id");
+    assert!(second["timestamp"].as_str().unwrap().ends_with('Z'));
+    // Outside any span: no ids.
+    tracing::info!("between traces");
+    let between = log_lines().into_iter().find(|l| l["message"] == "between traces").unwrap();
+    assert!(between.get("trace_id").is_none());
+}
+

@@ -49,6 +49,8 @@ mod env;
 mod export;
 mod id;
 mod limits;
+#[cfg(feature = "tracing-bridge")]
+mod logs;
 mod pipeline;
 mod sampler;
 mod span;
@@ -58,6 +60,8 @@ mod tracer;
 
 #[cfg(feature = "tracing-bridge")]
 pub use bridge::TracingLayer;
+#[cfg(feature = "tracing-bridge")]
+pub use logs::{log_ids, JsonLines, WithTraceIds};
 pub use context::{
     current, in_current_span, outgoing_headers, spawn, valid_trace_state, Instrumented, SpanContext,
 };
