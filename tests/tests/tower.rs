@@ -292,3 +292,41 @@ async fn a_transport_error_is_counted_as_error() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn semantic_convention_names_are_opt_in() {
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
+    let layer = ObserveLayer::with_registry(registry)
+        .unwrap()
+        .semconv(registry)
+        .unwrap()
+        .route_with(|_, uri, _| (uri.path() == "/items").then(|| "/items".into()));
+    let service = ServiceBuilder::new().layer(layer).service(tower::service_fn(
+        |_req: http::Request<()>| async { Ok::<_, Infallible>(http::Response::new(())) },
+    ));
+    for path in ["/items", "/items", "/elsewhere"] {
+        service
+            .clone()
+            .oneshot(http::Request::post(path).body(()).unwrap())
+            .await
+            .unwrap();
+    }
+    let text = registry.encode(Format::PrometheusText);
+    assert_eq!(
+        metric(
+            &text,
+            r#"http_server_request_duration_seconds_count{http_request_method="POST",http_route="/items",http_response_status_code="200"}"#
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"http_server_request_duration_seconds_count{http_request_method="POST",http_route="",http_response_status_code="200"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(text.contains(r#"le="0.075""#), "the conventions' buckets");
+    assert!(!text.contains("cortex_http_requests_total{"), "instead of Cortex's names");
+}

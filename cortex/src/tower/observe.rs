@@ -41,10 +41,21 @@ pub(crate) fn method_label(method: &Method) -> &'static str {
 
 /// The families every request is counted and timed in.
 #[derive(Clone)]
-pub(crate) struct Observer {
-    requests: Family<Counter>,
-    durations: Family<Histogram>,
+pub(crate) enum Observer {
+    /// Cortex's names: a counter and a histogram by route template.
+    Cortex {
+        requests: Family<Counter>,
+        durations: Family<Histogram>,
+    },
+    /// OpenTelemetry's semantic conventions: one histogram,
+    /// `http_server_request_duration_seconds`, by method, route and status.
+    Semconv { durations: Family<Histogram> },
 }
+
+/// The buckets OpenTelemetry advises for HTTP durations, in seconds.
+pub(crate) const SEMCONV_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
 
 /// One request being observed.
 pub(crate) struct Observation {
@@ -56,7 +67,7 @@ pub(crate) struct Observation {
 impl Observer {
     /// The request families in `registry` (the same ones whoever asks).
     pub(crate) fn new(registry: &Registry) -> Result<Self, crate::metrics::Error> {
-        Ok(Observer {
+        Ok(Observer::Cortex {
             requests: registry.counter_family(
                 "cortex_http_requests_total",
                 "HTTP requests by method, route template and status.",
@@ -67,6 +78,18 @@ impl Observer {
                 "HTTP request latency by method and route template, in seconds.",
                 &["method", "route"],
                 Buckets::default(),
+            )?,
+        })
+    }
+
+    /// The semantic-convention family in `registry`.
+    pub(crate) fn semconv(registry: &Registry) -> Result<Self, crate::metrics::Error> {
+        Ok(Observer::Semconv {
+            durations: registry.histogram_family(
+                "http_server_request_duration_seconds",
+                "Duration of HTTP server requests (OpenTelemetry http.server.request.duration).",
+                &["http_request_method", "http_route", "http_response_status_code"],
+                Buckets::new(SEMCONV_BUCKETS)?,
             )?,
         })
     }
@@ -130,14 +153,25 @@ impl Observer {
             }
             span.end();
         }
-        let route = route.unwrap_or(UNMATCHED);
-        let _ = self
-            .requests
-            .with(&[obs.method, route, status.as_str()], Counter::inc);
         let elapsed = obs.started.elapsed();
-        let _ = self
-            .durations
-            .with(&[obs.method, route], |h| h.observe_duration(elapsed));
+        match self {
+            Observer::Cortex {
+                requests,
+                durations,
+            } => {
+                let route = route.unwrap_or(UNMATCHED);
+                let _ = requests.with(&[obs.method, route, status.as_str()], Counter::inc);
+                let _ = durations.with(&[obs.method, route], |h| h.observe_duration(elapsed));
+            }
+            Observer::Semconv { durations } => {
+                // An empty value is an absent label to Prometheus, as the
+                // conventions leave `http.route` out when nothing matched.
+                let route = route.unwrap_or("");
+                let _ = durations.with(&[obs.method, route, status.as_str()], |h| {
+                    h.observe_duration(elapsed)
+                });
+            }
+        }
     }
 }
 
@@ -231,6 +265,23 @@ impl ObserveLayer {
         Ok(ObserveLayer {
             observer: Observer::new(registry)?,
             route: None,
+        })
+    }
+
+    /// Records OpenTelemetry's semantic-convention metric instead of
+    /// Cortex's: `http_server_request_duration_seconds{http_request_method,
+    /// http_route, http_response_status_code}` (its count is the request
+    /// count), with the buckets the conventions advise, for dashboards built
+    /// on them. An unmatched request has an empty `http_route`, which
+    /// Prometheus treats as no label.
+    ///
+    /// # Errors
+    /// A [conflict](crate::metrics::Error::Conflict) with a family of that
+    /// name already in `registry`.
+    pub fn semconv(self, registry: &Registry) -> Result<Self, crate::metrics::Error> {
+        Ok(ObserveLayer {
+            observer: Observer::semconv(registry)?,
+            route: self.route,
         })
     }
 
