@@ -301,9 +301,11 @@ async fn semantic_convention_names_are_opt_in() {
         .semconv(registry)
         .unwrap()
         .route_with(|_, uri, _| (uri.path() == "/items").then(|| "/items".into()));
-    let service = ServiceBuilder::new().layer(layer).service(tower::service_fn(
-        |_req: http::Request<()>| async { Ok::<_, Infallible>(http::Response::new(())) },
-    ));
+    let service = ServiceBuilder::new()
+        .layer(layer)
+        .service(tower::service_fn(|_req: http::Request<()>| async {
+            Ok::<_, Infallible>(http::Response::new(()))
+        }));
     for path in ["/items", "/items", "/elsewhere"] {
         service
             .clone()
@@ -328,5 +330,8 @@ async fn semantic_convention_names_are_opt_in() {
         Some(1.0)
     );
     assert!(text.contains(r#"le="0.075""#), "the conventions' buckets");
-    assert!(!text.contains("cortex_http_requests_total{"), "instead of Cortex's names");
+    assert!(
+        !text.contains("cortex_http_requests_total{"),
+        "instead of Cortex's names"
+    );
 }

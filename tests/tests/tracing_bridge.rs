@@ -210,11 +210,17 @@ fn log_lines_carry_the_ids_of_their_span() {
     assert_eq!(declined["trace_id"], root.trace_id.to_hex());
     assert_eq!(declined["span_id"], root.span_id.to_hex());
     let second = line("second try");
-    assert_eq!(second["span_id"], retrying.span_id.to_hex(), "the tracing span's own id");
+    assert_eq!(
+        second["span_id"],
+        retrying.span_id.to_hex(),
+        "the tracing span's own id"
+    );
     assert!(second["timestamp"].as_str().unwrap().ends_with('Z'));
     // Outside any span: no ids.
     tracing::info!("between traces");
-    let between = log_lines().into_iter().find(|l| l["message"] == "between traces").unwrap();
+    let between = log_lines()
+        .into_iter()
+        .find(|l| l["message"] == "between traces")
+        .unwrap();
     assert!(between.get("trace_id").is_none());
 }
-

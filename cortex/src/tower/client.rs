@@ -46,6 +46,11 @@ use crate::trace::{Instrumented, Span, SpanKind, Status};
 /// ```
 #[derive(Clone)]
 pub struct ClientLayer {
+    /// One shared block, so a clone is one reference count.
+    families: std::sync::Arc<Families>,
+}
+
+struct Families {
     requests: Family<Counter>,
     durations: Family<Histogram>,
 }
@@ -80,17 +85,19 @@ impl ClientLayer {
     /// same names already in `registry`.
     pub fn with_registry(registry: &Registry) -> Result<Self, crate::metrics::Error> {
         Ok(ClientLayer {
-            requests: registry.counter_family(
-                "cortex_http_client_requests_total",
-                "Outgoing HTTP requests by method, host and status (`error`: no answer).",
-                &["method", "host", "status"],
-            )?,
-            durations: registry.histogram_family(
-                "cortex_http_client_request_duration_seconds",
-                "Outgoing HTTP request latency by method and host, in seconds.",
-                &["method", "host"],
-                Buckets::default(),
-            )?,
+            families: std::sync::Arc::new(Families {
+                requests: registry.counter_family(
+                    "cortex_http_client_requests_total",
+                    "Outgoing HTTP requests by method, host and status (`error`: no answer).",
+                    &["method", "host", "status"],
+                )?,
+                durations: registry.histogram_family(
+                    "cortex_http_client_request_duration_seconds",
+                    "Outgoing HTTP request latency by method and host, in seconds.",
+                    &["method", "host"],
+                    Buckets::default(),
+                )?,
+            }),
         })
     }
 }
@@ -250,11 +257,13 @@ where
             let host = call.host.as_ref();
             let _ = call
                 .layer
+                .families
                 .requests
                 .with(&[call.method, host, status_label], Counter::inc);
             let elapsed = call.started.elapsed();
             let _ = call
                 .layer
+                .families
                 .durations
                 .with(&[call.method, host], |h| h.observe_duration(elapsed));
         }

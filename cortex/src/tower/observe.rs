@@ -88,7 +88,11 @@ impl Observer {
             durations: registry.histogram_family(
                 "http_server_request_duration_seconds",
                 "Duration of HTTP server requests (OpenTelemetry http.server.request.duration).",
-                &["http_request_method", "http_route", "http_response_status_code"],
+                &[
+                    "http_request_method",
+                    "http_route",
+                    "http_response_status_code",
+                ],
                 Buckets::new(SEMCONV_BUCKETS)?,
             )?,
         })
@@ -225,6 +229,13 @@ type RouteFn = dyn Fn(&http::Method, &http::Uri, &http::Extensions) -> Option<St
 /// ```
 #[derive(Clone)]
 pub struct ObserveLayer {
+    /// One shared block: axum clones a route's service for every request,
+    /// so a clone is one reference count, not one per family.
+    shared: Arc<Shared>,
+}
+
+#[derive(Clone)]
+struct Shared {
     observer: Observer,
     route: Option<Arc<RouteFn>>,
 }
@@ -232,7 +243,7 @@ pub struct ObserveLayer {
 impl std::fmt::Debug for ObserveLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObserveLayer")
-            .field("route_extractor", &self.route.is_some())
+            .field("route_extractor", &self.shared.route.is_some())
             .finish()
     }
 }
@@ -263,8 +274,10 @@ impl ObserveLayer {
     /// same names already in `registry`.
     pub fn with_registry(registry: &Registry) -> Result<Self, crate::metrics::Error> {
         Ok(ObserveLayer {
-            observer: Observer::new(registry)?,
-            route: None,
+            shared: Arc::new(Shared {
+                observer: Observer::new(registry)?,
+                route: None,
+            }),
         })
     }
 
@@ -278,11 +291,9 @@ impl ObserveLayer {
     /// # Errors
     /// A [conflict](crate::metrics::Error::Conflict) with a family of that
     /// name already in `registry`.
-    pub fn semconv(self, registry: &Registry) -> Result<Self, crate::metrics::Error> {
-        Ok(ObserveLayer {
-            observer: Observer::semconv(registry)?,
-            route: self.route,
-        })
+    pub fn semconv(mut self, registry: &Registry) -> Result<Self, crate::metrics::Error> {
+        Arc::make_mut(&mut self.shared).observer = Observer::semconv(registry)?;
+        Ok(self)
     }
 
     /// Finds the route label with `route` (checked first; `None` falls back
@@ -295,7 +306,7 @@ impl ObserveLayer {
             + Sync
             + 'static,
     ) -> Self {
-        self.route = Some(Arc::new(route));
+        Arc::make_mut(&mut self.shared).route = Some(Arc::new(route));
         self
     }
 }
@@ -306,7 +317,7 @@ impl<S> Layer<S> for ObserveLayer {
     fn layer(&self, inner: S) -> Self::Service {
         ObserveService {
             inner,
-            layer: self.clone(),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -315,7 +326,7 @@ impl<S> Layer<S> for ObserveLayer {
 #[derive(Clone)]
 pub struct ObserveService<S> {
     inner: S,
-    layer: ObserveLayer,
+    shared: Arc<Shared>,
 }
 
 impl<S> std::fmt::Debug for ObserveService<S> {
@@ -343,7 +354,7 @@ impl Route {
     }
 }
 
-impl ObserveLayer {
+impl Shared {
     fn route_of<B>(&self, req: &http::Request<B>) -> Route {
         if let Some(f) = &self.route {
             if let Some(r) = f(req.method(), req.uri(), req.extensions()) {
@@ -371,12 +382,12 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let route = self.layer.route_of(&req);
-        let obs = self.layer.observer.begin(&req);
+        let route = self.shared.route_of(&req);
+        let obs = self.shared.observer.begin(&req);
         let active = obs.active();
         ObserveFuture {
             inner: Instrumented::new(self.inner.call(req), active),
-            done: Some((obs, route, self.layer.observer.clone())),
+            done: Some((obs, route, Arc::clone(&self.shared))),
         }
     }
 }
@@ -384,7 +395,7 @@ where
 /// The future of an [`ObserveService`] call.
 pub struct ObserveFuture<F> {
     inner: Instrumented<F>,
-    done: Option<(Observation, Route, Observer)>,
+    done: Option<(Observation, Route, Arc<Shared>)>,
 }
 
 impl<F> std::fmt::Debug for ObserveFuture<F> {
@@ -418,8 +429,8 @@ where
                 Some(Cow::Borrowed("the service panicked")),
             ),
         };
-        if let Some((obs, route, observer)) = this.done.take() {
-            observer.end(obs, route.as_str(), status, failure);
+        if let Some((obs, route, shared)) = this.done.take() {
+            shared.observer.end(obs, route.as_str(), status, failure);
         }
         match polled {
             Ok(ready) => ready,

@@ -80,7 +80,12 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         if let Some((trace, span)) = log_ids() {
-            write!(writer, "trace_id={} span_id={} ", trace.to_hex(), span.to_hex())?;
+            write!(
+                writer,
+                "trace_id={} span_id={} ",
+                trace.to_hex(),
+                span.to_hex()
+            )?;
         }
         self.inner.format_event(ctx, writer, event)
     }
@@ -198,6 +203,9 @@ mod tests {
     fn timestamps() {
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_835_438_400_123);
         assert_eq!(super::rfc3339(at), "2028-02-29T12:00:00.123Z");
-        assert_eq!(super::rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::rfc3339(std::time::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000Z"
+        );
     }
 }

@@ -60,8 +60,6 @@ mod tracer;
 
 #[cfg(feature = "tracing-bridge")]
 pub use bridge::TracingLayer;
-#[cfg(feature = "tracing-bridge")]
-pub use logs::{log_ids, JsonLines, WithTraceIds};
 pub use context::{
     current, in_current_span, outgoing_headers, spawn, valid_trace_state, Instrumented, SpanContext,
 };
@@ -75,6 +73,8 @@ pub use export::{
 };
 pub use id::{SpanId, TraceId};
 pub use limits::SpanLimits;
+#[cfg(feature = "tracing-bridge")]
+pub use logs::{log_ids, JsonLines, WithTraceIds};
 pub use sampler::{Sampler, TailSampling};
 pub use span::{Entered, Span};
 pub use span_builder::{Parent, SpanBuilder};
