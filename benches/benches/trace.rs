@@ -1,6 +1,7 @@
 //! One span, started and ended, against the `tracing` crate with a
-//! registry subscriber and against `fastrace`, in the same run; and an
-//! unsampled span.
+//! registry subscriber and against `fastrace`, in the same run; an
+//! unsampled span; and a `tracing` span exported through Cortex's
+//! `TracingLayer` against `tracing-opentelemetry`.
 //!
 //! ```text
 //! cargo bench -p cortex-benches --bench trace
@@ -141,9 +142,59 @@ fn spans(c: &mut Criterion) {
     g.finish();
 }
 
+/// Drops what the OpenTelemetry SDK's batch processor hands it.
+#[derive(Debug)]
+struct OtelDiscard;
+
+impl opentelemetry_sdk::trace::SpanExporter for OtelDiscard {
+    fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+        black_box(batch.len());
+        std::future::ready(Ok(()))
+    }
+}
+
+/// The same `tracing` span (a field, an event inside) made into an
+/// exported span by Cortex's `TracingLayer` and by `tracing-opentelemetry`
+/// with the OpenTelemetry SDK's batch processor, both sampling every span.
+fn bridges(c: &mut Criterion) {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let work = || {
+        let span = tracing::info_span!("query", db.rows = 3);
+        let _in = span.enter();
+        tracing::info!("done");
+    };
+    let mut g = c.benchmark_group("tracing_bridge");
+    let cortex = tracing_subscriber::registry().with(cortex::trace::TracingLayer::global());
+    tracing::subscriber::with_default(cortex, || {
+        for _ in 0..100_000 {
+            work();
+        }
+        g.bench_function("cortex_tracing_layer", |b| b.iter(work));
+    });
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(OtelDiscard)
+        .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
+        .build();
+    let otel = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+    tracing::subscriber::with_default(otel, || {
+        for _ in 0..100_000 {
+            work();
+        }
+        g.bench_function("tracing_opentelemetry", |b| b.iter(work));
+    });
+    g.finish();
+    let _ = provider.shutdown();
+}
+
 criterion_group! {
     name = benches;
     config = cortex_benches::config(3);
-    targets = spans
+    targets = spans, bridges
 }
 criterion_main!(benches);
