@@ -335,3 +335,139 @@ async fn semantic_convention_names_are_opt_in() {
         "instead of Cortex's names"
     );
 }
+
+/// A gRPC-shaped body: one message, then trailers with the status.
+struct GrpcBody(std::collections::VecDeque<http_body::Frame<Bytes>>);
+
+impl http_body::Body for GrpcBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        std::task::Poll::Ready(self.get_mut().0.pop_front().map(Ok))
+    }
+}
+
+/// Answers `/shop.Orders/Get` with status 0 in trailers, `/shop.Orders/Fail`
+/// trailers-only with 14 (UNAVAILABLE), anything else 12 (UNIMPLEMENTED).
+async fn grpc_server(req: http::Request<()>) -> Result<http::Response<GrpcBody>, Infallible> {
+    let trailers_only = |code: &'static str| {
+        http::Response::builder()
+            .header("content-type", "application/grpc")
+            .header("grpc-status", code)
+            .body(GrpcBody(Default::default()))
+            .unwrap()
+    };
+    Ok(match req.uri().path() {
+        "/shop.Orders/Get" => {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+            let frames = [
+                http_body::Frame::data(Bytes::from_static(b"\0\0\0\0\0")),
+                http_body::Frame::trailers(trailers),
+            ];
+            http::Response::builder()
+                .header("content-type", "application/grpc")
+                .body(GrpcBody(frames.into_iter().collect()))
+                .unwrap()
+        }
+        "/shop.Orders/Fail" => trailers_only("14"),
+        _ => trailers_only("12"),
+    })
+}
+
+fn grpc_request(path: &str) -> http::Request<()> {
+    http::Request::post(path)
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn grpc_calls_are_labelled_by_service_and_method_with_their_status() {
+    let (tracer, exporter) = installed();
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
+    let service = ServiceBuilder::new()
+        .layer(ObserveLayer::with_registry(registry).unwrap())
+        .service(tower::service_fn(grpc_server));
+    // A status in the trailers: known only once the body is read.
+    let response = service
+        .clone()
+        .oneshot(grpc_request("/shop.Orders/Get"))
+        .await
+        .unwrap();
+    let text = registry.encode(Format::PrometheusText);
+    assert!(!text.contains("code=\"OK\""), "not before the trailers");
+    let body = response.into_body().collect().await.unwrap();
+    assert!(body.trailers().is_some(), "the trailers pass through");
+    // Trailers-only, as servers answer errors.
+    service
+        .clone()
+        .oneshot(grpc_request("/shop.Orders/Fail"))
+        .await
+        .unwrap();
+    // Methods the server does not have share one series.
+    for path in ["/shop.Orders/Nope", "/random.Path/x1", "/random.Path/x2"] {
+        service.clone().oneshot(grpc_request(path)).await.unwrap();
+    }
+    // A body dropped before its trailers: the client went away.
+    drop(
+        service
+            .clone()
+            .oneshot(grpc_request("/shop.Orders/Get"))
+            .await
+            .unwrap(),
+    );
+    let text = registry.encode(Format::PrometheusText);
+    let count = |labels: &str| {
+        metric(
+            &text,
+            &format!("cortex_rpc_server_duration_seconds_count{{{labels}}}"),
+        )
+    };
+    assert_eq!(
+        count(r#"service="shop.Orders",method="Get",code="OK""#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"service="shop.Orders",method="Fail",code="UNAVAILABLE""#),
+        Some(1.0)
+    );
+    assert_eq!(
+        count(r#"service="unknown",method="unknown",code="UNIMPLEMENTED""#),
+        Some(3.0)
+    );
+    assert_eq!(
+        count(r#"service="shop.Orders",method="Get",code="CANCELLED""#),
+        Some(1.0)
+    );
+    assert!(!text.contains("random.Path"));
+    assert!(
+        !text.contains("cortex_http_requests_total{"),
+        "gRPC calls are counted as RPCs"
+    );
+    assert!(tracer.force_flush());
+    let spans = exporter.spans();
+    let fail = spans.iter().find(|s| s.name == "shop.Orders/Fail").unwrap();
+    assert_eq!(fail.status, Status::Error("UNAVAILABLE".into()));
+    assert_eq!(
+        fail.attribute("rpc.grpc.status_code")
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("14")
+    );
+    assert_eq!(
+        fail.attribute("rpc.system")
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("grpc")
+    );
+    let ok = spans
+        .iter()
+        .find(|s| s.name == "shop.Orders/Get" && s.status == Status::Unset);
+    assert!(ok.is_some(), "an OK call is not an error");
+}

@@ -24,9 +24,11 @@
 //! `examples/examples/axum.rs` is a whole service built that way.
 
 mod client;
+mod grpc;
 mod observe;
 
 pub use client::{ClientFuture, ClientLayer, ClientService};
+pub use grpc::ObservedBody;
 pub use observe::{ObserveFuture, ObserveLayer, ObserveService};
 
 pub(crate) use observe::Observer;

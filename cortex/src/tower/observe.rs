@@ -15,6 +15,8 @@ use http::{Method, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::grpc::ObservedBody;
+
 use crate::metrics::{Buckets, Counter, Family, Histogram, Registry};
 use crate::trace::{Instrumented, Span, SpanKind, Status};
 
@@ -208,6 +210,19 @@ type RouteFn = dyn Fn(&http::Method, &http::Uri, &http::Extensions) -> Option<St
 /// (add the layer with `Router::layer`, so it sees the matched route), or
 /// what [`route_with`](Self::route_with) says; otherwise `unmatched`.
 ///
+/// A gRPC call (`content-type: application/grpc`, as tonic serves them) is
+/// observed the way OpenTelemetry's RPC conventions say instead: a server
+/// span named `package.Service/Method` with `rpc.system`, `rpc.service`,
+/// `rpc.method` and `rpc.grpc.status_code`, and
+/// `cortex_rpc_server_duration_seconds{service, method, code}`, the code
+/// taken from `grpc-status` in the answer's headers or, after the body, its
+/// trailers (the response body is wrapped in an [`ObservedBody`] that
+/// passes every frame on). UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
+/// INTERNAL, UNAVAILABLE and DATA_LOSS are errors on the span; calls to
+/// methods the service does not have (UNIMPLEMENTED) share the labels
+/// `service="unknown", method="unknown"`; a body dropped before its
+/// trailers is CANCELLED.
+///
 /// ```
 /// use cortex::tower::ObserveLayer;
 /// use tower::{Layer, Service, ServiceExt};
@@ -238,6 +253,7 @@ pub struct ObserveLayer {
 struct Shared {
     observer: Observer,
     route: Option<Arc<RouteFn>>,
+    rpc: Family<Histogram>,
 }
 
 impl std::fmt::Debug for ObserveLayer {
@@ -277,6 +293,7 @@ impl ObserveLayer {
             shared: Arc::new(Shared {
                 observer: Observer::new(registry)?,
                 route: None,
+                rpc: super::grpc::family(registry)?,
             }),
         })
     }
@@ -373,7 +390,7 @@ impl<S, B, RB> Service<http::Request<B>> for ObserveService<S>
 where
     S: Service<http::Request<B>, Response = http::Response<RB>>,
 {
-    type Response = S::Response;
+    type Response = http::Response<ObservedBody<RB>>;
     type Error = S::Error;
     type Future = ObserveFuture<S::Future>;
 
@@ -382,20 +399,34 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if super::grpc::is_grpc(&req) {
+            let call = super::grpc::Call::begin(&req, &self.shared.rpc);
+            let active = call.active();
+            return ObserveFuture {
+                inner: Instrumented::new(self.inner.call(req), active),
+                done: Some(Pending::Grpc(call)),
+            };
+        }
         let route = self.shared.route_of(&req);
         let obs = self.shared.observer.begin(&req);
         let active = obs.active();
         ObserveFuture {
             inner: Instrumented::new(self.inner.call(req), active),
-            done: Some((obs, route, Arc::clone(&self.shared))),
+            done: Some(Pending::Http(obs, route, Arc::clone(&self.shared))),
         }
     }
+}
+
+/// What a call still has to record when its answer comes.
+enum Pending {
+    Http(Observation, Route, Arc<Shared>),
+    Grpc(super::grpc::Call),
 }
 
 /// The future of an [`ObserveService`] call.
 pub struct ObserveFuture<F> {
     inner: Instrumented<F>,
-    done: Option<(Observation, Route, Arc<Shared>)>,
+    done: Option<Pending>,
 }
 
 impl<F> std::fmt::Debug for ObserveFuture<F> {
@@ -408,7 +439,7 @@ impl<F, RB, E> Future for ObserveFuture<F>
 where
     F: Future<Output = Result<http::Response<RB>, E>>,
 {
-    type Output = F::Output;
+    type Output = Result<http::Response<ObservedBody<RB>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `inner` is structurally pinned (never moved out of
@@ -429,11 +460,27 @@ where
                 Some(Cow::Borrowed("the service panicked")),
             ),
         };
-        if let Some((obs, route, shared)) = this.done.take() {
-            shared.observer.end(obs, route.as_str(), status, failure);
+        let mut grpc = None;
+        match this.done.take() {
+            Some(Pending::Http(obs, route, shared)) => {
+                shared.observer.end(obs, route.as_str(), status, failure);
+            }
+            Some(Pending::Grpc(call)) => match &polled {
+                // A trailers-only answer (an error, usually) has its status
+                // in the headers; otherwise the trailers bring it.
+                Ok(Poll::Ready(Ok(response))) => match super::grpc::status_in(response.headers()) {
+                    Some(code) => call.finish(code, None),
+                    None => grpc = Some(call),
+                },
+                _ => call.finish(13, failure),
+            },
+            None => {}
         }
         match polled {
-            Ok(ready) => ready,
+            Ok(Poll::Ready(result)) => Poll::Ready(
+                result.map(|response| response.map(|body| ObservedBody::new(body, grpc))),
+            ),
+            Ok(Poll::Pending) => Poll::Pending,
             Err(panic) => resume_unwind(panic),
         }
     }

@@ -1,0 +1,225 @@
+//! gRPC requests through [`ObserveLayer`](super::ObserveLayer): labelled by
+//! `rpc.service`/`rpc.method`, their outcome the `grpc-status` of the
+//! answer (in its headers, or in the trailers after the body), as
+//! OpenTelemetry's RPC conventions have it.
+
+use std::borrow::Cow;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http_body::{Body, Frame, SizeHint};
+
+use crate::metrics::{Buckets, Family, Histogram, Registry};
+use crate::trace::{Span, SpanKind, Status};
+
+/// The `cortex_rpc_server_duration_seconds` family.
+pub(crate) fn family(registry: &Registry) -> Result<Family<Histogram>, crate::metrics::Error> {
+    registry.histogram_family(
+        "cortex_rpc_server_duration_seconds",
+        "gRPC calls served, by service, method and status code, in seconds.",
+        &["service", "method", "code"],
+        Buckets::default(),
+    )
+}
+
+/// Whether the request is a gRPC call.
+pub(crate) fn is_grpc<B>(req: &http::Request<B>) -> bool {
+    req.headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The code's name, as the label and the span show it.
+fn code_name(code: u32) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    NAMES.get(code as usize).copied().unwrap_or("UNKNOWN")
+}
+
+/// The codes a server's span marks as errors (OpenTelemetry's gRPC
+/// conventions): the server's own faults, not the caller's.
+fn server_error(code: u32) -> bool {
+    matches!(code, 2 | 4 | 12 | 13 | 14 | 15)
+}
+
+/// One gRPC call being observed, finished when its status is known.
+pub(crate) struct Call {
+    started: Instant,
+    service: String,
+    method: String,
+    span: Option<Span>,
+    family: Family<Histogram>,
+}
+
+impl Call {
+    /// Starts observing a call to `/package.Service/Method`.
+    pub(crate) fn begin<B>(req: &http::Request<B>, family: &Family<Histogram>) -> Call {
+        let path = req.uri().path().trim_start_matches('/');
+        let (service, method) = path.split_once('/').unwrap_or((path, ""));
+        let span = crate::trace::global().map(|tracer| {
+            let parent = match crate::trace::extract(req.headers()) {
+                Some(caller) => crate::trace::Parent::Context(caller),
+                None => crate::trace::Parent::Root,
+            };
+            let mut span = tracer
+                .span(format!("{service}/{method}"))
+                .kind(SpanKind::Server)
+                .parent(parent)
+                .start();
+            if span.is_recording() {
+                span.set_attribute("rpc.system", "grpc");
+                span.set_attribute("rpc.service", service.to_owned());
+                span.set_attribute("rpc.method", method.to_owned());
+            }
+            span
+        });
+        Call {
+            started: Instant::now(),
+            service: service.to_owned(),
+            method: method.to_owned(),
+            span,
+            family: family.clone(),
+        }
+    }
+
+    /// What the service's future runs inside.
+    pub(crate) fn active(&self) -> Option<crate::trace::Active> {
+        self.span
+            .as_ref()
+            .filter(|s| s.is_valid())
+            .map(Span::active)
+    }
+
+    /// The call ended with `code` (`None`: no status came, which counts as
+    /// UNKNOWN; a dropped body as CANCELLED is the caller's doing).
+    pub(crate) fn finish(mut self, code: u32, failure: Option<Cow<'static, str>>) {
+        if let Some(span) = &mut self.span {
+            if span.is_recording() {
+                span.set_attribute("rpc.grpc.status_code", i64::from(code));
+                match failure {
+                    Some(why) => span.set_status(Status::Error(why)),
+                    None if server_error(code) => {
+                        span.set_status(Status::Error(Cow::Borrowed(code_name(code))))
+                    }
+                    None => {}
+                }
+            }
+            span.end();
+        }
+        // A method the service does not have would make a series per path
+        // a client sends.
+        let (service, method) = if code == 12 {
+            ("unknown", "unknown")
+        } else {
+            (self.service.as_str(), self.method.as_str())
+        };
+        let elapsed = self.started.elapsed();
+        let _ = self.family.with(&[service, method, code_name(code)], |h| {
+            h.observe_duration(elapsed)
+        });
+    }
+}
+
+/// The status in a header map, if there is one.
+pub(crate) fn status_in(headers: &http::HeaderMap) -> Option<u32> {
+    headers
+        .get("grpc-status")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A response body that finishes its gRPC call when the trailers (or the
+/// end, or a drop) come; for other requests it only passes frames on.
+pub struct ObservedBody<B> {
+    inner: B,
+    call: Option<Call>,
+}
+
+impl<B> std::fmt::Debug for ObservedBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObservedBody")
+            .field("grpc", &self.call.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> ObservedBody<B> {
+    pub(crate) fn new(inner: B, call: Option<Call>) -> Self {
+        ObservedBody { inner, call }
+    }
+}
+
+impl<B> Drop for ObservedBody<B> {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            // The body went before its trailers: the client went away.
+            call.finish(1, None);
+        }
+    }
+}
+
+impl<B: Body> Body for ObservedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        // SAFETY: `inner` is structurally pinned (never moved out of
+        // `self`, and `Drop` does not move it); `call` is not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let polled = unsafe { Pin::new_unchecked(&mut this.inner) }.poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(code) = frame.trailers_ref().and_then(status_in) {
+                    if let Some(call) = this.call.take() {
+                        call.finish(code, None);
+                    }
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(call) = this.call.take() {
+                    call.finish(13, Some(Cow::Borrowed("the response body failed")));
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(call) = this.call.take() {
+                    call.finish(2, Some(Cow::Borrowed("the answer carried no grpc-status")));
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
