@@ -43,12 +43,16 @@ async fn count_stock(sku: &str) -> u32 {
 
 /// The downstream service: stock levels.
 async fn inventory() -> SocketAddr {
+    inventory_in(registry()).await
+}
+
+async fn inventory_in(registry: &'static Registry) -> SocketAddr {
     let app = Router::new()
         .route(
             "/stock/{sku}",
             get(|Path(sku): Path<String>| async move { count_stock(&sku).await.to_string() }),
         )
-        .layer(ObserveLayer::with_registry(registry()).unwrap());
+        .layer(ObserveLayer::with_registry(registry).unwrap());
     serve(app).await
 }
 
@@ -470,4 +474,53 @@ async fn grpc_calls_are_labelled_by_service_and_method_with_their_status() {
         .iter()
         .find(|s| s.name == "shop.Orders/Get" && s.status == Status::Unset);
     assert!(ok.is_some(), "an OK call is not an error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reqwest_calls_through_the_middleware_join_the_trace() {
+    let (tracer, exporter) = installed();
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
+    let inventory = inventory_in(registry).await;
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(cortex::tower::ReqwestMiddleware::from_layer(
+            ClientLayer::with_registry(registry).unwrap(),
+        ))
+        .build();
+    let root = tracer.start("reqwest caller");
+    let trace_id = root.context().trace_id().unwrap();
+    let request = {
+        let _in = root.enter();
+        cortex::trace::in_current_span(async {
+            client
+                .get(format!("http://{inventory}/stock/abc"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        })
+    };
+    assert_eq!(request.await, "3");
+    drop(root);
+    assert!(tracer.force_flush());
+    let spans: Vec<_> = exporter
+        .spans()
+        .into_iter()
+        .filter(|s| s.trace_id == trace_id)
+        .collect();
+    let caller = spans.iter().find(|s| s.name == "reqwest caller").unwrap();
+    let client_span = spans.iter().find(|s| s.kind == SpanKind::Client).unwrap();
+    let server = spans.iter().find(|s| s.name == "GET /stock/{sku}").unwrap();
+    assert_eq!(client_span.parent_span_id, Some(caller.span_id));
+    assert_eq!(server.parent_span_id, Some(client_span.span_id));
+    let text = registry.encode(Format::PrometheusText);
+    assert_eq!(
+        metric(
+            &text,
+            r#"cortex_http_client_requests_total{method="GET",host="127.0.0.1",status="200"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
 }

@@ -139,9 +139,38 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let method = method_label(req.method());
-        let host: Cow<'static, str> = match req.uri().host() {
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let mut parts = parts;
+        let call = self.layer.begin(
+            &parts.method,
+            parts.uri.host(),
+            parts.uri.port_u16(),
+            &parts.uri.to_string(),
+            &mut parts.headers,
+        );
+        let req = http::Request::from_parts(parts, body);
+        let active = call.active();
+        ClientFuture {
+            inner: Instrumented::new(self.inner.call(req), active),
+            done: Some(call),
+        }
+    }
+}
+
+impl ClientLayer {
+    /// Starts observing an outgoing request: its client span (a child of
+    /// the current span), the trace context put in `headers`, the clock.
+    pub(crate) fn begin(
+        &self,
+        method: &http::Method,
+        host: Option<&str>,
+        port: Option<u16>,
+        url: &str,
+        headers: &mut http::HeaderMap,
+    ) -> Call {
+        let method = method_label(method);
+        let host: Cow<'static, str> = match host {
             Some(h) => Cow::Owned(h.to_owned()),
             None => Cow::Borrowed("unknown"),
         };
@@ -150,33 +179,30 @@ where
             if span.is_recording() {
                 span.set_attribute("http.request.method", method);
                 span.set_attribute("server.address", host.clone());
-                if let Some(port) = req.uri().port_u16() {
+                if let Some(port) = port {
                     span.set_attribute("server.port", i64::from(port));
                 }
-                span.set_attribute("url.full", req.uri().to_string());
+                span.set_attribute("url.full", url.to_owned());
             }
             span
         });
-        let active = span.as_ref().filter(|s| s.is_valid()).map(Span::active);
         // The headers carry the client span's context (or, with no tracer,
         // whatever span is current).
         match span.as_ref().filter(|s| s.is_valid()) {
-            Some(span) => inject_context(req.headers_mut(), &span.context()),
-            None => crate::trace::inject(req.headers_mut()),
+            Some(span) => inject_context(headers, &span.context()),
+            None => crate::trace::inject(headers),
         }
-        ClientFuture {
-            inner: Instrumented::new(self.inner.call(req), active),
-            done: Some(Call {
-                started: Instant::now(),
-                method,
-                host,
-                span,
-                layer: self.layer.clone(),
-            }),
+        Call {
+            started: Instant::now(),
+            method,
+            host,
+            span,
+            layer: self.clone(),
         }
     }
 }
 
+/// Puts `cx` in `headers` as `traceparent` (and `tracestate`).
 fn inject_context(headers: &mut http::HeaderMap, cx: &crate::trace::SpanContext) {
     if let Ok(v) = http::HeaderValue::from_str(&cx.to_traceparent()) {
         headers.insert("traceparent", v);
@@ -191,12 +217,59 @@ fn inject_context(headers: &mut http::HeaderMap, cx: &crate::trace::SpanContext)
     }
 }
 
-struct Call {
+/// One outgoing request being observed.
+pub(crate) struct Call {
     started: Instant,
     method: &'static str,
     host: Cow<'static, str>,
     span: Option<Span>,
     layer: ClientLayer,
+}
+
+impl Call {
+    /// What the request's future runs inside.
+    pub(crate) fn active(&self) -> Option<crate::trace::Active> {
+        self.span
+            .as_ref()
+            .filter(|s| s.is_valid())
+            .map(Span::active)
+    }
+
+    /// The answer came with `status`, or no answer came (`error` says why).
+    pub(crate) fn end(self, status: Option<http::StatusCode>, error: Option<String>) {
+        if let Some(mut span) = self.span {
+            if span.is_recording() {
+                match (status, error) {
+                    (Some(s), _) => {
+                        span.set_attribute("http.response.status_code", i64::from(s.as_u16()));
+                        if s.is_server_error() {
+                            span.set_status(Status::Error(Cow::Owned(format!(
+                                "HTTP {}",
+                                s.as_u16()
+                            ))));
+                        }
+                    }
+                    (None, why) => {
+                        span.set_attribute("error.type", "transport");
+                        span.set_status(Status::Error(Cow::Owned(
+                            why.unwrap_or_else(|| "no answer".into()),
+                        )));
+                    }
+                }
+            }
+            span.end();
+        }
+        let status_label = status.as_ref().map_or("error", http::StatusCode::as_str);
+        let host = self.host.as_ref();
+        let families = &self.layer.families;
+        let _ = families
+            .requests
+            .with(&[self.method, host, status_label], Counter::inc);
+        let elapsed = self.started.elapsed();
+        let _ = families
+            .durations
+            .with(&[self.method, host], |h| h.observe_duration(elapsed));
+    }
 }
 
 /// The future of a [`ClientService`] call.
@@ -228,44 +301,10 @@ where
             Poll::Ready(r) => r,
         };
         if let Some(call) = this.done.take() {
-            let status = match &result {
-                Ok(response) => Some(response.status()),
-                Err(_) => None,
-            };
-            if let Some(mut span) = call.span {
-                if span.is_recording() {
-                    match (&result, status) {
-                        (Ok(_), Some(s)) => {
-                            span.set_attribute("http.response.status_code", i64::from(s.as_u16()));
-                            if s.is_server_error() {
-                                span.set_status(Status::Error(Cow::Owned(format!(
-                                    "HTTP {}",
-                                    s.as_u16()
-                                ))));
-                            }
-                        }
-                        (Err(e), _) => {
-                            span.set_attribute("error.type", "transport");
-                            span.set_status(Status::Error(Cow::Owned(e.to_string())));
-                        }
-                        _ => {}
-                    }
-                }
-                span.end();
+            match &result {
+                Ok(response) => call.end(Some(response.status()), None),
+                Err(e) => call.end(None, Some(e.to_string())),
             }
-            let status_label = status.as_ref().map_or("error", http::StatusCode::as_str);
-            let host = call.host.as_ref();
-            let _ = call
-                .layer
-                .families
-                .requests
-                .with(&[call.method, host, status_label], Counter::inc);
-            let elapsed = call.started.elapsed();
-            let _ = call
-                .layer
-                .families
-                .durations
-                .with(&[call.method, host], |h| h.observe_duration(elapsed));
         }
         Poll::Ready(result)
     }

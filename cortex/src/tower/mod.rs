@@ -26,9 +26,13 @@
 mod client;
 mod grpc;
 mod observe;
+#[cfg(feature = "reqwest")]
+mod reqwest;
 
 pub use client::{ClientFuture, ClientLayer, ClientService};
 pub use grpc::ObservedBody;
 pub use observe::{ObserveFuture, ObserveLayer, ObserveService};
+#[cfg(feature = "reqwest")]
+pub use reqwest::ReqwestMiddleware;
 
 pub(crate) use observe::Observer;
