@@ -14,6 +14,18 @@ pub mod policy;
 
 pub mod spans;
 
+/// The tonic service and client generated from `proto/shop.proto`.
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::all,
+    rust_2018_idioms
+)]
+pub mod shop {
+    tonic::include_proto!("shop");
+}
+
 /// Environment variables for `from_vars`-style readers: the value of
 /// `name` among `pairs`.
 pub fn vars<'a, V: AsRef<str>>(pairs: &'a [(&'a str, V)]) -> impl Fn(&str) -> Option<String> + 'a {
