@@ -51,7 +51,7 @@ async fn inventory() -> std::io::Result<SocketAddr> {
 
 type Downstream = tower::util::BoxCloneSyncService<
     http::Request<Full<Bytes>>,
-    http::Response<hyper::body::Incoming>,
+    http::Response<cortex::tower::ObservedBody<hyper::body::Incoming>>,
     cortex::resilience::tower::BoxError,
 >;
 

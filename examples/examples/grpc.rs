@@ -92,7 +92,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let text = cortex::metrics::global().encode(cortex::metrics::Format::PrometheusText);
     for line in text
         .lines()
-        .filter(|l| l.starts_with("cortex_rpc_server_duration_seconds_count"))
+        .filter(|l| l.starts_with("cortex_rpc_") && l.contains("_duration_seconds_count"))
     {
         println!("  {line}");
     }

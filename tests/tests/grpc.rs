@@ -115,6 +115,27 @@ async fn a_tonic_service_is_observed_by_the_rpc_conventions() {
         count(r#"service="shop.Orders",method="Get",code="NOT_FOUND""#),
         Some(1.0)
     );
+    let client_count = |labels: &str| {
+        text.lines().find_map(|l| {
+            l.strip_prefix(&format!(
+                "cortex_rpc_client_duration_seconds_count{{{labels}}} "
+            ))?
+            .parse::<f64>()
+            .ok()
+        })
+    };
+    assert_eq!(
+        client_count(r#"service="shop.Orders",method="Get",code="OK""#),
+        Some(1.0)
+    );
+    assert_eq!(
+        client_count(r#"service="shop.Orders",method="Get",code="NOT_FOUND""#),
+        Some(1.0)
+    );
+    assert!(
+        !text.contains("cortex_http_client_requests_total{"),
+        "gRPC calls are counted as RPCs"
+    );
 
     let spans: Vec<_> = exporter
         .spans()
@@ -123,7 +144,7 @@ async fn a_tonic_service_is_observed_by_the_rpc_conventions() {
         .collect();
     let servers: Vec<_> = spans
         .iter()
-        .filter(|s| s.name == "shop.Orders/Get")
+        .filter(|s| s.name == "shop.Orders/Get" && s.kind == SpanKind::Server)
         .collect();
     assert_eq!(servers.len(), 2, "{spans:#?}");
     let clients: Vec<_> = spans
@@ -131,6 +152,17 @@ async fn a_tonic_service_is_observed_by_the_rpc_conventions() {
         .filter(|s| s.kind == SpanKind::Client)
         .collect();
     assert_eq!(clients.len(), 2);
+    // The client's spans follow the RPC conventions too; a client fails on
+    // every code but OK.
+    assert!(clients.iter().all(|c| c.name == "shop.Orders/Get"));
+    assert_eq!(
+        clients
+            .iter()
+            .filter(|c| c.status == Status::Error("NOT_FOUND".into()))
+            .count(),
+        1,
+        "{clients:#?}"
+    );
     for server in &servers {
         assert_eq!(server.kind, SpanKind::Server);
         assert!(

@@ -10,6 +10,7 @@ use std::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::grpc::ObservedBody;
 use super::observe::method_label;
 use crate::metrics::{Buckets, Counter, Family, Histogram, Registry};
 use crate::trace::{Instrumented, Span, SpanKind, Status};
@@ -25,6 +26,13 @@ use crate::trace::{Instrumented, Span, SpanKind, Status};
 /// answer or a transport error is an error on the span (OpenTelemetry's
 /// HTTP client conventions count 4xx too; a client span here is an error
 /// from 5xx up, like a server's, so a 404 lookup is not a failure).
+///
+/// A gRPC call (`content-type: application/grpc`, as tonic's generated
+/// clients send) follows OpenTelemetry's RPC conventions instead: a client
+/// span `package.Service/Method` with `rpc.*` attributes, failed on every
+/// status but OK, and `cortex_rpc_client_duration_seconds{service, method,
+/// code}`, the status read from the answer's headers or trailers (the body
+/// is an [`ObservedBody`](super::ObservedBody), passing every frame on).
 ///
 /// ```
 /// use cortex::tower::ClientLayer;
@@ -53,6 +61,7 @@ pub struct ClientLayer {
 struct Families {
     requests: Family<Counter>,
     durations: Family<Histogram>,
+    rpc: Family<Histogram>,
 }
 
 impl std::fmt::Debug for ClientLayer {
@@ -97,6 +106,7 @@ impl ClientLayer {
                     &["method", "host"],
                     Buckets::default(),
                 )?,
+                rpc: super::grpc::client_family(registry)?,
             }),
         })
     }
@@ -131,7 +141,7 @@ where
     S: Service<http::Request<B>, Response = http::Response<RB>>,
     S::Error: std::fmt::Display,
 {
-    type Response = S::Response;
+    type Response = http::Response<ObservedBody<RB>>;
     type Error = S::Error;
     type Future = ClientFuture<S::Future>;
 
@@ -142,6 +152,19 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let (parts, body) = req.into_parts();
         let mut parts = parts;
+        if super::grpc::is_grpc_headers(&parts.headers) {
+            let call = super::grpc::Call::begin_client(
+                parts.uri.path(),
+                &mut parts.headers,
+                &self.layer.families.rpc,
+            );
+            let active = call.active();
+            let req = http::Request::from_parts(parts, body);
+            return ClientFuture {
+                inner: Instrumented::new(self.inner.call(req), active),
+                done: Some(Pending::Grpc(call)),
+            };
+        }
         let call = self.layer.begin(
             &parts.method,
             parts.uri.host(),
@@ -153,7 +176,7 @@ where
         let active = call.active();
         ClientFuture {
             inner: Instrumented::new(self.inner.call(req), active),
-            done: Some(call),
+            done: Some(Pending::Http(call)),
         }
     }
 }
@@ -203,7 +226,7 @@ impl ClientLayer {
 }
 
 /// Puts `cx` in `headers` as `traceparent` (and `tracestate`).
-fn inject_context(headers: &mut http::HeaderMap, cx: &crate::trace::SpanContext) {
+pub(crate) fn inject_context(headers: &mut http::HeaderMap, cx: &crate::trace::SpanContext) {
     if let Ok(v) = http::HeaderValue::from_str(&cx.to_traceparent()) {
         headers.insert("traceparent", v);
     }
@@ -275,7 +298,13 @@ impl Call {
 /// The future of a [`ClientService`] call.
 pub struct ClientFuture<F> {
     inner: Instrumented<F>,
-    done: Option<Call>,
+    done: Option<Pending>,
+}
+
+/// What a call still has to record when its answer comes.
+enum Pending {
+    Http(Call),
+    Grpc(super::grpc::Call),
 }
 
 impl<F> std::fmt::Debug for ClientFuture<F> {
@@ -289,7 +318,7 @@ where
     F: Future<Output = Result<http::Response<RB>, E>>,
     E: std::fmt::Display,
 {
-    type Output = F::Output;
+    type Output = Result<http::Response<ObservedBody<RB>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `inner` is structurally pinned (never moved out of
@@ -300,12 +329,24 @@ where
             Poll::Pending => return Poll::Pending,
             Poll::Ready(r) => r,
         };
-        if let Some(call) = this.done.take() {
-            match &result {
+        let mut grpc = None;
+        match this.done.take() {
+            Some(Pending::Http(call)) => match &result {
                 Ok(response) => call.end(Some(response.status()), None),
                 Err(e) => call.end(None, Some(e.to_string())),
-            }
+            },
+            Some(Pending::Grpc(call)) => match &result {
+                // Trailers-only (an error, usually): the status is here;
+                // otherwise it comes in the trailers.
+                Ok(response) => match super::grpc::status_in(response.headers()) {
+                    Some(code) => call.finish(code, None),
+                    None => grpc = Some(call),
+                },
+                // No answer: UNAVAILABLE, as gRPC clients report it.
+                Err(e) => call.finish(14, Some(Cow::Owned(e.to_string()))),
+            },
+            None => {}
         }
-        Poll::Ready(result)
+        Poll::Ready(result.map(|response| response.map(|body| ObservedBody::new(body, grpc))))
     }
 }

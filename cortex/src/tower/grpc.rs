@@ -23,9 +23,26 @@ pub(crate) fn family(registry: &Registry) -> Result<Family<Histogram>, crate::me
     )
 }
 
+/// The `cortex_rpc_client_duration_seconds` family.
+pub(crate) fn client_family(
+    registry: &Registry,
+) -> Result<Family<Histogram>, crate::metrics::Error> {
+    registry.histogram_family(
+        "cortex_rpc_client_duration_seconds",
+        "gRPC calls made, by service, method and status code, in seconds.",
+        &["service", "method", "code"],
+        Buckets::default(),
+    )
+}
+
 /// Whether the request is a gRPC call.
 pub(crate) fn is_grpc<B>(req: &http::Request<B>) -> bool {
-    req.headers()
+    is_grpc_headers(req.headers())
+}
+
+/// Whether these request headers are a gRPC call's.
+pub(crate) fn is_grpc_headers(headers: &http::HeaderMap) -> bool {
+    headers
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
@@ -67,21 +84,53 @@ pub(crate) struct Call {
     method: String,
     span: Option<Span>,
     family: Family<Histogram>,
+    /// A call this process made (the codes that fail its span differ).
+    client: bool,
 }
 
 impl Call {
-    /// Starts observing a call to `/package.Service/Method`.
+    /// Starts observing a call served, to `/package.Service/Method`,
+    /// continuing the caller's trace.
     pub(crate) fn begin<B>(req: &http::Request<B>, family: &Family<Histogram>) -> Call {
-        let path = req.uri().path().trim_start_matches('/');
+        let parent = match crate::trace::extract(req.headers()) {
+            Some(caller) => crate::trace::Parent::Context(caller),
+            None => crate::trace::Parent::Root,
+        };
+        Self::start(req.uri().path(), parent, SpanKind::Server, family)
+    }
+
+    /// Starts observing a call made, a child of the current span, and puts
+    /// its context in `headers`.
+    pub(crate) fn begin_client(
+        path: &str,
+        headers: &mut http::HeaderMap,
+        family: &Family<Histogram>,
+    ) -> Call {
+        let call = Self::start(
+            path,
+            crate::trace::Parent::Current,
+            SpanKind::Client,
+            family,
+        );
+        match call.span.as_ref().filter(|s| s.is_valid()) {
+            Some(span) => super::client::inject_context(headers, &span.context()),
+            None => crate::trace::inject(headers),
+        }
+        call
+    }
+
+    fn start(
+        path: &str,
+        parent: crate::trace::Parent,
+        kind: SpanKind,
+        family: &Family<Histogram>,
+    ) -> Call {
+        let path = path.trim_start_matches('/');
         let (service, method) = path.split_once('/').unwrap_or((path, ""));
         let span = crate::trace::global().map(|tracer| {
-            let parent = match crate::trace::extract(req.headers()) {
-                Some(caller) => crate::trace::Parent::Context(caller),
-                None => crate::trace::Parent::Root,
-            };
             let mut span = tracer
                 .span(format!("{service}/{method}"))
-                .kind(SpanKind::Server)
+                .kind(kind)
                 .parent(parent)
                 .start();
             if span.is_recording() {
@@ -97,6 +146,7 @@ impl Call {
             method: method.to_owned(),
             span,
             family: family.clone(),
+            client: kind == SpanKind::Client,
         }
     }
 
@@ -116,7 +166,9 @@ impl Call {
                 span.set_attribute("rpc.grpc.status_code", i64::from(code));
                 match failure {
                     Some(why) => span.set_status(Status::Error(why)),
-                    None if server_error(code) => {
+                    // A client's span fails on every code but OK; a
+                    // server's only on its own faults.
+                    None if (self.client && code != 0) || (!self.client && server_error(code)) => {
                         span.set_status(Status::Error(Cow::Borrowed(code_name(code))))
                     }
                     None => {}
@@ -126,7 +178,7 @@ impl Call {
         }
         // A method the service does not have would make a series per path
         // a client sends.
-        let (service, method) = if code == 12 {
+        let (service, method) = if code == 12 && !self.client {
             ("unknown", "unknown")
         } else {
             (self.service.as_str(), self.method.as_str())

@@ -48,7 +48,7 @@ fn tonic_server() -> impl tower::Service<
 
 fn hyper_client() -> impl tower::Service<
     http::Request<http_body_util::Full<bytes::Bytes>>,
-    Response = http::Response<hyper::body::Incoming>,
+    Response = http::Response<cortex::tower::ObservedBody<hyper::body::Incoming>>,
     Error = BoxError,
 > + Clone {
     let retry = Retry::new("ui-tower", RetryConfig::default()).unwrap();
