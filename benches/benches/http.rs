@@ -59,35 +59,9 @@ async fn bare_hyper(body: Bytes, content_type: &'static str, header_timeout: boo
     addr
 }
 
-/// Sends `total` GET requests over `CONNECTIONS` keep-alive connections and
-/// returns how long they took.
+/// Sends `total` GET requests over `CONNECTIONS` keep-alive connections.
 async fn load(addr: SocketAddr, path: &'static str, total: u64) -> Duration {
-    let per = total.div_ceil(CONNECTIONS);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..CONNECTIONS {
-        tasks.push(tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let _ = stream.set_nodelay(true);
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            for _ in 0..per {
-                let req = http::Request::get(path)
-                    .header(http::header::HOST, "bench")
-                    .body(Empty::<Bytes>::new())
-                    .unwrap();
-                let resp = sender.send_request(req).await.unwrap();
-                assert_eq!(resp.status(), 200);
-                let _ = resp.into_body().collect().await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    started.elapsed()
+    cortex_benches::load(addr, path, total, CONNECTIONS).await
 }
 
 struct Servers {

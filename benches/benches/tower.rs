@@ -16,7 +16,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::routing::get;
 use axum::Router;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use tower::ServiceExt;
 
 fn app() -> Router {
@@ -122,4 +122,62 @@ criterion_group! {
     config = cortex_benches::config(3);
     targets = observe
 }
-criterion_main!(benches);
+
+async fn serve(app: Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// Served over loopback (8 keep-alive connections, a 2-worker runtime),
+/// bare axum and axum with `ObserveLayer` alternate in short rounds; the
+/// median throughput ratio is the cost of the layer on a served request
+/// (the drift of this machine's speed cancels out).
+fn paired() {
+    const ROUNDS: usize = 15;
+    const REQUESTS: u64 = 16_000;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let bare = rt.block_on(serve(app()));
+    let observed = rt.block_on(serve(app().layer(cortex::tower::ObserveLayer::new())));
+    let metrics = PromMetrics::new();
+    let peers = rt.block_on(serve(
+        app()
+            .layer(axum::middleware::from_fn_with_state(
+                metrics,
+                prometheus_middleware,
+            ))
+            .layer(tower_http::trace::TraceLayer::new_for_http()),
+    ));
+    println!("\npaired rounds over loopback ({ROUNDS} x {REQUESTS} requests each side): throughput / bare axum's");
+    for (name, addr) in [
+        ("cortex ObserveLayer", observed),
+        ("TraceLayer + prometheus", peers),
+    ] {
+        let mut ratios: Vec<f64> = (0..ROUNDS)
+            .map(|_| {
+                let b = rt.block_on(cortex_benches::load(bare, "/orders/42", REQUESTS, 8));
+                let o = rt.block_on(cortex_benches::load(addr, "/orders/42", REQUESTS, 8));
+                b.as_secs_f64() / o.as_secs_f64()
+            })
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios[ROUNDS / 2];
+        println!(
+            "  {name:28} median {median:.3} (costs {:.1} % of throughput; rounds {:.3}..{:.3})",
+            (1.0 - median) * 100.0,
+            ratios[0],
+            ratios[ROUNDS - 1]
+        );
+    }
+}
+
+fn main() {
+    benches();
+    paired();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -47,3 +47,42 @@ pub fn cores() -> usize {
         .map_or(2, |n| n.get())
         .max(2)
 }
+
+/// Sends `total` GET requests for `path` over `connections` keep-alive
+/// HTTP/1.1 connections to `addr` (each answer read whole, each must be
+/// 200) and returns how long they took.
+pub async fn load(
+    addr: std::net::SocketAddr,
+    path: &'static str,
+    total: u64,
+    connections: u64,
+) -> Duration {
+    use http_body_util::BodyExt;
+    let per = total.div_ceil(connections);
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let _ = stream.set_nodelay(true);
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            for _ in 0..per {
+                let req = http::Request::get(path)
+                    .header(http::header::HOST, "bench")
+                    .body(http_body_util::Empty::<bytes::Bytes>::new())
+                    .unwrap();
+                let resp = sender.send_request(req).await.unwrap();
+                assert_eq!(resp.status(), 200);
+                let _ = resp.into_body().collect().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    started.elapsed()
+}
