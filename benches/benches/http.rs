@@ -8,11 +8,11 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, Criterion, Throughput};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 const CONNECTIONS: u64 = 8;
