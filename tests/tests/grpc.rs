@@ -41,10 +41,14 @@ impl Orders for Shop {
 
 /// Serves the shop over HTTP/2 (prior knowledge), observed.
 async fn serve(registry: &'static Registry) -> SocketAddr {
+    serve_with(ObserveLayer::with_registry(registry).unwrap()).await
+}
+
+async fn serve_with(layer: ObserveLayer) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let service = ServiceBuilder::new()
-        .layer(ObserveLayer::with_registry(registry).unwrap())
+        .layer(layer)
         .service(OrdersServer::new(Shop));
     tokio::spawn(async move {
         loop {
@@ -184,4 +188,83 @@ async fn a_tonic_service_is_observed_by_the_rpc_conventions() {
             .any(|s| Some(s.span_id) == summarize.parent_span_id),
         "the handler runs inside the server span"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semantic_convention_names_cover_rpcs_and_clients() {
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
+    let addr = serve_with(
+        ObserveLayer::with_registry(registry)
+            .unwrap()
+            .semconv(registry)
+            .unwrap(),
+    )
+    .await;
+    let channel = ServiceBuilder::new()
+        .layer(
+            ClientLayer::with_registry(registry)
+                .unwrap()
+                .semconv(registry)
+                .unwrap(),
+        )
+        .service(
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+                .http2_only(true)
+                .build_http::<tonic::body::BoxBody>(),
+        );
+    let mut client =
+        OrdersClient::with_origin(channel.clone(), format!("http://{addr}").parse().unwrap());
+    client.get(OrderRequest { id: 3 }).await.unwrap();
+    // A plain HTTP request through the same client layer, to a port that
+    // is closed: no answer.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let http_client = ServiceBuilder::new()
+        .layer(
+            ClientLayer::with_registry(registry)
+                .unwrap()
+                .semconv(registry)
+                .unwrap(),
+        )
+        .service(
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>(),
+        );
+    let request = http::Request::get(format!("http://{closed}/"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    assert!(tower::ServiceExt::oneshot(http_client, request)
+        .await
+        .is_err());
+    let text = registry.encode(Format::PrometheusText);
+    let count = |series: &str| {
+        text.lines().find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .parse::<f64>()
+                .ok()
+        })
+    };
+    assert_eq!(
+        count(
+            r#"rpc_server_call_duration_seconds_count{rpc_system="grpc",rpc_service="shop.Orders",rpc_method="Get",rpc_grpc_status_code="0"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        count(
+            r#"rpc_client_call_duration_seconds_count{rpc_system="grpc",rpc_service="shop.Orders",rpc_method="Get",rpc_grpc_status_code="0"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        count(
+            r#"http_client_request_duration_seconds_count{http_request_method="GET",server_address="127.0.0.1",http_response_status_code="",error_type="transport"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(!text.contains("cortex_rpc_server_duration_seconds_count{"));
 }

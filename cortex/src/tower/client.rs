@@ -61,7 +61,10 @@ pub struct ClientLayer {
 struct Families {
     requests: Family<Counter>,
     durations: Family<Histogram>,
-    rpc: Family<Histogram>,
+    rpc: super::grpc::RpcFamily,
+    /// OpenTelemetry's `http.client.request.duration` instead of the two
+    /// Cortex families.
+    semconv: Option<Family<Histogram>>,
 }
 
 impl std::fmt::Debug for ClientLayer {
@@ -106,7 +109,43 @@ impl ClientLayer {
                     &["method", "host"],
                     Buckets::default(),
                 )?,
-                rpc: super::grpc::client_family(registry)?,
+                rpc: super::grpc::RpcFamily::client(registry)?,
+                semconv: None,
+            }),
+        })
+    }
+}
+
+impl ClientLayer {
+    /// Records OpenTelemetry's semantic-convention metrics instead of
+    /// Cortex's: `http_client_request_duration_seconds{http_request_method,
+    /// server_address, http_response_status_code, error_type}` (an answer
+    /// has an empty `error_type`; no answer an empty status and
+    /// `error_type="transport"`) and, for gRPC,
+    /// `rpc_client_call_duration_seconds{rpc_system, rpc_service,
+    /// rpc_method, rpc_grpc_status_code}`.
+    ///
+    /// # Errors
+    /// A [conflict](crate::metrics::Error::Conflict) with families of those
+    /// names already in `registry`.
+    pub fn semconv(self, registry: &Registry) -> Result<Self, crate::metrics::Error> {
+        let http = registry.histogram_family(
+            "http_client_request_duration_seconds",
+            "Duration of HTTP client requests (OpenTelemetry http.client.request.duration).",
+            &[
+                "http_request_method",
+                "server_address",
+                "http_response_status_code",
+                "error_type",
+            ],
+            Buckets::new(super::observe::SEMCONV_BUCKETS)?,
+        )?;
+        Ok(ClientLayer {
+            families: std::sync::Arc::new(Families {
+                requests: self.families.requests.clone(),
+                durations: self.families.durations.clone(),
+                rpc: super::grpc::RpcFamily::semconv(registry, false)?,
+                semconv: Some(http),
             }),
         })
     }
@@ -282,13 +321,23 @@ impl Call {
             }
             span.end();
         }
-        let status_label = status.as_ref().map_or("error", http::StatusCode::as_str);
         let host = self.host.as_ref();
         let families = &self.layer.families;
+        let elapsed = self.started.elapsed();
+        if let Some(semconv) = &families.semconv {
+            let (status, error) = match &status {
+                Some(s) => (s.as_str(), ""),
+                None => ("", "transport"),
+            };
+            let _ = semconv.with(&[self.method, host, status, error], |h| {
+                h.observe_duration(elapsed)
+            });
+            return;
+        }
+        let status_label = status.as_ref().map_or("error", http::StatusCode::as_str);
         let _ = families
             .requests
             .with(&[self.method, host, status_label], Counter::inc);
-        let elapsed = self.started.elapsed();
         let _ = families
             .durations
             .with(&[self.method, host], |h| h.observe_duration(elapsed));

@@ -13,26 +13,93 @@ use http_body::{Body, Frame, SizeHint};
 use crate::metrics::{Buckets, Family, Histogram, Registry};
 use crate::trace::{Span, SpanKind, Status};
 
-/// The `cortex_rpc_server_duration_seconds` family.
-pub(crate) fn family(registry: &Registry) -> Result<Family<Histogram>, crate::metrics::Error> {
-    registry.histogram_family(
-        "cortex_rpc_server_duration_seconds",
-        "gRPC calls served, by service, method and status code, in seconds.",
-        &["service", "method", "code"],
-        Buckets::default(),
-    )
+/// Where gRPC calls are timed: Cortex's family, or OpenTelemetry's
+/// semantic-convention one.
+#[derive(Clone)]
+pub(crate) struct RpcFamily {
+    family: Family<Histogram>,
+    semconv: bool,
 }
 
-/// The `cortex_rpc_client_duration_seconds` family.
-pub(crate) fn client_family(
-    registry: &Registry,
-) -> Result<Family<Histogram>, crate::metrics::Error> {
-    registry.histogram_family(
-        "cortex_rpc_client_duration_seconds",
-        "gRPC calls made, by service, method and status code, in seconds.",
-        &["service", "method", "code"],
-        Buckets::default(),
-    )
+impl RpcFamily {
+    fn cortex(registry: &Registry, side: &str) -> Result<Self, crate::metrics::Error> {
+        let (name, help) = match side {
+            "server" => (
+                "cortex_rpc_server_duration_seconds",
+                "gRPC calls served, by service, method and status code, in seconds.",
+            ),
+            _ => (
+                "cortex_rpc_client_duration_seconds",
+                "gRPC calls made, by service, method and status code, in seconds.",
+            ),
+        };
+        Ok(RpcFamily {
+            family: registry.histogram_family(
+                name,
+                help,
+                &["service", "method", "code"],
+                Buckets::default(),
+            )?,
+            semconv: false,
+        })
+    }
+
+    /// `cortex_rpc_server_duration_seconds{service, method, code}`.
+    pub(crate) fn server(registry: &Registry) -> Result<Self, crate::metrics::Error> {
+        Self::cortex(registry, "server")
+    }
+
+    /// `cortex_rpc_client_duration_seconds{service, method, code}`.
+    pub(crate) fn client(registry: &Registry) -> Result<Self, crate::metrics::Error> {
+        Self::cortex(registry, "client")
+    }
+
+    /// OpenTelemetry's `rpc.{server,client}.call.duration`:
+    /// `rpc_server_call_duration_seconds{rpc_system, rpc_service,
+    /// rpc_method, rpc_grpc_status_code}` (or `rpc_client_...`).
+    pub(crate) fn semconv(
+        registry: &Registry,
+        server: bool,
+    ) -> Result<Self, crate::metrics::Error> {
+        let (name, help) = if server {
+            (
+                "rpc_server_call_duration_seconds",
+                "Duration of RPCs served (OpenTelemetry rpc.server.call.duration).",
+            )
+        } else {
+            (
+                "rpc_client_call_duration_seconds",
+                "Duration of RPCs made (OpenTelemetry rpc.client.call.duration).",
+            )
+        };
+        Ok(RpcFamily {
+            family: registry.histogram_family(
+                name,
+                help,
+                &[
+                    "rpc_system",
+                    "rpc_service",
+                    "rpc_method",
+                    "rpc_grpc_status_code",
+                ],
+                Buckets::new(super::observe::SEMCONV_BUCKETS)?,
+            )?,
+            semconv: true,
+        })
+    }
+
+    fn record(&self, service: &str, method: &str, code: u32, elapsed: std::time::Duration) {
+        let observe = |h: &Histogram| h.observe_duration(elapsed);
+        if self.semconv {
+            let mut digits = itoa::Buffer::new();
+            let code = digits.format(code);
+            let _ = self.family.with(&["grpc", service, method, code], observe);
+        } else {
+            let _ = self
+                .family
+                .with(&[service, method, code_name(code)], observe);
+        }
+    }
 }
 
 /// Whether the request is a gRPC call.
@@ -83,7 +150,7 @@ pub(crate) struct Call {
     service: String,
     method: String,
     span: Option<Span>,
-    family: Family<Histogram>,
+    family: RpcFamily,
     /// A call this process made (the codes that fail its span differ).
     client: bool,
 }
@@ -91,7 +158,7 @@ pub(crate) struct Call {
 impl Call {
     /// Starts observing a call served, to `/package.Service/Method`,
     /// continuing the caller's trace.
-    pub(crate) fn begin<B>(req: &http::Request<B>, family: &Family<Histogram>) -> Call {
+    pub(crate) fn begin<B>(req: &http::Request<B>, family: &RpcFamily) -> Call {
         let parent = match crate::trace::extract(req.headers()) {
             Some(caller) => crate::trace::Parent::Context(caller),
             None => crate::trace::Parent::Root,
@@ -104,7 +171,7 @@ impl Call {
     pub(crate) fn begin_client(
         path: &str,
         headers: &mut http::HeaderMap,
-        family: &Family<Histogram>,
+        family: &RpcFamily,
     ) -> Call {
         let call = Self::start(
             path,
@@ -119,12 +186,7 @@ impl Call {
         call
     }
 
-    fn start(
-        path: &str,
-        parent: crate::trace::Parent,
-        kind: SpanKind,
-        family: &Family<Histogram>,
-    ) -> Call {
+    fn start(path: &str, parent: crate::trace::Parent, kind: SpanKind, family: &RpcFamily) -> Call {
         let path = path.trim_start_matches('/');
         let (service, method) = path.split_once('/').unwrap_or((path, ""));
         let span = crate::trace::global().map(|tracer| {
@@ -183,10 +245,8 @@ impl Call {
         } else {
             (self.service.as_str(), self.method.as_str())
         };
-        let elapsed = self.started.elapsed();
-        let _ = self.family.with(&[service, method, code_name(code)], |h| {
-            h.observe_duration(elapsed)
-        });
+        self.family
+            .record(service, method, code, self.started.elapsed());
     }
 }
 

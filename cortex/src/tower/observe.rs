@@ -253,7 +253,7 @@ pub struct ObserveLayer {
 struct Shared {
     observer: Observer,
     route: Option<Arc<RouteFn>>,
-    rpc: Family<Histogram>,
+    rpc: super::grpc::RpcFamily,
 }
 
 impl std::fmt::Debug for ObserveLayer {
@@ -293,23 +293,27 @@ impl ObserveLayer {
             shared: Arc::new(Shared {
                 observer: Observer::new(registry)?,
                 route: None,
-                rpc: super::grpc::family(registry)?,
+                rpc: super::grpc::RpcFamily::server(registry)?,
             }),
         })
     }
 
-    /// Records OpenTelemetry's semantic-convention metric instead of
+    /// Records OpenTelemetry's semantic-convention metrics instead of
     /// Cortex's: `http_server_request_duration_seconds{http_request_method,
     /// http_route, http_response_status_code}` (its count is the request
-    /// count), with the buckets the conventions advise, for dashboards built
-    /// on them. An unmatched request has an empty `http_route`, which
-    /// Prometheus treats as no label.
+    /// count) and, for gRPC, `rpc_server_call_duration_seconds{rpc_system,
+    /// rpc_service, rpc_method, rpc_grpc_status_code}`, with the buckets
+    /// the conventions advise, for dashboards built on them. An unmatched
+    /// request has an empty `http_route`, which Prometheus treats as no
+    /// label.
     ///
     /// # Errors
     /// A [conflict](crate::metrics::Error::Conflict) with a family of that
     /// name already in `registry`.
     pub fn semconv(mut self, registry: &Registry) -> Result<Self, crate::metrics::Error> {
-        Arc::make_mut(&mut self.shared).observer = Observer::semconv(registry)?;
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.observer = Observer::semconv(registry)?;
+        shared.rpc = super::grpc::RpcFamily::semconv(registry, true)?;
         Ok(self)
     }
 
