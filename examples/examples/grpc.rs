@@ -15,28 +15,11 @@ use std::net::SocketAddr;
 use cortex::tower::{ClientLayer, ObserveLayer};
 use cortex::trace::{InMemoryExporter, Tracer};
 use cortex_tests::shop::orders_client::OrdersClient;
-use cortex_tests::shop::orders_server::{Orders, OrdersServer};
-use cortex_tests::shop::{OrderReply, OrderRequest};
+use cortex_tests::shop::orders_server::OrdersServer;
+use cortex_tests::shop::{OrderRequest, Shop};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceBuilder;
-
-struct Shop;
-
-#[tonic::async_trait]
-impl Orders for Shop {
-    async fn get(
-        &self,
-        request: tonic::Request<OrderRequest>,
-    ) -> Result<tonic::Response<OrderReply>, tonic::Status> {
-        match request.into_inner().id {
-            0 => Err(tonic::Status::not_found("no order 0")),
-            id => Ok(tonic::Response::new(OrderReply {
-                summary: format!("order {id}: 2 items"),
-            })),
-        }
-    }
-}
 
 async fn serve() -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

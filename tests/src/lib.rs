@@ -14,16 +14,46 @@ pub mod policy;
 
 pub mod spans;
 
-/// The tonic service and client generated from `proto/shop.proto`.
-#[allow(
-    missing_docs,
-    unreachable_pub,
-    missing_debug_implementations,
-    clippy::all,
-    rust_2018_idioms
-)]
+/// The tonic service and client generated from `proto/shop.proto`, and
+/// [`Shop`](shop::Shop), the service the tests and the example serve.
 pub mod shop {
-    tonic::include_proto!("shop");
+    #[allow(
+        missing_docs,
+        unreachable_pub,
+        missing_debug_implementations,
+        clippy::all,
+        rust_2018_idioms
+    )]
+    mod generated {
+        tonic::include_proto!("shop");
+    }
+    pub use generated::*;
+
+    /// Answers `Get`: a summary, or NOT_FOUND for order 0.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Shop;
+
+    /// The work inside a call: a `#[traced]` function, so a trace shows
+    /// the handler under its server span.
+    #[cortex::traced]
+    async fn summarize(id: u32) -> String {
+        format!("order {id}: 2 items")
+    }
+
+    #[tonic::async_trait]
+    impl orders_server::Orders for Shop {
+        async fn get(
+            &self,
+            request: tonic::Request<OrderRequest>,
+        ) -> Result<tonic::Response<OrderReply>, tonic::Status> {
+            match request.into_inner().id {
+                0 => Err(tonic::Status::not_found("no order 0")),
+                id => Ok(tonic::Response::new(OrderReply {
+                    summary: summarize(id).await,
+                })),
+            }
+        }
+    }
 }
 
 /// Environment variables for `from_vars`-style readers: the value of

@@ -9,35 +9,12 @@ use cortex::metrics::{Format, Registry};
 use cortex::tower::{ClientLayer, ObserveLayer};
 use cortex::trace::{SpanKind, Status};
 use cortex_tests::shop::orders_client::OrdersClient;
-use cortex_tests::shop::orders_server::{Orders, OrdersServer};
-use cortex_tests::shop::{OrderReply, OrderRequest};
+use cortex_tests::shop::orders_server::OrdersServer;
+use cortex_tests::shop::{OrderRequest, Shop};
 use cortex_tests::spans::installed;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceBuilder;
-
-struct Shop;
-
-#[cortex::traced]
-async fn summarize(id: u32) -> String {
-    format!("order {id}: 2 items")
-}
-
-#[tonic::async_trait]
-impl Orders for Shop {
-    async fn get(
-        &self,
-        request: tonic::Request<OrderRequest>,
-    ) -> Result<tonic::Response<OrderReply>, tonic::Status> {
-        let id = request.into_inner().id;
-        if id == 0 {
-            return Err(tonic::Status::not_found("no order 0"));
-        }
-        Ok(tonic::Response::new(OrderReply {
-            summary: summarize(id).await,
-        }))
-    }
-}
 
 /// Serves the shop over HTTP/2 (prior knowledge), observed.
 async fn serve(registry: &'static Registry) -> SocketAddr {
@@ -181,7 +158,10 @@ async fn a_tonic_service_is_observed_by_the_rpc_conventions() {
         servers.iter().all(|s| s.status == Status::Unset),
         "{servers:#?}"
     );
-    let summarize = spans.iter().find(|s| s.name == "grpc::summarize").unwrap();
+    let summarize = spans
+        .iter()
+        .find(|s| s.name == "cortex_tests::shop::summarize")
+        .unwrap();
     assert!(
         servers
             .iter()

@@ -205,9 +205,11 @@ macro_rules! classified_layer {
     };
 }
 
-/// A layer and its service around a policy that does not look at results.
+/// A layer and its service around a policy that does not look at results:
+/// the service runs `$around` with the policy bound to `$bound` and the
+/// inner call (a future of `Result<Response, BoxError>`) to `$call`.
 macro_rules! policy_layer {
-    ($(#[$doc:meta])* $layer:ident, $service:ident, $policy:ty) => {
+    ($(#[$doc:meta])* $layer:ident, $service:ident, $policy:ty, |$bound:ident, $call:ident| $around:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub struct $layer {
@@ -238,6 +240,30 @@ macro_rules! policy_layer {
         pub struct $service<S> {
             inner: S,
             policy: $policy,
+        }
+
+        impl<S, Req> Service<Req> for $service<S>
+        where
+            S: Service<Req> + Clone + Send + 'static,
+            S::Future: Send,
+            S::Error: Into<BoxError>,
+            S::Response: Send + 'static,
+            Req: Send + 'static,
+        {
+            type Response = S::Response;
+            type Error = BoxError;
+            type Future = BoxFuture<Result<S::Response, BoxError>>;
+
+            fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+                poll_ready_boxed(&mut self.inner, cx)
+            }
+
+            fn call(&mut self, req: Req) -> Self::Future {
+                let mut inner = take_ready(&mut self.inner);
+                let $bound = self.policy.clone();
+                let $call = async move { inner.call(req).await.map_err(Into::into) };
+                Box::pin(async move { $around })
+            }
         }
     };
 }
@@ -292,102 +318,33 @@ policy_layer!(
     /// for one; [`Error::BulkheadFull`] when none came.
     BulkheadLayer,
     BulkheadService,
-    Bulkhead
+    Bulkhead,
+    |bulkhead, call| {
+        let _place = bulkhead.acquire_owned().await?;
+        call.await
+    }
 );
-
-impl<S, Req> Service<Req> for BulkheadService<S>
-where
-    S: Service<Req> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    S::Response: Send + 'static,
-    Req: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = BoxFuture<Result<S::Response, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        poll_ready_boxed(&mut self.inner, cx)
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
-        let mut inner = take_ready(&mut self.inner);
-        let bulkhead = self.policy.clone();
-        Box::pin(async move {
-            let _place = bulkhead.acquire_owned().await?;
-            inner.call(req).await.map_err(Into::into)
-        })
-    }
-}
 
 policy_layer!(
     /// Calls once a [`RateLimiter`] gives a permit (waiting up to its
     /// timeout); [`Error::RateLimited`] otherwise.
     RateLimitLayer,
     RateLimitService,
-    RateLimiter
+    RateLimiter,
+    |limiter, call| {
+        limiter.acquire().await?;
+        call.await
+    }
 );
-
-impl<S, Req> Service<Req> for RateLimitService<S>
-where
-    S: Service<Req> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    S::Response: Send + 'static,
-    Req: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = BoxFuture<Result<S::Response, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        poll_ready_boxed(&mut self.inner, cx)
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
-        let mut inner = take_ready(&mut self.inner);
-        let limiter = self.policy.clone();
-        Box::pin(async move {
-            limiter.acquire().await?;
-            inner.call(req).await.map_err(Into::into)
-        })
-    }
-}
 
 policy_layer!(
     /// Drops a call that takes longer than its [`Timeout`], with
     /// [`Error::Timeout`].
     TimeoutLayer,
     TimeoutService,
-    Timeout
+    Timeout,
+    |timeout, call| timeout.call(call).await
 );
-
-impl<S, Req> Service<Req> for TimeoutService<S>
-where
-    S: Service<Req> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    S::Response: Send + 'static,
-    Req: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = BoxFuture<Result<S::Response, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        poll_ready_boxed(&mut self.inner, cx)
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
-        let mut inner = take_ready(&mut self.inner);
-        let timeout = self.policy.clone();
-        Box::pin(async move {
-            let call = async move { inner.call(req).await.map_err(Into::into) };
-            timeout.call(call).await
-        })
-    }
-}
 
 classified_layer!(
     /// Tries a call again, as its [`Retry`] says, when the classifier calls

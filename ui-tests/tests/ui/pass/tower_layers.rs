@@ -31,19 +31,9 @@ fn tonic_server() -> impl tower::Service<
     Response = http::Response<cortex::tower::ObservedBody<tonic::body::BoxBody>>,
     Error = Infallible,
 > + Clone {
-    struct Shop;
-    #[tonic::async_trait]
-    impl cortex_tests::shop::orders_server::Orders for Shop {
-        async fn get(
-            &self,
-            _request: tonic::Request<cortex_tests::shop::OrderRequest>,
-        ) -> Result<tonic::Response<cortex_tests::shop::OrderReply>, tonic::Status> {
-            Err(tonic::Status::unimplemented("ui"))
-        }
-    }
     ServiceBuilder::new()
         .layer(ObserveLayer::new())
-        .service(cortex_tests::shop::orders_server::OrdersServer::new(Shop))
+        .service(cortex_tests::shop::orders_server::OrdersServer::new(cortex_tests::shop::Shop))
 }
 
 fn hyper_client() -> impl tower::Service<
