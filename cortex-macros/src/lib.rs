@@ -182,7 +182,10 @@ pub fn health_check(args: TokenStream, item: TokenStream) -> TokenStream {
 /// (open again if the trials take longer), `open_for_multiplier` and
 /// `max_open_for` (a longer `open_for` after consecutive openings), `name`
 /// (share one breaker), `fallback = path`, `crate`. Bare, it uses
-/// Resilience4j's defaults. The function returns `Result<T, E>` with
+/// Resilience4j's defaults but one: slow calls are not timed until
+/// `slow_call_threshold` is given (Resilience4j times every call against
+/// 60 s; leaving it off keeps the closed path free of clock reads). The
+/// function returns `Result<T, E>` with
 /// `E: From<cortex::resilience::Error>`, or names a `fallback`.
 ///
 /// Outcomes: `record_if = path` (a `fn(&E) -> bool`: errors that count as
@@ -257,12 +260,18 @@ pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Bounds an async call's duration; the call's future is dropped when the
-/// time is up. `#[timeout("2s")]`, with optional `name`, `fallback`, `crate`.
+/// time is up. `#[timeout("2s")]`, with optional `name`, `fallback`, `crate`;
+/// bare `#[timeout]` is 1 s, Resilience4j TimeLimiter's default.
 ///
 /// ```
 /// #[cortex::timeout("2s")]
 /// async fn lookup() -> Result<u8, cortex::resilience::Error> {
 ///     Ok(1)
+/// }
+///
+/// #[cortex::timeout] // 1 s
+/// async fn quick() -> Result<u8, cortex::resilience::Error> {
+///     Ok(2)
 /// }
 /// ```
 #[proc_macro_attribute]
@@ -272,7 +281,9 @@ pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Limits an async function to `permits` calls per `period`, waiting at most
 /// `max_wait`. Keys: `permits`, `period`, `max_wait`, `name`, `fallback`,
-/// `crate`.
+/// `crate`. Bare, 50 permits per 500 ms with a 5 s wait: Resilience4j's
+/// counts, but its refresh period is 500 ns, which limits nothing, so
+/// Cortex's is 500 ms.
 ///
 /// ```
 /// #[cortex::rate_limit(permits = 100, period = "1s", max_wait = "0ms")]

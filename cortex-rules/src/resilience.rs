@@ -81,7 +81,12 @@ pub struct OpenForBackoff {
 /// The most trial calls a half-open breaker can let through.
 pub const MAX_HALF_OPEN_CALLS: u32 = 4095;
 
-/// Circuit breaker settings. Defaults are Resilience4j's.
+/// The duration of a bare `#[timeout]`: 1 s, Resilience4j TimeLimiter's
+/// default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Circuit breaker settings. Defaults are Resilience4j's, but for
+/// `slow_call_threshold`, off by default (see there).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CircuitBreakerConfig {
     /// Opens when this percentage of calls in the window failed (1..=100).
@@ -90,6 +95,9 @@ pub struct CircuitBreakerConfig {
     pub slow_call_rate: u8,
     /// A call slower than this is slow; `None` (the default) does not time
     /// calls at all, which keeps the closed path free of clock reads.
+    /// (Resilience4j's default is 60 s with a 100 % slow-call rate, so a
+    /// breaker opens when every call in the window took over a minute; set
+    /// `Some(Duration::from_secs(60))` for that.)
     pub slow_call_threshold: Option<Duration>,
     /// No verdict before this many calls are in the window.
     pub minimum_calls: u32,

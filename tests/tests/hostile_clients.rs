@@ -196,6 +196,37 @@ async fn a_client_that_says_nothing_is_closed_after_the_head_timeout() {
         .expect("a silent connection is closed");
     assert!(seen.is_empty());
     assert!(started.elapsed() >= Duration::from_millis(250));
+    assert_eq!(
+        f.metric(r#"cortex_http_requests_total{method="OTHER",route="rejected",status="408"}"#),
+        Some(1.0),
+        "counted, though no answer was sent"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_head_gets_400_and_is_counted() {
+    let f = start(short()).await;
+    let mut stream = TcpStream::connect(f.addr()).await.unwrap();
+    stream
+        .write_all(b"GET /probe HTTP/1.1\r\nBad Header\r\n\r\n")
+        .await
+        .unwrap();
+    let seen = closed_within(&mut stream, Duration::from_secs(3))
+        .await
+        .expect("closed after the answer");
+    assert!(
+        String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 400"),
+        "{seen:?}"
+    );
+    let rejected = r#"cortex_http_requests_total{method="OTHER",route="rejected",status="400"}"#;
+    for _ in 0..100 {
+        if f.metric(rejected).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(f.metric(rejected), Some(1.0));
+    f.probe_answers().await;
 }
 
 #[tokio::test]
@@ -365,6 +396,15 @@ async fn oversized_heads_and_bodies_are_refused_and_the_server_carries_on() {
     let big = format!("X-Big: {}", "a".repeat(20_000));
     let head = raw::get(f.addr(), "/probe", &[&big]).await;
     assert_eq!(head.status, 431);
+    // Refused by hyper before any handler: still counted.
+    let rejected = r#"cortex_http_requests_total{method="OTHER",route="rejected",status="431"}"#;
+    for _ in 0..100 {
+        if f.metric(rejected).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(f.metric(rejected), Some(1.0));
     let body = raw::request(f.addr(), "POST", "/upload", &[], &"b".repeat(1500)).await;
     assert_eq!(body.status, 413);
     let fits = raw::request(f.addr(), "POST", "/upload", &[], &"b".repeat(900)).await;

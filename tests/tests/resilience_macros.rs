@@ -462,3 +462,19 @@ async fn retry_attribute_skips_rejections_and_retries_on_results() {
     assert_eq!(poll_job().await, Ok("done"));
     assert_eq!(POLLS.load(Ordering::SeqCst), 3);
 }
+
+#[cortex::timeout]
+async fn bare_timeout(wait: Duration) -> Result<(), Error> {
+    tokio::time::sleep(wait).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bare_timeout_is_one_second_as_resilience4j_s() {
+    assert_eq!(bare_timeout(Duration::from_millis(999)).await, Ok(()));
+    match bare_timeout(Duration::from_millis(1_001)).await {
+        Err(Error::Timeout { after, .. }) => assert_eq!(after, Duration::from_secs(1)),
+        other => panic!("expected the 1 s timeout, got {other:?}"),
+    }
+    assert_eq!(cortex::resilience::DEFAULT_TIMEOUT, Duration::from_secs(1));
+}

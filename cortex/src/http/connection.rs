@@ -242,6 +242,7 @@ pub(crate) async fn serve(
         tracker: Arc::clone(&tracker),
     });
     let limits = app.limits;
+    let observer = app.observer.clone();
     let service_tracker = Arc::clone(&tracker);
     let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let in_flight = service_tracker.started(req.version());
@@ -261,9 +262,9 @@ pub(crate) async fn serve(
         false
     } else {
         tokio::select! {
-            ended = conn.as_mut() => return log_end(peer, ended),
+            ended = conn.as_mut() => return log_end(peer, ended, &observer),
             why = tracker.expired(&limits, true) => match why {
-                Expiry::Head => return head_timed_out(peer),
+                Expiry::Head => return head_timed_out(peer, &observer),
                 Expiry::Idle => true,
             },
             _ = stop.wait_for(|s| *s) => false,
@@ -280,10 +281,10 @@ pub(crate) async fn serve(
         }
     };
     tokio::select! {
-        ended = conn.as_mut() => log_end(peer, ended),
+        ended = conn.as_mut() => log_end(peer, ended, &observer),
         why = tracker.expired(&limits, false) => {
             if why == Expiry::Head {
-                head_timed_out(peer);
+                head_timed_out(peer, &observer);
             }
         }
         () = grace => {
@@ -292,12 +293,29 @@ pub(crate) async fn serve(
     }
 }
 
-fn log_end(peer: std::net::SocketAddr, ended: Result<(), super::BoxError>) {
+/// Logs how a connection ended; a request hyper refused itself (431 for a
+/// head past `max_header_bytes`, 400 for a malformed one) is counted, as
+/// no handler saw it.
+fn log_end(
+    peer: std::net::SocketAddr,
+    ended: Result<(), super::BoxError>,
+    observer: &crate::tower::Observer,
+) {
     if let Err(error) = ended {
+        if let Some(e) = error.downcast_ref::<hyper::Error>() {
+            if e.is_parse_too_large() {
+                observer.rejected(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+            } else if e.is_parse() {
+                observer.rejected(http::StatusCode::BAD_REQUEST);
+            }
+        }
         tracing::debug!(target: "cortex::http", %peer, %error, "connection ended with an error");
     }
 }
 
-fn head_timed_out(peer: std::net::SocketAddr) {
+/// A connection that sent no whole request head in time is closed (no
+/// answer is sent), and counted as a rejected request with status 408.
+fn head_timed_out(peer: std::net::SocketAddr, observer: &crate::tower::Observer) {
+    observer.rejected(http::StatusCode::REQUEST_TIMEOUT);
     tracing::debug!(target: "cortex::http", %peer, "no whole request head within the header read timeout; connection closed");
 }

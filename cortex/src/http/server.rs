@@ -30,7 +30,12 @@ use crate::metrics::{Counter, Gauge, Registry};
 /// counted in `cortex_http_requests_total{method, route, status}` and timed in
 /// `cortex_http_request_duration_seconds{method, route}`, where `route` is
 /// the route template (`/orders/{id}`), or `unmatched`, so the number of
-/// series stays bounded whatever paths clients send.
+/// series stays bounded whatever paths clients send. Requests refused before
+/// any handler sees them are counted too, under `method="OTHER",
+/// route="rejected"` (not timed): status 431 for a head past
+/// [`Limits::max_header_bytes`], 400 for a malformed head, and 408 for a
+/// connection that sent no whole head within
+/// [`Limits::header_read_timeout`] (closed without an answer).
 pub struct Server {
     router: Router,
     limits: Limits,

@@ -53,7 +53,7 @@ pub use circuit_breaker::{
 };
 pub use cortex_rules::resilience::{
     Backoff, BulkheadConfig, CircuitBreakerConfig, ConfigError, JitterMode, OpenForBackoff,
-    OpenHealth, RateLimiterConfig, RetryConfig, Window,
+    OpenHealth, RateLimiterConfig, RetryConfig, Window, DEFAULT_TIMEOUT,
 };
 pub use pipeline::Pipeline;
 pub use rate_limiter::{RateLimiter, RateLimiterEvent};

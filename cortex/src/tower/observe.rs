@@ -181,6 +181,21 @@ impl Observer {
     }
 }
 
+impl Observer {
+    /// A request hyper refused before any handler saw it (a head too large,
+    /// a malformed one, one not sent in time): counted under
+    /// `route="rejected"`, `method="OTHER"` (the method was never read).
+    /// The semantic-convention names have no such series.
+    pub(crate) fn rejected(&self, status: StatusCode) {
+        if let Observer::Cortex { requests, .. } = self {
+            let _ = requests.with(&["OTHER", REJECTED, status.as_str()], Counter::inc);
+        }
+    }
+}
+
+/// The route label of requests refused before routing.
+pub(crate) const REJECTED: &str = "rejected";
+
 impl Observation {
     /// What the handler's future runs inside, so its spans are children of
     /// the server span.

@@ -193,16 +193,11 @@ impl Config {
                             None
                         }
                     },
-                    None => {
-                        args.error(syn::Error::new(
-                            attr_span,
-                            "#[timeout] needs a duration: `#[timeout(\"2s\")]`",
-                        ));
-                        None
-                    }
+                    // Bare: Resilience4j TimeLimiter's default.
+                    None => Some(cortex_rules::resilience::DEFAULT_TIMEOUT),
                 };
                 (
-                    Config::Timeout(after.unwrap_or(Duration::from_secs(1))),
+                    Config::Timeout(after.unwrap_or(cortex_rules::resilience::DEFAULT_TIMEOUT)),
                     predicates,
                 )
             }

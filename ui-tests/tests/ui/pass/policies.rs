@@ -122,3 +122,9 @@ fn main() {
     let _ = sync_retry(vec![1]);
     let _ = Duration::ZERO;
 }
+
+// Bare: 1 s, Resilience4j TimeLimiter's default.
+#[cortex::timeout]
+pub async fn bare_timeout() -> Result<u8, cortex::resilience::Error> {
+    Ok(1)
+}
