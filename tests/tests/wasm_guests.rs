@@ -247,3 +247,30 @@ fn a_guest_malloc_that_fails_is_an_error_and_one_that_traps_poisons() {
     assert!(g.is_poisoned());
     assert_eq!(g.call("echo", b"x").unwrap_err(), WasmError::Poisoned);
 }
+
+#[test]
+fn deadlines_are_kept_never_early_and_short_ones_refused() {
+    const SPIN: &str = r#"(module (memory (export "memory") 1)
+        (func (export "spin") (param i32 i32) (result i64)
+          (loop $forever (br $forever)) (i64.const 0)))"#;
+    match WasmModule::from_wat(SPIN, Limits::default().deadline(Duration::from_micros(200))) {
+        Err(WasmError::BadLimits(why)) => assert!(why.contains("200µs"), "{why}"),
+        other => panic!("a 200 µs deadline cannot be kept, got {other:?}"),
+    }
+    let deadline = Duration::from_millis(30);
+    let module = WasmModule::from_wat(SPIN, Limits::default().deadline(deadline)).unwrap();
+    let mut g = module.instantiate().unwrap();
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        g.call("spin", b""),
+        Err(WasmError::DeadlineExceeded { .. })
+    ));
+    let took = started.elapsed();
+    assert!(
+        took >= deadline,
+        "stopped after {took:?}, before its {deadline:?}"
+    );
+    assert!(
+        WasmModule::from_wat(SPIN, Limits::default().deadline(cortex::wasm::MIN_DEADLINE)).is_ok()
+    );
+}

@@ -45,6 +45,10 @@ pub enum WasmError {
     /// The module has no exported memory named `memory`.
     #[error("the module exports no memory named \"memory\"")]
     NoMemory,
+    /// The limits cannot be kept (a deadline under
+    /// [`MIN_DEADLINE`](super::MIN_DEADLINE), say).
+    #[error("bad limits: {0}")]
+    BadLimits(String),
     /// The module could not be compiled (invalid WAT or wasm bytes).
     #[error("cannot compile the module: {0}")]
     Compile(String),

@@ -9,6 +9,11 @@ use super::memory::PAGE;
 /// The default per-call deadline of [`Limits`].
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
 
+/// The shortest [`Limits::deadline`]: deadlines are kept by a clock that
+/// ticks every 5 ms, so a call is stopped between its deadline and 10 ms
+/// after it; a shorter deadline could not be kept honestly and is refused.
+pub const MIN_DEADLINE: Duration = Duration::from_millis(10);
+
 /// The default of [`Limits::max_call_allocations`].
 pub const DEFAULT_CALL_ALLOCATIONS: u32 = 10_000;
 
@@ -124,10 +129,12 @@ impl Limits {
     }
 
     /// A wall-clock deadline for each call (default 5 s): a call running
-    /// past it fails with [`WasmError::DeadlineExceeded`](super::WasmError::DeadlineExceeded)
-    /// (checked at loop heads and function entries, within 5 ms after it
-    /// passes; one ticker thread per process keeps the time for every
-    /// module).
+    /// past it fails with [`WasmError::DeadlineExceeded`](super::WasmError::DeadlineExceeded),
+    /// never before it and at most 10 ms after it (checked at loop heads
+    /// and function entries against a clock that ticks every 5 ms; one
+    /// ticker thread per process keeps the time for every module). At
+    /// least [`MIN_DEADLINE`] (10 ms): a module with a shorter one is
+    /// refused with [`WasmError::BadLimits`](super::WasmError::BadLimits).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self

@@ -54,7 +54,9 @@ mod stats;
 pub use error::WasmError;
 pub use heap::GuestPtr;
 pub use instance::{WasmInstance, WasmWorker};
-pub use limits::{Limits, DEFAULT_CALL_ALLOCATIONS, DEFAULT_DEADLINE, HOST_CALL_FUEL};
+pub use limits::{
+    Limits, DEFAULT_CALL_ALLOCATIONS, DEFAULT_DEADLINE, HOST_CALL_FUEL, MIN_DEADLINE,
+};
 pub use memory::{MemoryManager, MemoryOptions, PAGE};
 pub use module::WasmModule;
 pub use stats::MemoryStats;

@@ -78,7 +78,8 @@ impl WasmModule {
     /// Compiles a module from WebAssembly text.
     ///
     /// # Errors
-    /// [`WasmError::Compile`] with the parser's or validator's message.
+    /// [`WasmError::Compile`] with the parser's or validator's message;
+    /// [`WasmError::BadLimits`] for limits that cannot be kept.
     pub fn from_wat(text: &str, limits: Limits) -> Result<Self, WasmError> {
         Self::build(limits, |engine| Module::new(engine, text.as_bytes()))
     }
@@ -86,7 +87,8 @@ impl WasmModule {
     /// Compiles a module from its binary (`.wasm` bytes).
     ///
     /// # Errors
-    /// [`WasmError::Compile`] with the validator's message.
+    /// [`WasmError::Compile`] with the validator's message;
+    /// [`WasmError::BadLimits`] for limits that cannot be kept.
     pub fn from_bytes(bytes: &[u8], limits: Limits) -> Result<Self, WasmError> {
         Self::build(limits, |engine| Module::from_binary(engine, bytes))
     }
@@ -95,6 +97,12 @@ impl WasmModule {
         limits: Limits,
         compile: impl FnOnce(&Engine) -> wasmtime::Result<Module>,
     ) -> Result<Self, WasmError> {
+        if let Some(d) = limits.deadline.filter(|d| *d < super::MIN_DEADLINE) {
+            return Err(WasmError::BadLimits(format!(
+                "a deadline of {d:?} is shorter than the {:?} the deadline clock can keep",
+                super::MIN_DEADLINE
+            )));
+        }
         let engine = engine::shared(Settings::for_limits(&limits))?;
         let module = compile(&engine).map_err(|e| WasmError::Compile(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
