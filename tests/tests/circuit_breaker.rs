@@ -714,3 +714,29 @@ async fn the_successful_series_counts_each_success_once_whatever_path_it_took() 
     succeed(&b).await.unwrap_err();
     assert_eq!(sample(), 6);
 }
+
+#[tokio::test]
+async fn a_breaker_belongs_to_readiness_not_liveness() {
+    use cortex::health::Group;
+    let breaker = cortex::resilience::CircuitBreaker::new(
+        "probe-groups",
+        cortex::resilience::CircuitBreakerConfig {
+            health: cortex::resilience::OpenHealth::Down,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    breaker.force_open();
+    let name = "circuit_breaker.probe-groups";
+    let ready = cortex::health::global().check(Some(Group::Readiness)).await;
+    assert_eq!(
+        ready.component(name).map(|c| c.health().status()),
+        Some(cortex::health::Status::Down),
+        "an open breaker with health = down takes the pod out of rotation"
+    );
+    let live = cortex::health::global().check(Some(Group::Liveness)).await;
+    assert!(
+        live.component(name).is_none(),
+        "but never makes the orchestrator restart it"
+    );
+}
