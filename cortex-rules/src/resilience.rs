@@ -273,7 +273,11 @@ pub enum Backoff {
     Exponential {
         /// Growth per attempt (> 1).
         multiplier: f64,
-        /// The cap.
+        /// The cap on the backoff. [`JitterMode::Proportional`] jitter is
+        /// applied after it, so a delay can be up to `jitter` of it above
+        /// (with `jitter = 0.2`, up to 1.2 x `max_delay`), as Resilience4j's
+        /// randomized wait does; `Full` and `Decorrelated` jitter stay
+        /// within it.
         max_delay: Duration,
     },
 }

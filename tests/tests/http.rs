@@ -594,3 +594,42 @@ async fn oversized_request_heads_are_refused() {
     assert_eq!(raw::get(addr, "/orders/1", &[]).await.status, 200);
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// The router's two documented choices: empty segments and a trailing slash
+/// are ignored (as nginx's `merge_slashes`), and a path belongs to the
+/// route it matches first (literal segments before `{param}` ones), so a
+/// method that route lacks gets 405, without falling back to a `{param}`
+/// route that has it (as axum does).
+#[tokio::test]
+async fn empty_segments_are_ignored_and_a_literal_route_does_not_fall_back() {
+    let server = Server::new()
+        .route(Method::GET, "/orders/{id}", |req: Request| async move {
+            format!("order {}\n", req.param("id").unwrap_or("?"))
+        })
+        .unwrap()
+        .route(Method::POST, "/orders/{id}", |_req: Request| async {
+            "updated\n"
+        })
+        .unwrap()
+        .route(Method::GET, "/orders/new", |_req: Request| async {
+            "form\n"
+        })
+        .unwrap()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    for path in ["/orders/42", "/orders//42", "/orders/42/", "//orders/42//"] {
+        let r = raw::get(addr, path, &[]).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "order 42\n"), "{path}");
+    }
+    assert_eq!(raw::get(addr, "/orders/new", &[]).await.body, "form\n");
+    let posted = raw::request(addr, "POST", "/orders/new", &[], "").await;
+    assert_eq!(posted.status, 405, "the literal route has no POST");
+    assert_eq!(posted.header("allow"), Some("GET, HEAD"));
+    assert_eq!(
+        raw::request(addr, "POST", "/orders/7", &[], "").await.body,
+        "updated\n"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}

@@ -266,3 +266,31 @@ async fn hooks_see_retries_and_the_outcome() {
     );
     assert_eq!(*outcome.lock().unwrap(), Some((3, "max attempts reached")));
 }
+
+#[test]
+fn proportional_jitter_is_applied_after_the_max_delay_cap() {
+    use cortex::resilience::JitterMode;
+    let config = |jitter_mode| RetryConfig {
+        max: 20,
+        delay: Duration::from_millis(10),
+        backoff: Backoff::Exponential {
+            multiplier: 2.0,
+            max_delay: Duration::from_millis(100),
+        },
+        jitter: 0.5,
+        jitter_mode,
+        ..Default::default()
+    };
+    let proportional = Retry::new("jitter-after-cap", config(JitterMode::Proportional)).unwrap();
+    let delays: Vec<Duration> = (0..500).map(|_| proportional.delay_for(10)).collect();
+    assert!(
+        delays.iter().all(|d| *d <= Duration::from_millis(150)),
+        "within cap + jitter"
+    );
+    assert!(
+        delays.iter().any(|d| *d > Duration::from_millis(100)),
+        "some above the cap, as documented"
+    );
+    let full = Retry::new("jitter-full-in-cap", config(JitterMode::Full)).unwrap();
+    assert!((0..500).all(|_| full.delay_for(10) <= Duration::from_millis(100)));
+}

@@ -25,7 +25,11 @@ use crate::metrics::{Counter, Gauge, Registry};
 /// A server with routes, ready to [`bind`](Server::bind).
 ///
 /// Unknown paths get 404; a known path with another method gets 405 and an
-/// `Allow` header. `HEAD` is answered by the `GET` handler. A handler that
+/// `Allow` header. Empty segments and a trailing slash are ignored
+/// (`/orders//42/` is `/orders/42`, as nginx's `merge_slashes` has it), and a
+/// path belongs to the first route it matches, literal segments before
+/// `{param}` ones: with `GET /orders/new` and `POST /orders/{id}`,
+/// `POST /orders/new` gets 405, not the `{id}` route (as in axum). `HEAD` is answered by the `GET` handler. A handler that
 /// panics gets the client a 500; the server carries on. Every request is
 /// counted in `cortex_http_requests_total{method, route, status}` and timed in
 /// `cortex_http_request_duration_seconds{method, route}`, where `route` is
