@@ -686,3 +686,64 @@ async fn timers_send_their_messages_and_end_with_the_actor() {
         "the timer task ended with the actor"
     );
 }
+
+/// Fails every message; counts its `stopped` runs.
+struct Doomed {
+    stopped: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl Actor for Doomed {
+    type Msg = ();
+    type Error = String;
+
+    async fn handle(&mut self, (): (), _ctx: &mut Context<Self>) -> Result<(), String> {
+        Err("always".into())
+    }
+
+    async fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.stopped
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn stopped_runs_after_a_final_failure_too() {
+    let (sys, _) = system();
+    for (name, strategy) in [
+        ("t-doomed-stop", Strategy::Stop),
+        ("t-doomed-escalate", Strategy::Escalate),
+        (
+            "t-doomed-limit",
+            Strategy::Restart {
+                max: 1,
+                within: Duration::from_secs(60),
+                backoff: Duration::ZERO,
+            },
+        ),
+    ] {
+        let count = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let c = Arc::clone(&count);
+        let actor = sys
+            .spawn(SpawnOptions::named(name).strategy(strategy), move || {
+                Doomed {
+                    stopped: Arc::clone(&c),
+                }
+            })
+            .unwrap();
+        for _ in 0..3 {
+            let _ = actor.tell(()).await;
+        }
+        for _ in 0..200 {
+            if actor.has_failed() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(actor.has_failed(), "{name}");
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "{name}: cleanup ran once"
+        );
+    }
+}

@@ -79,7 +79,11 @@ pub trait Actor: Send + Sized + 'static {
         ctx: &mut Context<Self>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// Runs when the actor stops (not when it fails and is restarted).
+    /// Runs when the actor stops for good: stopped, its last handle
+    /// dropped, shut down, or failed past its strategy (the `Stop`
+    /// strategy, `Escalate` outside a group, the restart limit; then on the
+    /// instance that failed). Not when it fails and is restarted. A panic
+    /// here is caught and reported.
     fn stopped(&mut self, _ctx: &mut Context<Self>) -> impl Future<Output = ()> + Send {
         async {}
     }

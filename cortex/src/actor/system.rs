@@ -578,11 +578,19 @@ async fn run<A, F>(
         }
     };
     ctx.cancel_timers();
+    // `stopped` runs however the actor ends, after a final failure too, so
+    // its cleanup always happens (on the instance that failed: no fresh one
+    // is made to be stopped).
+    let stopped = crate::util::CatchUnwind::new(actor.stopped(&mut ctx)).await;
     if outcome == FAILED {
+        if let Err(panic) = stopped {
+            tracing::error!(target: "cortex::actor", actor = %shared.name, panic = %panic_message(&panic), "stopped panicked after the actor failed");
+        }
+        ctx.cancel_timers();
         finish_failed(&shared, &mut rx);
         return;
     }
-    if let Err(panic) = crate::util::CatchUnwind::new(actor.stopped(&mut ctx)).await {
+    if let Err(panic) = stopped {
         let reason = format!("stopped panicked: {}", panic_message(&panic));
         tracing::error!(target: "cortex::actor", actor = %shared.name, %reason, "actor failed while stopping");
         if let Some(g) = &shared.group {
