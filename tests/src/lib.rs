@@ -204,6 +204,84 @@ pub fn otlp_validate(bodies: &[String]) -> Verdict {
     verdict
 }
 
+/// Checks that an OTLP/protobuf trace body parses with the official
+/// `ExportTraceServiceRequest` and carries exactly what the OTLP/JSON body
+/// for the same spans says (ids compared as hex).
+pub fn otlp_protobuf_matches_json(protobuf: &[u8], json: &str) -> Verdict {
+    const SCRIPT: &str = r#"
+import base64, json, sys
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+data = open(sys.argv[1], 'rb').read()
+want = json.load(open(sys.argv[2]))
+message = ExportTraceServiceRequest()
+message.ParseFromString(data)
+got = json_format.MessageToDict(message)
+def hexify(node):
+    if isinstance(node, dict):
+        for k in ('traceId', 'spanId', 'parentSpanId'):
+            if k in node:
+                node[k] = base64.b64decode(node[k]).hex()
+        for v in node.values():
+            hexify(v)
+    elif isinstance(node, list):
+        for v in node:
+            hexify(v)
+hexify(got)
+def norm(node):
+    # Protobuf's JSON writes enums by name and 64-bit ints as strings;
+    # OTLP/JSON writes enums as numbers.
+    if isinstance(node, dict):
+        return {k: norm(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [norm(v) for v in node]
+    return str(node)
+got_n, want_n = norm(got), norm(want)
+kinds = {'SPAN_KIND_INTERNAL': '1', 'SPAN_KIND_SERVER': '2', 'SPAN_KIND_CLIENT': '3', 'SPAN_KIND_PRODUCER': '4', 'SPAN_KIND_CONSUMER': '5'}
+codes = {'STATUS_CODE_UNSET': '0', 'STATUS_CODE_OK': '1', 'STATUS_CODE_ERROR': '2'}
+def enums(node):
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k == 'kind' and v in kinds: v = kinds[v]
+            elif k == 'code' and v in codes: v = codes[v]
+            out[k] = enums(v)
+        return out
+    if isinstance(node, list):
+        return [enums(v) for v in node]
+    return node
+def drop_defaults(node):
+    if isinstance(node, dict):
+        return {k: drop_defaults(v) for k, v in node.items() if v not in ('0', [], {}) or k in ('status',)}
+    if isinstance(node, list):
+        return [drop_defaults(v) for v in node]
+    return node
+a, b = drop_defaults(enums(got_n)), drop_defaults(enums(want_n))
+if a != b:
+    sys.exit('protobuf and JSON differ:\n' + json.dumps(a, indent=1, sort_keys=True) + '\n---\n' + json.dumps(b, indent=1, sort_keys=True))
+print('same')
+"#;
+    let dir = std::env::temp_dir().join(format!(
+        "cortex-otlp-proto-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let (p, j) = (dir.join("body.pb"), dir.join("body.json"));
+    std::fs::write(&p, protobuf).expect("write the protobuf body");
+    std::fs::write(&j, json).expect("write the JSON body");
+    let verdict = run(
+        "python3",
+        &["-c", SCRIPT, &p.to_string_lossy(), &j.to_string_lossy()],
+        "",
+        "install its packages with `pip install opentelemetry-proto protobuf`",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    verdict
+}
+
 /// A stand-in for an OTLP collector: an HTTP receiver on a loopback port
 /// that records each request and answers with scripted statuses.
 pub mod receiver {
@@ -219,8 +297,10 @@ pub mod receiver {
         pub path: String,
         /// The request line and headers.
         pub head: String,
-        /// The body (`Content-Length` bytes).
+        /// The body (`Content-Length` bytes), as text (lossy).
         pub body: String,
+        /// The body's bytes as sent.
+        pub raw_body: Vec<u8>,
     }
 
     /// A running receiver.
@@ -300,23 +380,27 @@ pub mod receiver {
         loop {
             let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
             buf.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&buf).into_owned();
-            if let Some((head, rest)) = text.split_once("\r\n\r\n") {
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .and_then(|v| v.trim().parse().ok())
-                    })
-                    .unwrap_or(0);
-                if rest.len() >= len {
-                    return Some(Received {
-                        path: head.split_whitespace().nth(1).unwrap_or("").to_owned(),
-                        head: head.to_owned(),
-                        body: rest[..len].to_owned(),
-                    });
-                }
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .and_then(|v| v.trim().parse().ok())
+                })
+                .unwrap_or(0);
+            let rest = &buf[end + 4..];
+            if rest.len() >= len {
+                let raw_body = rest[..len].to_vec();
+                return Some(Received {
+                    path: head.split_whitespace().nth(1).unwrap_or("").to_owned(),
+                    body: String::from_utf8_lossy(&raw_body).into_owned(),
+                    head,
+                    raw_body,
+                });
             }
         }
     }

@@ -16,6 +16,8 @@ pub(crate) struct OtlpEnv {
     headers: Vec<(String, String)>,
     timeout: Option<Duration>,
     export_timeout: Option<Duration>,
+    protocol: Option<super::export::Protocol>,
+    gzip: Option<bool>,
 }
 
 impl OtlpEnv {
@@ -31,6 +33,12 @@ impl OtlpEnv {
         }
         if let Some(t) = self.export_timeout {
             options = options.export_timeout(t);
+        }
+        if let Some(p) = self.protocol {
+            options = options.protocol(p);
+        }
+        if let Some(g) = self.gzip {
+            options = options.gzip(g);
         }
         options
     }
@@ -63,6 +71,9 @@ impl TracerBuilder {
     ///   `OTEL_EXPORTER_OTLP_TRACES_HEADERS` or `OTEL_EXPORTER_OTLP_HEADERS`
     ///   (like the resource attributes); `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`
     ///   or `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds per request);
+    ///   `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` (`http/protobuf` or
+    ///   `http/json`; unset, Cortex sends `http/json`) and
+    ///   `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` (`gzip` or `none`);
     /// - the batch processor's `OTEL_BSP_SCHEDULE_DELAY` (milliseconds),
     ///   `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (at
     ///   most the queue size) and `OTEL_BSP_EXPORT_TIMEOUT` (milliseconds
@@ -172,6 +183,40 @@ fn otlp_env(get: &impl Fn(&str) -> Option<String>) -> Result<OtlpEnv, ConfigErro
         // Checked now, so a bad header is reported here and not at `build`.
         OtlpOptions::new("http://localhost")?.headers_from(variable, &list)?;
         env.headers = pairs(variable, &list)?;
+    }
+    if let Some((variable, value)) = first([
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ]) {
+        env.protocol = Some(match value.trim() {
+            "http/protobuf" => super::export::Protocol::HttpProtobuf,
+            "http/json" => super::export::Protocol::HttpJson,
+            other => {
+                return Err(ConfigError::BadVariable {
+                    variable,
+                    value: other.to_owned(),
+                    reason: "expected http/protobuf or http/json (OTLP over gRPC is not \
+                             supported: send http/protobuf to the collector's port 4318)"
+                        .into(),
+                })
+            }
+        });
+    }
+    if let Some((variable, value)) = first([
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+    ]) {
+        env.gzip = Some(match value.trim() {
+            "gzip" => true,
+            "none" | "" => false,
+            other => {
+                return Err(ConfigError::BadVariable {
+                    variable,
+                    value: other.to_owned(),
+                    reason: "expected gzip or none".into(),
+                })
+            }
+        });
     }
     if let Some((variable, value)) = first([
         "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",

@@ -37,6 +37,12 @@ impl TraceId {
         self.0
     }
 
+    /// The 16 bytes, most significant first (the order of its hex form and
+    /// of OTLP's protobuf `trace_id`).
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_be_bytes()
+    }
+
     /// 32 lowercase hex digits.
     pub fn to_hex(self) -> String {
         format!("{:032x}", self.0)
@@ -72,6 +78,11 @@ impl SpanId {
     /// The id as a number.
     pub const fn to_u64(self) -> u64 {
         self.0
+    }
+
+    /// The 8 bytes, most significant first.
+    pub fn to_bytes(self) -> [u8; 8] {
+        self.0.to_be_bytes()
     }
 
     /// 16 lowercase hex digits.

@@ -69,7 +69,8 @@ pub use data::{Event, KeyValue, SpanData, SpanKind, Status, Value};
 #[cfg(feature = "http")]
 pub(crate) use export::retry_after;
 pub use export::{
-    encode_otlp_json, ExportError, InMemoryExporter, OtlpExporter, OtlpOptions, SpanExporter,
+    encode_otlp_json, encode_otlp_protobuf, ExportError, InMemoryExporter, OtlpExporter,
+    OtlpOptions, Protocol, SpanExporter,
 };
 pub use id::{SpanId, TraceId};
 pub use limits::SpanLimits;

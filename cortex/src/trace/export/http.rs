@@ -24,6 +24,10 @@ pub(super) struct Target<'a> {
     pub(super) port: u16,
     pub(super) path: &'a str,
     pub(super) headers: &'a [(String, String)],
+    /// `application/json` or `application/x-protobuf`.
+    pub(super) content_type: &'static str,
+    /// `Some("gzip")` when the body is gzipped.
+    pub(super) content_encoding: Option<&'static str>,
 }
 
 /// `host:port` as a `Host` header and a URL write it (IPv6 in brackets).
@@ -68,13 +72,19 @@ pub(super) fn post(target: &Target<'_>, body: &[u8], deadline: Instant) -> Attem
         ));
     };
     let mut head = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: {}\r\n\
          Content-Length: {}\r\nUser-Agent: cortex/{}\r\nConnection: close\r\n",
         target.path,
         authority(target.host, target.port),
+        target.content_type,
         body.len(),
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(encoding) = target.content_encoding {
+        head.push_str("Content-Encoding: ");
+        head.push_str(encoding);
+        head.push_str("\r\n");
+    }
     for (name, value) in target.headers {
         head.push_str(name);
         head.push_str(": ");

@@ -4,6 +4,7 @@
 mod encode;
 mod http;
 mod otlp;
+mod proto;
 
 use std::sync::Arc;
 
@@ -13,7 +14,8 @@ pub use encode::encode_otlp_json;
 #[cfg(feature = "http")]
 pub(crate) use http::retry_after;
 pub(crate) use otlp::pairs;
-pub use otlp::{OtlpExporter, OtlpOptions};
+pub use otlp::{OtlpExporter, OtlpOptions, Protocol};
+pub use proto::encode_otlp_protobuf;
 
 use super::data::SpanData;
 
