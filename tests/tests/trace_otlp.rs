@@ -203,7 +203,7 @@ fn endpoints_are_checked() {
         "ftp://x",
         "http://",
         "http://host:port",
-        "https://x",
+        "https://",
     ] {
         assert!(OtlpOptions::new(bad).is_err(), "accepted {bad}");
     }

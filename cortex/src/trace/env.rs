@@ -74,6 +74,8 @@ impl TracerBuilder {
     ///   `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` (`http/protobuf` or
     ///   `http/json`; unset, Cortex sends `http/json`) and
     ///   `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` (`gzip` or `none`);
+    ///   `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE` (a PEM CA file trusted
+    ///   for an `https://` endpoint, feature `tls`);
     /// - the batch processor's `OTEL_BSP_SCHEDULE_DELAY` (milliseconds),
     ///   `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (at
     ///   most the queue size) and `OTEL_BSP_EXPORT_TIMEOUT` (milliseconds
@@ -132,6 +134,31 @@ impl TracerBuilder {
             self.exporter = None;
         }
         self.otlp_env = otlp_env(&get)?;
+        let certificate = [
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        ]
+        .into_iter()
+        .find_map(|n| get(n).map(|v| (n, v)));
+        if let Some((variable, path)) = certificate {
+            let bad = |reason: String| ConfigError::BadVariable {
+                variable,
+                value: path.clone(),
+                reason,
+            };
+            #[cfg(feature = "tls")]
+            if let Some(options) = self.otlp.take() {
+                self.otlp = Some(
+                    options
+                        .ca_file(path.trim())
+                        .map_err(|e| bad(e.to_string()))?,
+                );
+            }
+            #[cfg(not(feature = "tls"))]
+            return Err(bad(
+                "a CA certificate is for https endpoints, which need Cortex's `tls` feature".into(),
+            ));
+        }
         let millis = |variable: &'static str| -> Result<Option<Duration>, ConfigError> {
             get(variable)
                 .map(|v| {

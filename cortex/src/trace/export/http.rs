@@ -28,6 +28,54 @@ pub(super) struct Target<'a> {
     pub(super) content_type: &'static str,
     /// `Some("gzip")` when the body is gzipped.
     pub(super) content_encoding: Option<&'static str>,
+    /// TLS (an `https://` endpoint), with the roots to trust.
+    #[cfg(feature = "tls")]
+    pub(super) tls: Option<&'a std::sync::Arc<rustls::ClientConfig>>,
+}
+
+/// The connection a request goes over: plain TCP, or TLS on it.
+enum Conn {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    /// The socket, whose timeouts bound every read and write.
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => s.flush(),
+        }
+    }
 }
 
 /// `host:port` as a `Host` header and a URL write it (IPv6 in brackets).
@@ -65,12 +113,28 @@ pub(super) fn post(target: &Target<'_>, body: &[u8], deadline: Instant) -> Attem
             break;
         }
     }
-    let Some(mut stream) = stream else {
+    let Some(tcp) = stream else {
         return retry(format!(
             "cannot connect to {}",
             authority(target.host, target.port)
         ));
     };
+    #[cfg(feature = "tls")]
+    let mut stream = match target.tls {
+        None => Conn::Plain(tcp),
+        Some(config) => {
+            let name = match rustls::pki_types::ServerName::try_from(target.host.to_owned()) {
+                Ok(n) => n,
+                Err(e) => return retry(format!("{} is not a TLS server name: {e}", target.host)),
+            };
+            match rustls::ClientConnection::new(std::sync::Arc::clone(config), name) {
+                Ok(c) => Conn::Tls(Box::new(rustls::StreamOwned::new(c, tcp))),
+                Err(e) => return retry(format!("TLS setup failed: {e}")),
+            }
+        }
+    };
+    #[cfg(not(feature = "tls"))]
+    let mut stream = Conn::Plain(tcp);
     let mut head = format!(
         "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: {}\r\n\
          Content-Length: {}\r\nUser-Agent: cortex/{}\r\nConnection: close\r\n",
@@ -97,7 +161,7 @@ pub(super) fn post(target: &Target<'_>, body: &[u8], deadline: Instant) -> Attem
             let Some(remaining) = left(deadline) else {
                 return timed_out();
             };
-            let _ = stream.set_write_timeout(Some(remaining));
+            let _ = stream.socket().set_write_timeout(Some(remaining));
             if let Err(e) = stream.write_all(piece) {
                 return match left(deadline) {
                     None => timed_out(),
@@ -116,7 +180,7 @@ pub(super) fn post(target: &Target<'_>, body: &[u8], deadline: Instant) -> Attem
             }
             break;
         };
-        let _ = stream.set_read_timeout(Some(remaining));
+        let _ = stream.socket().set_read_timeout(Some(remaining));
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => response.extend_from_slice(&buf[..n]),

@@ -5,6 +5,8 @@ mod encode;
 mod http;
 mod otlp;
 mod proto;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::sync::Arc;
 

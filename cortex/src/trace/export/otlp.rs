@@ -43,6 +43,9 @@ pub struct OtlpOptions {
     export_timeout: Duration,
     protocol: Protocol,
     gzip: bool,
+    /// `Some` for an `https://` endpoint.
+    #[cfg(feature = "tls")]
+    tls: Option<super::tls::Tls>,
     max_attempts: u32,
     initial_backoff: Duration,
     max_backoff: Duration,
@@ -67,17 +70,20 @@ impl OtlpOptions {
     /// # Errors
     /// As [`new`](Self::new).
     pub fn with_traces_url(url: &str) -> Result<Self, ConfigError> {
-        let rest = match url.strip_prefix("http://") {
-            Some(rest) => rest,
-            None if url.starts_with("https://") => {
+        let (rest, secure) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, false),
+            #[cfg(feature = "tls")]
+            (None, Some(rest)) => (rest, true),
+            #[cfg(not(feature = "tls"))]
+            (None, Some(_)) => {
                 return Err(ConfigError::Invalid(format!(
-                    "{url}: https is not supported; send to an OpenTelemetry Collector \
-                     over http (it forwards over TLS)"
+                    "{url}: https needs Cortex's `tls` feature; without it, send to an \
+                     OpenTelemetry Collector over http (it forwards over TLS)"
                 )))
             }
-            None => {
+            (None, None) => {
                 return Err(ConfigError::Invalid(format!(
-                    "{url}: the OTLP endpoint must be an http:// URL, such as http://localhost:4318"
+                    "{url}: the OTLP endpoint must be an http:// or https:// URL, such as http://localhost:4318"
                 )))
             }
         };
@@ -101,7 +107,7 @@ impl OtlpOptions {
                 return Err(bad("not an IPv6 address between the brackets"));
             }
             match after {
-                "" => (host, 80),
+                "" => (host, if secure { 443 } else { 80 }),
                 _ => match after.strip_prefix(':') {
                     Some(p) => (host, port(p)?),
                     None => return Err(bad("expected `:port` after the IPv6 address")),
@@ -115,7 +121,7 @@ impl OtlpOptions {
                         "an IPv6 address goes in brackets, as http://[::1]:4318",
                     ))
                 }
-                None => (authority, 80),
+                None => (authority, if secure { 443 } else { 80 }),
             }
         };
         if host.is_empty() {
@@ -136,6 +142,12 @@ impl OtlpOptions {
             export_timeout: Duration::from_secs(30),
             protocol: Protocol::HttpJson,
             gzip: false,
+            #[cfg(feature = "tls")]
+            tls: if secure {
+                Some(super::tls::Tls::web_pki()?)
+            } else {
+                None
+            },
             max_attempts: 5,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
@@ -186,6 +198,25 @@ impl OtlpOptions {
         self
     }
 
+    /// Trusts the CA certificates in the PEM file at `path` besides the
+    /// web PKI roots, for an `https://` endpoint signed by a private CA
+    /// (`OTEL_EXPORTER_OTLP_CERTIFICATE`). Feature `tls`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] when the file cannot be read or holds no
+    /// certificate, or when the endpoint is not `https://`.
+    #[cfg(feature = "tls")]
+    pub fn ca_file(mut self, path: &str) -> Result<Self, ConfigError> {
+        let Some(tls) = self.tls.take() else {
+            return Err(ConfigError::Invalid(format!(
+                "a CA file ({path}) is for an https:// endpoint; {} is http",
+                self.url()
+            )));
+        };
+        self.tls = Some(tls.with_ca_file(path)?);
+        Ok(self)
+    }
+
     /// Gzip every body (`Content-Encoding: gzip`; default off, as the
     /// spec's `OTEL_EXPORTER_OTLP_COMPRESSION`).
     pub fn gzip(mut self, on: bool) -> Self {
@@ -221,8 +252,12 @@ impl OtlpOptions {
 
     /// The URL requests go to.
     pub fn url(&self) -> String {
+        #[cfg(feature = "tls")]
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        #[cfg(not(feature = "tls"))]
+        let scheme = "http";
         format!(
-            "http://{}{}",
+            "{scheme}://{}{}",
             http::authority(&self.host, self.port),
             self.path
         )
@@ -333,6 +368,8 @@ impl SpanExporter for OtlpExporter {
             headers: &o.headers,
             content_type,
             content_encoding: o.gzip.then_some("gzip"),
+            #[cfg(feature = "tls")]
+            tls: o.tls.as_ref().map(|t| &t.config),
         };
         let mut backoff = o.initial_backoff;
         let mut last = String::new();
