@@ -492,13 +492,13 @@ fn configuration_from_the_standard_variables() {
         ]))
         .unwrap_err();
     assert!(err.to_string().contains("from 0 to 1"), "{err}");
-    let err = Tracer::builder()
+    // https needs the `tls` feature, which these tests build with.
+    assert!(Tracer::builder()
         .from_vars(vars(&[(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "https://saas.example",
         )]))
-        .unwrap_err();
-    assert!(err.to_string().contains("https is not supported"), "{err}");
+        .is_ok());
     let err = Tracer::builder()
         .from_vars(vars(&[(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
