@@ -70,3 +70,13 @@ pub fn dropped(reason: &str) -> u64 {
     ))
     .map_or(0, |v| v as u64)
 }
+
+/// One ended span named `one`, from a tracer of its own (for exporter
+/// tests that need something to send).
+pub fn one_span() -> Vec<SpanData> {
+    let memory = InMemoryExporter::default();
+    let tracer = Tracer::builder().exporter(memory.clone()).build();
+    tracer.start("one").end();
+    tracer.force_flush();
+    memory.spans()
+}

@@ -8,6 +8,7 @@ use cortex::trace::{
     ExportError, OtlpExporter, OtlpOptions, SpanExporter, SpanKind, Status, Tracer,
 };
 use cortex_tests::receiver::Receiver;
+use cortex_tests::spans::one_span;
 use cortex_tests::{otlp_validate, Verdict};
 
 fn receiver(script: &[u16]) -> (SocketAddr, Receiver) {
@@ -172,14 +173,6 @@ async fn shutdown_flushes_what_is_queued() {
     let got = received.bodies();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].matches("\"name\":\"queued").count(), 7);
-}
-
-fn one_span() -> Vec<cortex::trace::SpanData> {
-    let memory = cortex::trace::InMemoryExporter::default();
-    let tracer = Tracer::builder().exporter(memory.clone()).build();
-    tracer.start("one").end();
-    tracer.force_flush();
-    memory.spans()
 }
 
 #[test]

@@ -10,15 +10,8 @@ use cortex::trace::{
     ConfigError, ExportError, InMemoryExporter, OtlpExporter, OtlpOptions, SpanExporter, Tracer,
 };
 use cortex_tests::receiver::Receiver;
+use cortex_tests::spans::one_span;
 use cortex_tests::{otlp_validate, vars, Verdict};
-
-fn one_span() -> Vec<cortex::trace::SpanData> {
-    let memory = InMemoryExporter::default();
-    let tracer = Tracer::builder().exporter(memory.clone()).build();
-    tracer.start("one").end();
-    tracer.force_flush();
-    memory.spans()
-}
 
 #[test]
 fn ipv6_endpoints_are_parsed_and_reached() {

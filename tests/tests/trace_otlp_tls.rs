@@ -7,6 +7,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use cortex::trace::{ExportError, OtlpExporter, OtlpOptions, SpanExporter, Tracer};
+use cortex_tests::spans::one_span;
 
 /// A TLS receiver for `localhost`: records each request's head, answers 200.
 fn tls_receiver() -> (u16, String, Arc<Mutex<Vec<String>>>) {
@@ -68,14 +69,6 @@ fn tls_receiver() -> (u16, String, Arc<Mutex<Vec<String>>>) {
         }
     });
     (port, ca_pem, heads)
-}
-
-fn one_span() -> Vec<cortex::trace::SpanData> {
-    let memory = cortex::trace::InMemoryExporter::default();
-    let tracer = Tracer::builder().exporter(memory.clone()).build();
-    tracer.start("one").end();
-    tracer.force_flush();
-    memory.spans()
 }
 
 #[test]
