@@ -82,7 +82,15 @@ pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
 /// The value, in the global registry's text exposition, of the sample whose
 /// name and labels are exactly `series`.
 pub fn sample(series: &str) -> Option<f64> {
-    let text = cortex::metrics::global().encode(cortex::metrics::Format::PrometheusText);
+    value(
+        &cortex::metrics::global().encode(cortex::metrics::Format::PrometheusText),
+        series,
+    )
+}
+
+/// The value, in a text exposition, of the sample whose name and labels are
+/// exactly `series`.
+pub fn value(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| {
         let (key, value) = line.rsplit_once(' ')?;
         (key == series).then(|| value.parse().expect("sample value is a number"))

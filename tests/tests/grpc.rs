@@ -78,39 +78,33 @@ async fn a_tonic_service_is_observed_by_the_rpc_conventions() {
     assert!(tracer.force_flush());
 
     let text = registry.encode(Format::PrometheusText);
-    let count = |labels: &str| {
-        text.lines().find_map(|l| {
-            l.strip_prefix(&format!(
-                "cortex_rpc_server_duration_seconds_count{{{labels}}} "
-            ))?
-            .parse::<f64>()
-            .ok()
-        })
+    let count = |side: &str, labels: &str| {
+        cortex_tests::value(
+            &text,
+            &format!("cortex_rpc_{side}_duration_seconds_count{{{labels}}}"),
+        )
     };
     assert_eq!(
-        count(r#"service="shop.Orders",method="Get",code="OK""#),
+        count("server", r#"service="shop.Orders",method="Get",code="OK""#),
         Some(1.0),
         "{text}"
     );
     assert_eq!(
-        count(r#"service="shop.Orders",method="Get",code="NOT_FOUND""#),
-        Some(1.0)
-    );
-    let client_count = |labels: &str| {
-        text.lines().find_map(|l| {
-            l.strip_prefix(&format!(
-                "cortex_rpc_client_duration_seconds_count{{{labels}}} "
-            ))?
-            .parse::<f64>()
-            .ok()
-        })
-    };
-    assert_eq!(
-        client_count(r#"service="shop.Orders",method="Get",code="OK""#),
+        count(
+            "server",
+            r#"service="shop.Orders",method="Get",code="NOT_FOUND""#
+        ),
         Some(1.0)
     );
     assert_eq!(
-        client_count(r#"service="shop.Orders",method="Get",code="NOT_FOUND""#),
+        count("client", r#"service="shop.Orders",method="Get",code="OK""#),
+        Some(1.0)
+    );
+    assert_eq!(
+        count(
+            "client",
+            r#"service="shop.Orders",method="Get",code="NOT_FOUND""#
+        ),
         Some(1.0)
     );
     assert!(
@@ -219,14 +213,7 @@ async fn semantic_convention_names_cover_rpcs_and_clients() {
         .await
         .is_err());
     let text = registry.encode(Format::PrometheusText);
-    let count = |series: &str| {
-        text.lines().find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .parse::<f64>()
-                .ok()
-        })
-    };
+    let count = |series: &str| cortex_tests::value(&text, series);
     assert_eq!(
         count(
             r#"rpc_server_call_duration_seconds_count{rpc_system="grpc",rpc_service="shop.Orders",rpc_method="Get",rpc_grpc_status_code="0"}"#

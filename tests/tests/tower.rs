@@ -106,8 +106,7 @@ async fn get_text(addr: SocketAddr, path: &str, traceparent: Option<&str>) -> (u
 }
 
 fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    cortex_tests::value(text, series)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

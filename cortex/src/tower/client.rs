@@ -208,7 +208,7 @@ where
             &parts.method,
             parts.uri.host(),
             parts.uri.port_u16(),
-            &parts.uri.to_string(),
+            &parts.uri,
             &mut parts.headers,
         );
         let req = http::Request::from_parts(parts, body);
@@ -228,7 +228,7 @@ impl ClientLayer {
         method: &http::Method,
         host: Option<&str>,
         port: Option<u16>,
-        url: &str,
+        url: &dyn std::fmt::Display,
         headers: &mut http::HeaderMap,
     ) -> Call {
         let method = method_label(method);
@@ -244,7 +244,7 @@ impl ClientLayer {
                 if let Some(port) = port {
                     span.set_attribute("server.port", i64::from(port));
                 }
-                span.set_attribute("url.full", url.to_owned());
+                span.set_attribute("url.full", url.to_string());
             }
             span
         });

@@ -55,7 +55,7 @@ impl Middleware for ReqwestMiddleware {
             &method,
             url.host_str(),
             url.port_or_known_default(),
-            url.as_str(),
+            &url,
             req.headers_mut(),
         );
         let active = call.active();

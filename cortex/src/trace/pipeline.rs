@@ -346,7 +346,7 @@ impl Pipeline {
         let mut batch = Vec::with_capacity(self.max_batch);
         let mut loose = Vec::new();
         loop {
-            let (flush_generation, shutdown) = {
+            let (flush_generation, shutdown, flushing) = {
                 let mut s = self.signal.lock();
                 let deadline = Instant::now() + self.delay;
                 while !s.wake && !s.shutdown && s.flush_requested == s.flushed {
@@ -355,13 +355,12 @@ impl Pipeline {
                     }
                 }
                 s.wake = false;
-                (s.flush_requested, s.shutdown)
+                (s.flush_requested, s.shutdown, s.flush_requested > s.flushed)
             };
             if let Some(tail) = &self.tail {
                 // Held traces: all of them at a flush or shutdown, else
                 // those whose root never ended here.
-                let everything = shutdown || flush_generation > self.signal.lock().flushed;
-                tail.release(everything, &mut loose);
+                tail.release(shutdown || flushing, &mut loose);
             }
             self.drain(&mut loose);
             for span in loose.drain(..) {
