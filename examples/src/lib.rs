@@ -139,6 +139,8 @@ pub async fn start(addr: &str) -> Result<RunningServer, cortex::http::Error> {
 
 /// The demo's server, routes and admin endpoints, not bound yet.
 pub fn service() -> Result<Server, cortex::http::Error> {
+    // `cortex_build_info` and `target_info` name this crate and version.
+    cortex::build_info!();
     let server = Server::new()
         .route(Method::GET, "/orders/{id}", get_order)?
         .route(Method::POST, "/orders", post_order)?

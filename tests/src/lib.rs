@@ -108,6 +108,16 @@ pub enum Verdict {
     Unavailable,
 }
 
+impl Verdict {
+    /// Panics with the validator's reasons if it refused the input.
+    #[track_caller]
+    pub fn assert_ok(self) {
+        if let Verdict::Refused(why) = self {
+            panic!("the validator refused the input:\n{why}");
+        }
+    }
+}
+
 fn run(program: &str, args: &[&str], input: &str, install_hint: &str) -> Verdict {
     let child = Command::new(program)
         .args(args)

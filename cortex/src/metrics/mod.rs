@@ -54,6 +54,29 @@
 //! A series no two threads update at once adds nothing: 10,000 quiet series
 //! cost no more than before striping existed. The bound is 64 stripes: at
 //! most 8 KiB more for a counter, 64 × the histogram's set.
+//!
+//! ## Process metrics
+//!
+//! The [global registry](global) exports the process series of Prometheus's
+//! Go client, read when a scrape encodes them (no thread runs between
+//! scrapes); [`Registry::register_process_metrics`] adds them to another
+//! registry.
+//!
+//! | series | type | meaning |
+//! | --- | --- | --- |
+//! | `process_cpu_seconds_total` | counter | user and system CPU time spent |
+//! | `process_resident_memory_bytes` | gauge | resident memory size |
+//! | `process_virtual_memory_bytes` | gauge | virtual memory size |
+//! | `process_open_fds` | gauge | open file descriptors |
+//! | `process_max_fds` | gauge | the soft limit on open file descriptors |
+//! | `process_start_time_seconds` | gauge | start of the process, Unix time |
+//! | `process_threads` | gauge | OS threads of the process |
+//!
+//! On Linux every value comes from `/proc/self` and `getrlimit`. On other
+//! platforms only `process_start_time_seconds` is exported (the time the
+//! global registry was made); the others are left out rather than shown as
+//! zeros. [`build_info!`](crate::build_info) adds `cortex_build_info` and
+//! OpenMetrics `target_info`.
 
 mod atomic_f64;
 mod cardinality;
@@ -65,6 +88,8 @@ mod expiry;
 mod family;
 mod gauge;
 mod histogram;
+mod info;
+mod process;
 mod registry;
 mod series;
 mod slot;
@@ -81,6 +106,7 @@ pub use error::Error;
 pub use family::{Family, Metric};
 pub use gauge::Gauge;
 pub use histogram::{Buckets, Histogram, DEFAULT_BUCKETS};
+pub use info::{BuildInfo, RUST_VERSION};
 pub use registry::{global, Registry};
 
 // Storage types the macro expansions name through `cortex::__private`.
@@ -100,6 +126,10 @@ pub enum MetricType {
     Gauge,
     /// Observations counted in buckets, with their sum and count.
     Histogram,
+    /// Constant labels describing the target, with the value 1 (OpenMetrics
+    /// `info`; a gauge in the Prometheus text format). The name ends with
+    /// `_info`.
+    Info,
 }
 
 impl MetricType {
@@ -109,6 +139,7 @@ impl MetricType {
             MetricType::Counter => "counter",
             MetricType::Gauge => "gauge",
             MetricType::Histogram => "histogram",
+            MetricType::Info => "info",
         }
     }
 }

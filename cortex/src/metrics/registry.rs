@@ -76,6 +76,7 @@ pub struct Registry {
 pub fn global() -> &'static Registry {
     static GLOBAL: LazyLock<Registry> = LazyLock::new(|| {
         let registry = Registry::new();
+        super::process::register(&registry);
         crate::__private::register_sites(&registry);
         registry
     });
@@ -187,11 +188,24 @@ impl Registry {
         labels: &[&str],
         options: M::Options,
     ) -> Result<Family<M>, Error> {
-        check_names(M::TYPE, name, labels)?;
-        let key = family_key(M::TYPE, name);
+        self.family_as(M::TYPE, name, help, labels, options)
+    }
+
+    /// [`family`](Self::family) exposed as `kind` (an info family is stored
+    /// as gauges).
+    pub(crate) fn family_as<M: Metric>(
+        &self,
+        kind: MetricType,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        options: M::Options,
+    ) -> Result<Family<M>, Error> {
+        check_names(kind, name, labels)?;
+        let key = family_key(kind, name);
         let mut families = self.families.write();
         if let Some(entry) = families.get(key) {
-            let same_shape = entry.desc.kind == M::TYPE
+            let same_shape = entry.desc.kind == kind
                 && &*entry.desc.name == name
                 && entry
                     .desc
@@ -218,12 +232,12 @@ impl Registry {
             return Err(Error::Conflict {
                 name: name.into(),
                 existing: describe(&entry.desc),
-                requested: describe_parts(M::TYPE, name, labels),
+                requested: describe_parts(kind, name, labels),
             });
         }
         // Different families must not produce the same sample names
         // (a histogram `x` owns `x_count`, a counter `x_total` owns `x`).
-        let produced = sample_names(M::TYPE, name);
+        let produced = sample_names(kind, name);
         for entry in families.values() {
             let theirs = sample_names(entry.desc.kind, &entry.desc.name);
             if theirs.iter().any(|n| produced.contains(n)) {
@@ -232,7 +246,7 @@ impl Registry {
                     existing: describe(&entry.desc),
                     requested: format!(
                         "{} (their sample names overlap)",
-                        describe_parts(M::TYPE, name, labels)
+                        describe_parts(kind, name, labels)
                     ),
                 });
             }
@@ -240,7 +254,7 @@ impl Registry {
         let desc = Descriptor {
             name: name.into(),
             help: help.into(),
-            kind: M::TYPE,
+            kind,
             label_names: labels.iter().map(|l| Box::from(*l)).collect(),
         };
         let core = Arc::new(FamilyCore::<M>::new(
@@ -294,6 +308,25 @@ impl Registry {
         w.write_str(&self.encode(format))
     }
 
+    /// Adds the `process_*` series of Prometheus's Go client (CPU time,
+    /// memory, file descriptors, threads, start time; see the
+    /// [module docs](super#process-metrics)), read at each scrape. The
+    /// [global registry](global) has them from the start; a registry made
+    /// with [`Registry::new`] only after this call. Calling it again does
+    /// nothing.
+    ///
+    /// ```
+    /// let registry = cortex::metrics::Registry::new();
+    /// registry.register_process_metrics();
+    /// let text = registry.encode(cortex::metrics::Format::PrometheusText);
+    /// assert!(text.contains("# TYPE process_start_time_seconds gauge\n"));
+    /// # #[cfg(target_os = "linux")]
+    /// assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
+    /// ```
+    pub fn register_process_metrics(&self) {
+        super::process::register(self);
+    }
+
     /// How many families are registered (not counting
     /// `cortex_metrics_series_dropped_total`, which every registry has).
     pub fn len(&self) -> usize {
@@ -328,6 +361,9 @@ fn check_names(kind: MetricType, name: &str, labels: &[&str]) -> Result<(), Erro
     if kind == MetricType::Counter {
         cortex_rules::check_suffix(name, "_total")?;
     }
+    if kind == MetricType::Info {
+        cortex_rules::check_suffix(name, "_info")?;
+    }
     for (i, label) in labels.iter().enumerate() {
         cortex_rules::check_label_name(label)?;
         if labels[..i].contains(label) {
@@ -351,6 +387,7 @@ fn check_names(kind: MetricType, name: &str, labels: &[&str]) -> Result<(), Erro
 fn family_key(kind: MetricType, name: &str) -> &str {
     match kind {
         MetricType::Counter => name.strip_suffix("_total").unwrap_or(name),
+        MetricType::Info => name.strip_suffix("_info").unwrap_or(name),
         _ => name,
     }
 }
@@ -358,7 +395,7 @@ fn family_key(kind: MetricType, name: &str) -> &str {
 fn sample_names(kind: MetricType, name: &str) -> Vec<String> {
     match kind {
         MetricType::Counter => vec![name.to_owned(), family_key(kind, name).to_owned()],
-        MetricType::Gauge => vec![name.to_owned()],
+        MetricType::Gauge | MetricType::Info => vec![name.to_owned()],
         MetricType::Histogram => ["", "_bucket", "_sum", "_count"]
             .iter()
             .map(|s| format!("{name}{s}"))

@@ -312,7 +312,6 @@ impl<M: Metric> FamilyCore<M> {
 
     /// Makes `value` the only value computed at scrape time for this series
     /// (a respawned named actor replaces its predecessor's).
-    #[cfg(feature = "actors")]
     pub(crate) fn replace_derived(&self, values: &[&str], value: Derived) {
         let mut map = self.series.write();
         let series = map

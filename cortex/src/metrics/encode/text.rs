@@ -65,6 +65,9 @@ impl<'a> Encoder<'a> {
             (Format::OpenMetrics, MetricType::Counter) => {
                 desc.name.strip_suffix("_total").unwrap_or(&desc.name)
             }
+            (Format::OpenMetrics, MetricType::Info) => {
+                desc.name.strip_suffix("_info").unwrap_or(&desc.name)
+            }
             _ => &desc.name,
         }
     }
@@ -81,7 +84,10 @@ impl<'a> Encoder<'a> {
         self.out.push_str("# TYPE ");
         self.out.push_str(name);
         self.out.push(' ');
-        self.out.push_str(desc.kind.as_str());
+        self.out.push_str(match (self.format, desc.kind) {
+            (Format::PrometheusText, MetricType::Info) => "gauge",
+            (_, kind) => kind.as_str(),
+        });
         self.out.push('\n');
         Ok(())
     }
@@ -129,7 +135,7 @@ impl<'a> Encoder<'a> {
                 }
                 self.out.push('\n');
             }
-            (MetricType::Gauge, Some(_)) => {
+            (MetricType::Gauge | MetricType::Info, Some(_)) => {
                 let value: f64 = readings
                     .iter()
                     .map(|r| match r {
