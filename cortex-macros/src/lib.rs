@@ -343,3 +343,38 @@ pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn __cortex_stack(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::marker(args.into(), item.into()).into()
 }
+
+/// A service-level objective for a `#[counted]` and/or `#[timed]`
+/// function: a success rate, a latency promise, or both.
+///
+/// ```
+/// #[cortex::objective(name = "checkout", success_rate = 99.9, latency = "250ms", latency_percentile = 99)]
+/// #[cortex::counted]
+/// #[cortex::timed(buckets = [0.1, 0.25, 1.0])]
+/// async fn charge(cents: u64) -> Result<u64, String> {
+///     Ok(cents)
+/// }
+/// ```
+///
+/// Options: `name = "..."` (letters, digits, `_`, `.`, `-`),
+/// `success_rate = 99.9` (percent of calls that succeed, needs
+/// `#[counted]`), `latency = "250ms"` with `latency_percentile = 99`
+/// (that percent of calls finish within the threshold, which must be one
+/// of `#[timed]`'s bucket bounds); or `objective = CONST` naming a
+/// `cortex::slo::Objective` shared by several functions. `crate = path` as
+/// for the other attributes.
+///
+/// The objective's labels (`objective_name`, `objective_percentile`,
+/// `objective_latency_threshold`) go on the function's series, and
+/// `cortex::slo::prometheus_rules()` writes recording rules and burn-rate
+/// alerts for it. It may be written anywhere in the function's stack.
+///
+/// ```compile_fail
+/// #[cortex::objective(name = "checkout", latency = "200ms", latency_percentile = 99)]
+/// #[cortex::timed(buckets = [0.1, 0.25, 1.0])] // error: 0.2 s is not a bound
+/// fn charge() {}
+/// ```
+#[proc_macro_attribute]
+pub fn objective(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(Kind::Objective, args.into(), item.into()).into()
+}

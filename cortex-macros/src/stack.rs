@@ -33,6 +33,7 @@ pub(crate) enum Kind {
     Bulkhead,
     Timeout,
     RateLimit,
+    Objective,
 }
 
 const KINDS: &[(Kind, &str)] = &[
@@ -44,6 +45,7 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::Bulkhead, "bulkhead"),
     (Kind::Timeout, "timeout"),
     (Kind::RateLimit, "rate_limit"),
+    (Kind::Objective, "objective"),
 ];
 
 impl Kind {

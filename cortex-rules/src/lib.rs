@@ -23,6 +23,7 @@
 use std::fmt;
 
 pub mod resilience;
+pub mod slo;
 
 /// Which kind of name a rule was applied to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,7 +308,15 @@ pub const FUNCTION_LABELS: [&str; 3] = ["function", "module", "result"];
 
 /// Label names that Prometheus gives a meaning and that a user's
 /// `labels(...)` may therefore not use.
-pub const RESERVED_LABELS: [&str; 2] = ["le", "quantile"];
+/// (The `objective_*` labels of [`slo::OBJECTIVE_LABELS`] are set by
+/// `#[cortex::objective]`.)
+pub const RESERVED_LABELS: [&str; 5] = [
+    "le",
+    "quantile",
+    "objective_name",
+    "objective_percentile",
+    "objective_latency_threshold",
+];
 
 /// Checks that a name ends with a required suffix such as `_total` or
 /// `_seconds`, and that something comes before it.

@@ -43,6 +43,9 @@
 //!   [global registry](metrics::global), and the Prometheus text 0.0.4 and
 //!   OpenMetrics 1.0 expositions; [`counted`] and [`timed`] record any
 //!   function.
+//! - [`slo`]: service-level objectives on annotated functions
+//!   ([`objective`]), checked by the compiler, with generated Prometheus
+//!   recording rules and burn-rate alerts.
 //! - [`health`]: health checks run in parallel under timeouts, an
 //!   Actuator-style report, and [`health_check`] to register a function.
 //! - `http` (feature `http`): a hyper server with routes, limits, request
@@ -80,6 +83,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod resilience;
+pub mod slo;
 #[cfg(feature = "http")]
 pub mod tower;
 pub mod trace;
@@ -93,5 +97,6 @@ pub mod workers;
 pub mod __private;
 
 pub use cortex_macros::{
-    bulkhead, circuit_breaker, counted, health_check, rate_limit, retry, timed, timeout, traced,
+    bulkhead, circuit_breaker, counted, health_check, objective, rate_limit, retry, timed, timeout,
+    traced,
 };

@@ -89,3 +89,59 @@ async fn transform_runs_the_wasm_guest() {
     let out = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out, "card ****-****, cvv ***\n200");
 }
+
+/// The demo's objective on `find_order`: served as JSON and as a rules file
+/// promtool accepts, with its labels on the function's series, and the
+/// demo's build in `cortex_build_info`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_serves_its_objective_and_build() {
+    let server = cortex_examples::start("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let get = |path: &str| {
+        let url = format!("{base}{path}");
+        async move {
+            tokio::task::spawn_blocking(move || curl(&["-s", "-i", &url]))
+                .await
+                .unwrap()
+                .map(|out| String::from_utf8(out.stdout).unwrap())
+        }
+    };
+    let Some(slo) = get("/cortex/slo").await else {
+        return;
+    };
+    let (head, body) = slo.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    assert_eq!(
+        body,
+        r#"{"objectives":[{"name":"orders","success_rate":99.9,"latency":{"threshold_seconds":0.01,"percentile":99.0},"functions":[{"function":"find_order","module":"cortex_examples","calls_metric":"cortex_function_calls_total","duration_metric":"cortex_function_duration_seconds"}]}]}"#
+    );
+    let rules = get("/cortex/slo/rules").await.unwrap();
+    let (head, body) = rules.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.to_ascii_lowercase().contains("content-type: application/yaml; charset=utf-8"),
+        "{head}"
+    );
+    assert!(body.contains("  - name: cortex-slo-orders\n"), "{body}");
+    cortex_tests::promtool_rules(body, None).assert_ok();
+
+    get("/orders/42").await.unwrap();
+    let metrics = get("/metrics").await.unwrap();
+    assert!(
+        metrics.contains(r#"cortex_function_calls_total{function="find_order",module="cortex_examples",result="ok",objective_name="orders",objective_percentile="99.9"} "#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"cortex_function_duration_seconds_bucket{function="find_order",module="cortex_examples",objective_name="orders",objective_percentile="99",objective_latency_threshold="0.01",le="0.01"} "#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "service=\"cortex-examples\",version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains("# TYPE process_resident_memory_bytes gauge\n"));
+    server.shutdown(Duration::from_secs(1)).await;
+}

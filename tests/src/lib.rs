@@ -169,6 +169,49 @@ pub fn promtool_check_metrics(text: &str) -> Verdict {
     )
 }
 
+/// `promtool check rules` on a rules file, then, with `test`, `promtool
+/// test rules` on that test file, which must name the rules as `rules.yml`
+/// (both are copied to a fresh directory).
+pub fn promtool_rules(rules: &str, test: Option<&std::path::Path>) -> Verdict {
+    let dir = std::env::temp_dir().join(format!(
+        "cortex-promtool-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
+    ));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    std::fs::write(dir.join("rules.yml"), rules).expect("rules written");
+    let mut verdict = run_in(&dir, &["check", "rules", "rules.yml"]);
+    if let (Verdict::Accepted, Some(test)) = (&verdict, test) {
+        std::fs::copy(test, dir.join("test.yml")).expect("test file copied");
+        verdict = run_in(&dir, &["test", "rules", "test.yml"]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    verdict
+}
+
+fn run_in(dir: &std::path::Path, args: &[&str]) -> Verdict {
+    let out = match Command::new("promtool").args(args).current_dir(dir).output() {
+        Ok(out) => out,
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("promtool is required under CI but could not be started ({e})");
+            }
+            eprintln!("skipping the promtool check: {e}; install it with `apt-get install prometheus`");
+            return Verdict::Unavailable;
+        }
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Verdict::Accepted
+    } else {
+        Verdict::Refused(text)
+    }
+}
+
 /// Parses OpenMetrics text with `prometheus_client.openmetrics.parser`, the
 /// reference parser; any error it raises is a refusal. Prints the number of
 /// families parsed on success.

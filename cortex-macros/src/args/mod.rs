@@ -72,6 +72,11 @@ impl Errors {
         }
     }
 
+    /// Whether a mistake was found.
+    pub(crate) fn any(&self) -> bool {
+        self.0.is_some()
+    }
+
     pub(crate) fn finish(self) -> syn::Result<()> {
         match self.0 {
             Some(e) => Err(e),

@@ -51,6 +51,7 @@ impl Counted {
             &ctx.function,
             &self.labels,
             &ctx.scope,
+            ctx.objective.as_ref(),
         )
     }
 

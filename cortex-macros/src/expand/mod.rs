@@ -6,6 +6,7 @@ pub(crate) mod counted;
 mod fused;
 pub(crate) mod health_check;
 pub(crate) mod nest;
+pub(crate) mod objective;
 pub(crate) mod policy;
 pub(crate) mod timed;
 pub(crate) mod traced;
@@ -25,6 +26,8 @@ pub(crate) enum Layer {
     Fused(counted::Counted, timed::Timed),
     Traced(traced::Traced),
     Policy(Box<policy::Policy>),
+    /// `#[objective]`: labels and rules for the counted and timed sites.
+    Objective(objective::Objective),
 }
 
 impl Layer {
@@ -38,6 +41,7 @@ impl Layer {
             | Kind::Bulkhead
             | Kind::Timeout
             | Kind::RateLimit => Layer::Policy(Box::new(policy::Policy::parse(kind, args, span)?)),
+            Kind::Objective => Layer::Objective(objective::Objective::parse(args, span)?),
         })
     }
 
@@ -48,6 +52,7 @@ impl Layer {
             Layer::Timed(t) => &t.krate,
             Layer::Traced(t) => &t.krate,
             Layer::Policy(p) => &p.krate,
+            Layer::Objective(o) => &o.krate,
         }
     }
 
@@ -58,6 +63,7 @@ impl Layer {
             Layer::Timed(t) => t.span,
             Layer::Traced(t) => t.span,
             Layer::Policy(p) => p.span,
+            Layer::Objective(o) => o.span,
         }
     }
 
@@ -67,6 +73,7 @@ impl Layer {
             Layer::Timed(_) => Kind::Timed,
             Layer::Traced(_) => Kind::Traced,
             Layer::Policy(p) => p.kind,
+            Layer::Objective(_) => Kind::Objective,
         }
     }
 
@@ -107,9 +114,11 @@ pub(crate) fn fn_info(
     function: &str,
     labels: &[(String, LitStr)],
     scope: &Ident,
+    objective: Option<&Ident>,
 ) -> TokenStream {
     let help = help.as_ref().map(LitStr::value).unwrap_or_default();
     let label_pairs = labels.iter().map(|(k, v)| quote!((#k, #v)));
+    let objective = objective.map(|o| quote!(.with_objective(&#o)));
     quote! {
         #krate::__private::FnInfo::new(
             #metric,
@@ -118,7 +127,7 @@ pub(crate) fn fn_info(
             ::core::module_path!(),
             &[#(#label_pairs),*],
             #scope,
-        )
+        )#objective
     }
 }
 

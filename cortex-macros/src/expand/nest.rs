@@ -40,6 +40,8 @@ pub(crate) struct Ctx {
     pub(crate) reject: Ident,
     /// The `cortex` path of the outermost layer, for shared helpers.
     pub(crate) krate: TokenStream,
+    /// The static holding the function's `#[objective]`, if it has one.
+    pub(crate) objective: Option<Ident>,
 }
 
 impl Ctx {
@@ -88,6 +90,21 @@ impl Inner {
 
 pub(crate) fn generate(layers: Vec<Layer>, mut item: ItemFn) -> syn::Result<TokenStream> {
     refuse_repeats(&layers)?;
+    // An objective is no layer: it belongs to the counted and timed sites.
+    let (objectives, layers): (Vec<Layer>, Vec<Layer>) = layers
+        .into_iter()
+        .partition(|l| matches!(l, Layer::Objective(_)));
+    let objective = match objectives.into_iter().next() {
+        Some(Layer::Objective(o)) => {
+            let ident = super::objective::static_name();
+            let statics = o.generate(&layers, &item::function_name(&item), &ident)?;
+            Some((ident, statics))
+        }
+        _ => None,
+    };
+    if layers.is_empty() {
+        return Ok(quote!(#item));
+    }
     let layers = fuse(layers);
     let body = item::body(&item);
     let output = item::output(&item, body);
@@ -136,6 +153,7 @@ pub(crate) fn generate(layers: Vec<Layer>, mut item: ItemFn) -> syn::Result<Toke
         last_policy: policies.last().copied().unwrap_or(0),
         reject: hidden("__cortex_reject"),
         krate,
+        objective: objective.as_ref().map(|(ident, _)| ident.clone()),
     };
 
     // The code that runs on each call, and where it is.
@@ -162,6 +180,9 @@ pub(crate) fn generate(layers: Vec<Layer>, mut item: ItemFn) -> syn::Result<Toke
             ::core::any::type_name_of_val(&#scope)
         }
     };
+    if let Some((_, objective)) = objective {
+        statics.extend(objective);
+    }
     for (index, layer) in layers.iter().enumerate().rev() {
         let (items, wrapped_inner) = match layer {
             Layer::Counted(c) => c.layer(&ctx, index, inner),
@@ -169,6 +190,7 @@ pub(crate) fn generate(layers: Vec<Layer>, mut item: ItemFn) -> syn::Result<Toke
             Layer::Fused(c, t) => super::fused::layer(c, t, &ctx, index, inner),
             Layer::Traced(t) => t.layer(&ctx, index, inner),
             Layer::Policy(p) => p.layer(&ctx, index, inner)?,
+            Layer::Objective(_) => (TokenStream::new(), inner),
         };
         statics.extend(items);
         inner = wrapped_inner;
@@ -217,6 +239,9 @@ fn refuse_repeats(layers: &[Layer]) -> syn::Result<()> {
                     kind.name()
                 ),
             },
+            (Layer::Objective(_), _) => {
+                "a function has one objective: give one #[objective] with both `success_rate` and `latency`, or share a `const` objective".to_owned()
+            }
             _ => format!(
                 "#[{}] is applied twice to this function; every call would be recorded twice",
                 kind.name()

@@ -66,6 +66,7 @@ impl Timed {
             &ctx.function,
             &self.labels,
             &ctx.scope,
+            ctx.objective.as_ref(),
         )
     }
 

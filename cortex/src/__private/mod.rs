@@ -12,7 +12,7 @@ mod trace;
 pub use crate::trace::{SpanKind, Value as AttributeValue};
 pub use call::{clock, CountedCall, FusedCall, TimedCall};
 pub use outcome::{call_once, typed_future, IsResult, NotResult, Outcome};
-pub(crate) use site::register_sites;
+pub(crate) use site::{objective_uses, register_sites};
 pub use site::{CountedSite, FnInfo, FusedSite, Site, TimedSite, SITES};
 pub use trace::{
     ErrorIsDebug, ErrorIsDisplay, ErrorIsError, ErrorIsOpaque, ErrorOf, NotAnError, ToAttribute,

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use linkme::distributed_slice;
 
 use super::Outcome;
+use crate::slo::{Covered, Objective};
 use crate::metrics::{
     Buckets, Counter, CounterCell, Gauge, GaugeCell, Histogram, HistogramCell, Registry,
 };
@@ -39,6 +40,11 @@ pub struct FnInfo {
     scope: fn() -> &'static str,
     /// The `function` label, worked out from `scope` once.
     label: OnceLock<Box<str>>,
+    /// The function's `#[objective]`, if any.
+    pub(crate) objective: Option<&'static Objective>,
+    /// `labels` and the objective's labels for this site's kind, made once
+    /// at registration.
+    series_labels: OnceLock<&'static [(&'static str, &'static str)]>,
 }
 
 impl FnInfo {
@@ -61,7 +67,40 @@ impl FnInfo {
             labels,
             scope,
             label: OnceLock::new(),
+            objective: None,
+            series_labels: OnceLock::new(),
         }
+    }
+
+    /// The same site under `objective` (`#[cortex::objective]`).
+    pub const fn with_objective(mut self, objective: &'static Objective) -> Self {
+        self.objective = Some(objective);
+        self
+    }
+
+    /// The constant labels of this site's series: the user's, then the
+    /// objective's for a counter (`success`) or a histogram. Made once per
+    /// site, at registration; kept for the program's life like the site.
+    pub(crate) fn series_labels(
+        &'static self,
+        success: bool,
+    ) -> &'static [(&'static str, &'static str)] {
+        self.series_labels.get_or_init(|| {
+            let Some(objective) = self.objective else {
+                return self.labels;
+            };
+            let extra = objective.labels(success);
+            if extra.is_empty() {
+                return self.labels;
+            }
+            let mut all: Vec<(&'static str, &'static str)> = self.labels.to_vec();
+            all.extend(
+                extra
+                    .into_iter()
+                    .map(|(k, v)| (k, &*Box::leak(v.into_boxed_str()))),
+            );
+            Box::leak(all.into_boxed_slice())
+        })
     }
 
     /// Value of the `function` label: the name, with the impl's self type
@@ -149,6 +188,9 @@ const IN_FLIGHT_HELP: &str = "Calls of an annotated function now running.";
 /// runs normally.
 pub(crate) fn register_sites(registry: &Registry) {
     super::policy::settle_sites(registry);
+    if let Err(error) = crate::slo::objectives() {
+        super::registration::problem("cortex::slo", error.to_string());
+    }
     for site in SITES.iter() {
         if let Err(error) = register(registry, *site) {
             let info = match site {
@@ -176,7 +218,7 @@ fn register(registry: &Registry, site: Site) -> Result<(), crate::metrics::Error
             for outcome in Outcome::ALL {
                 family.core().attach(
                     &[s.info.function(), s.info.module, outcome.label()],
-                    s.info.labels,
+                    s.info.series_labels(true),
                     Counter::from_static(&s.cells[outcome as usize]),
                 )?;
             }
@@ -188,7 +230,7 @@ fn register(registry: &Registry, site: Site) -> Result<(), crate::metrics::Error
             for outcome in Outcome::ALL {
                 family.core().attach_lane(
                     &[s.counted.function(), s.counted.module, outcome.label()],
-                    s.counted.labels,
+                    s.counted.series_labels(true),
                     &s.timed.histogram,
                     outcome as usize,
                 );
@@ -225,7 +267,7 @@ fn register_timed(registry: &Registry, s: &'static TimedSite) -> Result<(), crat
     )?;
     family.core().attach(
         &[s.info.function(), s.info.module],
-        s.info.labels,
+        s.info.series_labels(false),
         Histogram::from_static(&s.histogram),
     )?;
     if s.track_in_flight {
@@ -238,4 +280,31 @@ fn register_timed(registry: &Registry, s: &'static TimedSite) -> Result<(), crat
         )?;
     }
     Ok(())
+}
+
+/// Every (objective, function) pair of the linked sites, for `cortex::slo`.
+pub(crate) fn objective_uses() -> Vec<(Objective, Covered)> {
+    let covered = |info: &'static FnInfo, calls: bool, timed: Option<&'static FnInfo>| {
+        info.objective.map(|o| {
+            (
+                *o,
+                Covered {
+                    function: info.function().to_owned(),
+                    module: info.module.to_owned(),
+                    calls_metric: (calls && o.success().is_some()).then_some(info.metric),
+                    duration_metric: timed
+                        .filter(|_| o.latency_promise().is_some())
+                        .map(|t| t.metric),
+                },
+            )
+        })
+    };
+    SITES
+        .iter()
+        .filter_map(|site| match site {
+            Site::Counted(s) => covered(&s.info, true, None),
+            Site::Timed(s) => covered(&s.info, false, Some(&s.info)),
+            Site::Fused(s) => covered(&s.counted, true, Some(&s.timed.info)),
+        })
+        .collect()
 }

@@ -1,4 +1,5 @@
-//! The admin endpoints: `/metrics`, `/health`, `/health/live`, `/health/ready`.
+//! The admin endpoints: `/metrics`, `/health`, `/health/live`,
+//! `/health/ready`, `/cortex/slo` and `/cortex/slo/rules`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,6 +22,12 @@ use crate::metrics::{negotiate, Registry};
 /// - `GET /health`: every check; `/health/live` and `/health/ready`: the
 ///   liveness and readiness groups. 200 when UP or DEGRADED, 503 when DOWN;
 ///   Actuator-style JSON.
+/// - `GET /cortex/slo`: the program's [objectives](crate::slo) as JSON
+///   ([`slo::to_json`](crate::slo::to_json)); `GET /cortex/slo/rules`:
+///   their Prometheus rules file
+///   ([`slo::prometheus_rules`](crate::slo::prometheus_rules)), as
+///   `application/yaml`. Both answer 500 with the reason when two functions
+///   define one objective differently.
 ///
 /// ```
 /// use cortex::health::ShowDetails;
@@ -82,7 +89,7 @@ impl Admin {
         self
     }
 
-    /// Adds the four `GET` routes to `server`, and makes its shutdown take
+    /// Adds the `GET` routes above to `server`, and makes its shutdown take
     /// this health registry's readiness out of service first.
     ///
     /// # Errors
@@ -104,7 +111,21 @@ impl Admin {
             });
             server = server.route_shared(Method::GET, path, handler)?;
         }
+        for (path, respond) in SLO_PATHS {
+            let handler: SharedHandler = Arc::new(move |_req: Request| async move { respond() });
+            server = server.route_shared(Method::GET, path, handler)?;
+        }
         Ok(server)
+    }
+
+    /// The `GET /cortex/slo` response: the objectives as JSON.
+    pub fn slo_response(&self) -> Response {
+        slo_json()
+    }
+
+    /// The `GET /cortex/slo/rules` response: the Prometheus rules file.
+    pub fn slo_rules_response(&self) -> Response {
+        slo_rules()
     }
 
     /// The `/metrics` response for a request with these headers.
@@ -135,7 +156,8 @@ impl Admin {
     }
 
     async fn respond(self, method: Method, path: String, headers: HeaderMap) -> Response {
-        let known = path == "/metrics" || PATHS.iter().any(|(p, _)| *p == path);
+        let slo = SLO_PATHS.iter().find(|(p, _)| *p == path).map(|(_, r)| *r);
+        let known = path == "/metrics" || slo.is_some() || PATHS.iter().any(|(p, _)| *p == path);
         if !known {
             return text(StatusCode::NOT_FOUND, "not found\n");
         }
@@ -148,8 +170,36 @@ impl Admin {
         if path == "/metrics" {
             return self.metrics_response(&headers);
         }
+        if let Some(respond) = slo {
+            return respond();
+        }
         let probe = PATHS.iter().find(|(p, _)| *p == path).and_then(|(_, g)| *g);
         self.health_response(probe, &headers).await
+    }
+}
+
+/// The objective endpoints and what answers them.
+const SLO_PATHS: [(&str, fn() -> Response); 2] =
+    [("/cortex/slo", slo_json), ("/cortex/slo/rules", slo_rules)];
+
+fn slo_json() -> Response {
+    match crate::slo::to_json() {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    }
+}
+
+fn slo_rules() -> Response {
+    match crate::slo::prometheus_rules() {
+        Ok(body) => {
+            let mut r = text(StatusCode::OK, body);
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/yaml; charset=utf-8"),
+            );
+            r
+        }
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
     }
 }
 

@@ -202,7 +202,8 @@ impl Server {
     }
 
     /// Mounts the admin endpoints (`/metrics`, `/health`, `/health/live`,
-    /// `/health/ready`) with the global registries.
+    /// `/health/ready`, `/cortex/slo`, `/cortex/slo/rules`; see [`Admin`])
+    /// with the global registries.
     ///
     /// # Errors
     /// If one of those paths is already routed.

@@ -95,6 +95,7 @@ mod series;
 mod slot;
 mod stripe;
 
+pub(crate) use encode::push_f64_pub as push_f64;
 pub(crate) use stripe::{my_stripe, stripes};
 
 use std::fmt;

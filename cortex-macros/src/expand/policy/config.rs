@@ -63,7 +63,7 @@ pub(crate) fn keys(kind: Kind) -> &'static [&'static str] {
         ],
         Kind::Timeout => &["after", "name", "fallback", "crate"],
         Kind::RateLimit => &["name", "permits", "period", "max_wait", "fallback", "crate"],
-        Kind::Counted | Kind::Timed | Kind::Traced => &[],
+        Kind::Counted | Kind::Timed | Kind::Traced | Kind::Objective => &[],
     }
 }
 

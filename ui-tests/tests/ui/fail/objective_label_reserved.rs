@@ -1,0 +1,4 @@
+#[cortex::counted(labels(objective_name = "mine"))]
+fn charge() {}
+
+fn main() {}

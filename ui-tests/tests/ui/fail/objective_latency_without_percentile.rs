@@ -1,0 +1,5 @@
+#[cortex::objective(name = "checkout", latency = "250ms")]
+#[cortex::timed]
+fn charge() {}
+
+fn main() {}

@@ -1,0 +1,5 @@
+#[cortex::objective(name = "checkout")]
+#[cortex::counted]
+fn charge() {}
+
+fn main() {}

@@ -1,0 +1,5 @@
+#[cortex::objective(name = "checkout", success_rate = 150)]
+#[cortex::counted]
+fn charge() {}
+
+fn main() {}
