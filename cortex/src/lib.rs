@@ -82,6 +82,7 @@ pub mod health;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod metrics;
+mod otlp;
 pub mod resilience;
 pub mod slo;
 #[cfg(feature = "http")]

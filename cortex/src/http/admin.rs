@@ -179,7 +179,9 @@ impl Admin {
 }
 
 /// The objective endpoints and what answers them.
-const SLO_PATHS: [(&str, fn() -> Response); 2] =
+type Respond = fn() -> Response;
+
+const SLO_PATHS: [(&str, Respond); 2] =
     [("/cortex/slo", slo_json), ("/cortex/slo/rules", slo_rules)];
 
 fn slo_json() -> Response {

@@ -93,6 +93,7 @@ mod process;
 mod registry;
 mod series;
 mod slot;
+mod snapshot;
 mod stripe;
 
 pub(crate) use encode::push_f64_pub as push_f64;

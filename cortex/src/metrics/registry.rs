@@ -9,6 +9,7 @@ use parking_lot::RwLock;
 
 use super::encode::{Encoder, Format};
 use super::series::{Descriptor, FamilyCore, Metric};
+use super::snapshot::FamilySnapshot;
 use super::{Buckets, Counter, Error, Family, Gauge, Histogram, MetricType};
 
 /// What the registry keeps of a family: a typed handle (to give the same
@@ -21,11 +22,21 @@ struct Entry {
 
 trait Collect: Send + Sync {
     fn encode(&self, enc: &mut Encoder<'_>) -> fmt::Result;
+    fn snapshot(&self) -> FamilySnapshot;
 }
 
 impl<M: Metric> Collect for FamilyCore<M> {
     fn encode(&self, enc: &mut Encoder<'_>) -> fmt::Result {
         FamilyCore::encode(self, enc)
+    }
+
+    fn snapshot(&self) -> FamilySnapshot {
+        let mut family = FamilySnapshot::new(&self.desc);
+        let _ = self.each_series(|labels, readings| {
+            family.push(labels, readings);
+            Ok(())
+        });
+        family
     }
 }
 
@@ -284,20 +295,33 @@ impl Registry {
     /// Like [`encode`](Registry::encode), appending to `out` (so a buffer
     /// can be reused between scrapes).
     pub fn encode_into(&self, out: &mut String, format: Format) {
-        // Collect the families first so the registry lock is not held while
-        // series locks are taken.
-        let families: Vec<Arc<dyn Collect>> = self
-            .families
-            .read()
-            .values()
-            .map(|e| Arc::clone(&e.collect))
-            .collect();
+        let families = self.collectors();
         let mut enc = Encoder::new(out, format);
         for family in &families {
             // Writing into a String cannot fail.
             let _ = family.encode(&mut enc);
         }
         enc.finish();
+    }
+
+    /// Every family with at least one series, read now, in exposition
+    /// order (for the OTLP exporter and the protobuf exposition).
+    pub(crate) fn snapshot(&self) -> Vec<FamilySnapshot> {
+        self.collectors()
+            .iter()
+            .map(|f| f.snapshot())
+            .filter(|f| !f.series.is_empty())
+            .collect()
+    }
+
+    /// The families, taken out first so the registry lock is not held
+    /// while series locks are taken.
+    fn collectors(&self) -> Vec<Arc<dyn Collect>> {
+        self.families
+            .read()
+            .values()
+            .map(|e| Arc::clone(&e.collect))
+            .collect()
     }
 
     /// Writes every family to any `fmt::Write`.

@@ -333,6 +333,21 @@ impl<M: Metric> FamilyCore<M> {
     }
 
     pub(crate) fn encode(&self, enc: &mut Encoder<'_>) -> fmt::Result {
+        let mut first = true;
+        self.each_series(|labels, readings| {
+            if std::mem::take(&mut first) {
+                enc.header(&self.desc)?;
+            }
+            enc.series(&self.desc, labels, readings)
+        })
+    }
+
+    /// Calls `f` with every series' labels and readings, in exposition
+    /// order (label values), after sweeping expired series.
+    pub(crate) fn each_series(
+        &self,
+        mut f: impl FnMut(&LabelSet<'_>, &[Reading<'_>]) -> fmt::Result,
+    ) -> fmt::Result {
         super::expiry::sweep(self);
         let mut ordered = self.ordered.lock();
         let current = self.generation.load(Relaxed);
@@ -343,10 +358,6 @@ impl<M: Metric> FamilyCore<M> {
             ordered.rows = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             ordered.rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         }
-        if ordered.rows.is_empty() {
-            return Ok(());
-        }
-        enc.header(&self.desc)?;
         let mut readings = Vec::new();
         for (key, series) in &ordered.rows {
             readings.clear();
@@ -359,7 +370,7 @@ impl<M: Metric> FamilyCore<M> {
                 values: &key.values,
                 extra: key.extra,
             };
-            enc.series(&self.desc, &labels, &readings)?;
+            f(&labels, &readings)?;
         }
         Ok(())
     }

@@ -368,7 +368,7 @@ fn retry_after<B>(response: &http::Response<B>) -> Option<Duration> {
         .get(http::header::RETRY_AFTER)?
         .to_str()
         .ok()?;
-    crate::trace::retry_after(value.trim(), SystemTime::now())
+    crate::otlp::http::retry_after(value.trim(), SystemTime::now())
 }
 
 impl<S, C, B, Req> Service<Req> for RetryService<S, C>

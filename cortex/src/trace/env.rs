@@ -4,57 +4,11 @@
 use std::time::Duration;
 
 use super::data::Value;
-use super::export::{pairs, OtlpOptions};
 use super::limits::SpanLimits;
+use crate::otlp::env::{self, number, Signal};
+use crate::otlp::pairs;
 use super::sampler::Sampler;
 use super::tracer::{ConfigError, TracerBuilder};
-
-/// What the `OTEL_EXPORTER_OTLP_*` and `OTEL_BSP_EXPORT_TIMEOUT` variables
-/// said about the OTLP exporter, kept until it is made.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct OtlpEnv {
-    headers: Vec<(String, String)>,
-    timeout: Option<Duration>,
-    export_timeout: Option<Duration>,
-    protocol: Option<super::export::Protocol>,
-    gzip: Option<bool>,
-}
-
-impl OtlpEnv {
-    pub(crate) fn apply(&self, mut options: OtlpOptions) -> OtlpOptions {
-        for (name, value) in &self.headers {
-            // Checked when read.
-            if let Ok(o) = options.clone().header(name, value) {
-                options = o;
-            }
-        }
-        if let Some(t) = self.timeout {
-            options = options.timeout(t);
-        }
-        if let Some(t) = self.export_timeout {
-            options = options.export_timeout(t);
-        }
-        if let Some(p) = self.protocol {
-            options = options.protocol(p);
-        }
-        if let Some(g) = self.gzip {
-            options = options.gzip(g);
-        }
-        options
-    }
-}
-
-/// A number of milliseconds, or of items, from `variable`.
-fn number(variable: &'static str, value: &str, what: &str) -> Result<u64, ConfigError> {
-    value
-        .trim()
-        .parse::<u64>()
-        .map_err(|_| ConfigError::BadVariable {
-            variable,
-            value: value.to_owned(),
-            reason: format!("expected {what}"),
-        })
-}
 
 impl TracerBuilder {
     /// Applies the standard OpenTelemetry variables that are set:
@@ -114,51 +68,12 @@ impl TracerBuilder {
             let arg = get("OTEL_TRACES_SAMPLER_ARG");
             self.sampler = sampler_from_env(sampler.trim(), arg.as_deref())?;
         }
-        let endpoint = match get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-            Some(full) => Some(("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", full, true)),
-            None => get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                .map(|base| ("OTEL_EXPORTER_OTLP_ENDPOINT", base, false)),
-        };
-        if let Some((variable, value, full)) = endpoint {
-            let options = if full {
-                OtlpOptions::with_traces_url(value.trim())
-            } else {
-                OtlpOptions::new(value.trim())
-            }
-            .map_err(|e| ConfigError::BadVariable {
-                variable,
-                value: value.clone(),
-                reason: e.to_string(),
-            })?;
+        if let Some(options) = env::endpoint(Signal::Traces, &get)? {
             self.otlp = Some(options);
             self.exporter = None;
         }
-        self.otlp_env = otlp_env(&get)?;
-        let certificate = [
-            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
-            "OTEL_EXPORTER_OTLP_CERTIFICATE",
-        ]
-        .into_iter()
-        .find_map(|n| get(n).map(|v| (n, v)));
-        if let Some((variable, path)) = certificate {
-            let bad = |reason: String| ConfigError::BadVariable {
-                variable,
-                value: path.clone(),
-                reason,
-            };
-            #[cfg(feature = "tls")]
-            if let Some(options) = self.otlp.take() {
-                self.otlp = Some(
-                    options
-                        .ca_file(path.trim())
-                        .map_err(|e| bad(e.to_string()))?,
-                );
-            }
-            #[cfg(not(feature = "tls"))]
-            return Err(bad(
-                "a CA certificate is for https endpoints, which need Cortex's `tls` feature".into(),
-            ));
-        }
+        self.otlp_env = env::read(Signal::Traces, &get)?;
+        self.otlp = env::certificate(Signal::Traces, &get, self.otlp.take())?;
         let millis = |variable: &'static str| -> Result<Option<Duration>, ConfigError> {
             get(variable)
                 .map(|v| {
@@ -196,66 +111,6 @@ impl TracerBuilder {
         }
         Ok(self)
     }
-}
-
-/// The OTLP exporter's headers and request timeout from the variables
-/// (the traces-only ones first).
-fn otlp_env(get: &impl Fn(&str) -> Option<String>) -> Result<OtlpEnv, ConfigError> {
-    let mut env = OtlpEnv::default();
-    let first = |names: [&'static str; 2]| names.into_iter().find_map(|n| get(n).map(|v| (n, v)));
-    if let Some((variable, list)) = first([
-        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-        "OTEL_EXPORTER_OTLP_HEADERS",
-    ]) {
-        // Checked now, so a bad header is reported here and not at `build`.
-        OtlpOptions::new("http://localhost")?.headers_from(variable, &list)?;
-        env.headers = pairs(variable, &list)?;
-    }
-    if let Some((variable, value)) = first([
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-    ]) {
-        env.protocol = Some(match value.trim() {
-            "http/protobuf" => super::export::Protocol::HttpProtobuf,
-            "http/json" => super::export::Protocol::HttpJson,
-            other => {
-                return Err(ConfigError::BadVariable {
-                    variable,
-                    value: other.to_owned(),
-                    reason: "expected http/protobuf or http/json (OTLP over gRPC is not \
-                             supported: send http/protobuf to the collector's port 4318)"
-                        .into(),
-                })
-            }
-        });
-    }
-    if let Some((variable, value)) = first([
-        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-        "OTEL_EXPORTER_OTLP_COMPRESSION",
-    ]) {
-        env.gzip = Some(match value.trim() {
-            "gzip" => true,
-            "none" | "" => false,
-            other => {
-                return Err(ConfigError::BadVariable {
-                    variable,
-                    value: other.to_owned(),
-                    reason: "expected gzip or none".into(),
-                })
-            }
-        });
-    }
-    if let Some((variable, value)) = first([
-        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-        "OTEL_EXPORTER_OTLP_TIMEOUT",
-    ]) {
-        env.timeout = Some(Duration::from_millis(number(
-            variable,
-            &value,
-            "a number of milliseconds",
-        )?));
-    }
-    Ok(env)
 }
 
 fn sampler_from_env(name: &str, arg: Option<&str>) -> Result<Sampler, ConfigError> {

@@ -66,8 +66,6 @@ pub use context::{
 #[cfg(feature = "http")]
 pub use context::{extract, inject};
 pub use data::{Event, KeyValue, SpanData, SpanKind, Status, Value};
-#[cfg(feature = "http")]
-pub(crate) use export::retry_after;
 pub use export::{
     encode_otlp_json, encode_otlp_protobuf, ExportError, InMemoryExporter, OtlpExporter,
     OtlpOptions, Protocol, SpanExporter,

@@ -110,7 +110,7 @@ pub struct TracerBuilder {
     /// Resource attributes for the OTLP exporter, and what the
     /// `OTEL_EXPORTER_OTLP_*` variables said, applied to it at `build`.
     pub(super) resource: Vec<(String, Value)>,
-    pub(super) otlp_env: super::env::OtlpEnv,
+    pub(super) otlp_env: crate::otlp::env::OtlpEnv,
 }
 
 impl fmt::Debug for TracerBuilder {
@@ -139,7 +139,7 @@ impl Default for TracerBuilder {
             otlp: None,
             batch: BatchConfig::default(),
             resource: Vec::new(),
-            otlp_env: super::env::OtlpEnv::default(),
+            otlp_env: crate::otlp::env::OtlpEnv::default(),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::Format;
 use crate::metrics::counter::CounterCell;
-use crate::metrics::exemplar::Exemplar;
+use crate::metrics::snapshot;
 use crate::metrics::gauge::GaugeCell;
 use crate::metrics::histogram::HistogramCell;
 use crate::metrics::series::Descriptor;
@@ -101,68 +101,34 @@ impl<'a> Encoder<'a> {
         match (desc.kind, readings.first()) {
             (_, None) => {}
             (MetricType::Counter, Some(_)) => {
-                let (mut int, mut float) = (0u64, 0.0f64);
-                let mut exemplar: Option<Exemplar> = None;
-                let mut newer = |e: Option<Exemplar>| {
-                    if e.is_some_and(|e| exemplar.is_none_or(|x| e.unix_nanos > x.unix_nanos)) {
-                        exemplar = e;
-                    }
-                };
-                for r in readings {
-                    match r {
-                        Reading::Counter(c) => {
-                            let (i, f) = c.parts();
-                            int = int.wrapping_add(i);
-                            float += f;
-                            newer(c.exemplar.get(0));
-                        }
-                        Reading::Lane(h, lane) => {
-                            int = int.wrapping_add(h.lane_count(*lane));
-                            newer(h.lane_exemplar(*lane).map(|e| Exemplar { value: 1.0, ..e }));
-                        }
-                        Reading::Value(v) => float += v,
-                        _ => {}
-                    }
-                }
+                let value = snapshot::counter(readings);
                 self.sample(&desc.name, "", labels, None);
-                if float == 0.0 {
-                    self.out.push_str(itoa::Buffer::new().format(int));
+                if value.float == 0.0 {
+                    self.out.push_str(itoa::Buffer::new().format(value.int));
                 } else {
-                    push_f64(self.out, int as f64 + float);
+                    push_f64(self.out, value.total());
                 }
-                if let (Format::OpenMetrics, Some(e)) = (self.format, exemplar) {
+                if let (Format::OpenMetrics, Some(e)) = (self.format, value.exemplar) {
                     crate::metrics::exemplar::push(self.out, &e);
                 }
                 self.out.push('\n');
             }
             (MetricType::Gauge | MetricType::Info, Some(_)) => {
-                let value: f64 = readings
-                    .iter()
-                    .map(|r| match r {
-                        Reading::Gauge(g) => g.get(),
-                        Reading::Value(v) => *v,
-                        _ => 0.0,
-                    })
-                    .sum();
+                let value = snapshot::gauge(readings);
                 self.sample(&desc.name, "", labels, None);
                 push_f64(self.out, value);
                 self.out.push('\n');
             }
-            (MetricType::Histogram, Some(Reading::Histogram(first))) => {
+            (MetricType::Histogram, Some(Reading::Histogram(_))) => {
+                let mut cumulative = std::mem::take(&mut self.cumulative);
+                let Some((first, sum)) =
+                    snapshot::histogram(readings, &mut cumulative, &mut self.scratch)
+                else {
+                    self.cumulative = cumulative;
+                    return Ok(());
+                };
                 let bounds = first.bounds();
-                let mut sum = first.snapshot_into(&mut self.cumulative);
-                for r in &readings[1..] {
-                    if let Reading::Histogram(h) = r {
-                        if h.bounds() == bounds {
-                            sum += h.snapshot_into(&mut self.scratch);
-                            for (a, b) in self.cumulative.iter_mut().zip(&self.scratch) {
-                                *a += b;
-                            }
-                        }
-                    }
-                }
                 let mut ints = itoa::Buffer::new();
-                let cumulative = std::mem::take(&mut self.cumulative);
                 for (i, &count) in cumulative.iter().enumerate() {
                     let le = match bounds.get(i) {
                         Some(&b) => Le::Bound(b),

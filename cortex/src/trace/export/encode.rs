@@ -2,25 +2,9 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::trace::data::{KeyValue, SpanData, Value};
-
-/// The resource attributes: `service.name`, the `telemetry.sdk.*` ones,
-/// then `extra` (a `service.name` among them is ignored: the tracer's
-/// service name is the one).
-pub(super) fn resource(service_name: &str, extra: &[KeyValue]) -> Vec<KeyValue> {
-    let mut out = vec![
-        KeyValue::new("service.name", service_name.to_owned()),
-        KeyValue::new("telemetry.sdk.language", "rust"),
-        KeyValue::new("telemetry.sdk.name", "cortex"),
-        KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
-    ];
-    for kv in extra {
-        if !out.iter().any(|o| o.key == kv.key) {
-            out.push(kv.clone());
-        }
-    }
-    out
-}
+use crate::otlp::json::attributes;
+use crate::otlp::resource;
+use crate::trace::data::{KeyValue, SpanData};
 
 /// The OTLP/JSON body (`ExportTraceServiceRequest`) for `spans` of one
 /// service: hex ids, nanosecond times as strings, integer enums; the
@@ -121,30 +105,3 @@ fn span_json(s: &SpanData) -> Json {
     Json::Object(m)
 }
 
-fn attributes(kvs: &[KeyValue]) -> Json {
-    // The last value set for a key wins; keys appear once.
-    let mut seen: Vec<&str> = Vec::with_capacity(kvs.len());
-    let mut out = Vec::with_capacity(kvs.len());
-    for kv in kvs.iter().rev() {
-        if !seen.contains(&kv.key.as_ref()) {
-            seen.push(&kv.key);
-            out.push(attribute(&kv.key, &kv.value));
-        }
-    }
-    out.reverse();
-    out.into()
-}
-
-fn attribute(key: &str, value: &Value) -> Json {
-    let value = match value {
-        Value::Str(s) => json!({ "stringValue": s }),
-        Value::Bool(b) => json!({ "boolValue": b }),
-        // int64 is a string in protobuf's JSON mapping.
-        Value::I64(i) => json!({ "intValue": i.to_string() }),
-        Value::F64(x) if x.is_finite() => json!({ "doubleValue": x }),
-        Value::F64(x) if x.is_nan() => json!({ "doubleValue": "NaN" }),
-        Value::F64(x) if *x > 0.0 => json!({ "doubleValue": "Infinity" }),
-        Value::F64(_) => json!({ "doubleValue": "-Infinity" }),
-    };
-    json!({ "key": key, "value": value })
-}

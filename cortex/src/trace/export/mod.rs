@@ -2,21 +2,16 @@
 //! for tests, and the OTLP/HTTP JSON exporter.
 
 mod encode;
-mod http;
 mod otlp;
 mod proto;
-#[cfg(feature = "tls")]
-mod tls;
 
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 pub use encode::encode_otlp_json;
-#[cfg(feature = "http")]
-pub(crate) use http::retry_after;
-pub(crate) use otlp::pairs;
-pub use otlp::{OtlpExporter, OtlpOptions, Protocol};
+pub use crate::otlp::{OtlpOptions, Protocol};
+pub use otlp::OtlpExporter;
 pub use proto::encode_otlp_protobuf;
 
 use super::data::SpanData;

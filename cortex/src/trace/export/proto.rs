@@ -5,111 +5,8 @@
 //! Field numbers are those of `opentelemetry/proto/trace/v1/trace.proto`,
 //! `common/v1/common.proto` and `resource/v1/resource.proto`.
 
-use crate::trace::data::{Event, KeyValue, SpanData, Status, Value};
-
-/// A protobuf writer: wire types 0 (varint), 1 (64-bit), 2 (length
-/// delimited), 5 (32-bit).
-#[derive(Default)]
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.0.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
-    }
-
-    fn tag(&mut self, field: u32, wire: u8) {
-        self.varint(u64::from(field) << 3 | u64::from(wire));
-    }
-
-    fn uint(&mut self, field: u32, v: u64) {
-        if v != 0 {
-            self.tag(field, 0);
-            self.varint(v);
-        }
-    }
-
-    fn fixed64(&mut self, field: u32, v: u64) {
-        if v != 0 {
-            self.tag(field, 1);
-            self.0.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-
-    fn fixed32(&mut self, field: u32, v: u32) {
-        if v != 0 {
-            self.tag(field, 5);
-            self.0.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-
-    fn bytes(&mut self, field: u32, b: &[u8]) {
-        if !b.is_empty() {
-            self.tag(field, 2);
-            self.varint(b.len() as u64);
-            self.0.extend_from_slice(b);
-        }
-    }
-
-    /// A nested message, written by `f` (kept even when empty: an empty
-    /// message is still a present field).
-    fn message(&mut self, field: u32, f: impl FnOnce(&mut Writer)) {
-        let mut inner = Writer::default();
-        f(&mut inner);
-        self.tag(field, 2);
-        self.varint(inner.0.len() as u64);
-        self.0.extend_from_slice(&inner.0);
-    }
-}
-
-/// `AnyValue`.
-fn any_value(w: &mut Writer, value: &Value) {
-    match value {
-        // string_value = 1
-        Value::Str(s) => {
-            w.tag(1, 2);
-            w.varint(s.len() as u64);
-            w.0.extend_from_slice(s.as_bytes());
-        }
-        // bool_value = 2
-        Value::Bool(b) => {
-            w.tag(2, 0);
-            w.varint(u64::from(*b));
-        }
-        // int_value = 3 (int64, two's complement as a varint)
-        Value::I64(i) => {
-            w.tag(3, 0);
-            w.varint(*i as u64);
-        }
-        // double_value = 4
-        Value::F64(x) => {
-            w.tag(4, 1);
-            w.0.extend_from_slice(&x.to_bits().to_le_bytes());
-        }
-    }
-}
-
-/// `repeated KeyValue attributes = field`, the last value of a key kept,
-/// as the JSON encoding does.
-fn attributes(w: &mut Writer, field: u32, kvs: &[KeyValue]) {
-    let mut seen: Vec<&str> = Vec::with_capacity(kvs.len());
-    let mut kept: Vec<&KeyValue> = Vec::with_capacity(kvs.len());
-    for kv in kvs.iter().rev() {
-        if !seen.contains(&kv.key.as_ref()) {
-            seen.push(&kv.key);
-            kept.push(kv);
-        }
-    }
-    for kv in kept.into_iter().rev() {
-        w.message(field, |m| {
-            m.bytes(1, kv.key.as_bytes());
-            m.message(2, |v| any_value(v, &kv.value));
-        });
-    }
-}
+use crate::otlp::wire::{attributes, Writer};
+use crate::trace::data::{Event, KeyValue, SpanData, Status};
 
 fn event(w: &mut Writer, e: &Event) {
     w.fixed64(1, e.time_unix_nanos);
@@ -188,5 +85,5 @@ pub(super) fn encode(resource: &[KeyValue], spans: &[SpanData]) -> Vec<u8> {
 /// assert!(body.windows(7).any(|w| w == b"billing"));
 /// ```
 pub fn encode_otlp_protobuf(service_name: &str, spans: &[SpanData]) -> Vec<u8> {
-    encode(&super::encode::resource(service_name, &[]), spans)
+    encode(&crate::otlp::resource(service_name, &[]), spans)
 }

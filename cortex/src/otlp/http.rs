@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
 /// What one attempt gave.
-pub(super) enum Attempt {
+pub(crate) enum Attempt {
     Accepted,
     Retry {
         why: String,
@@ -19,18 +19,18 @@ pub(super) enum Attempt {
 }
 
 /// Where a request goes.
-pub(super) struct Target<'a> {
-    pub(super) host: &'a str,
-    pub(super) port: u16,
-    pub(super) path: &'a str,
-    pub(super) headers: &'a [(String, String)],
+pub(crate) struct Target<'a> {
+    pub(crate) host: &'a str,
+    pub(crate) port: u16,
+    pub(crate) path: &'a str,
+    pub(crate) headers: &'a [(String, String)],
     /// `application/json` or `application/x-protobuf`.
-    pub(super) content_type: &'static str,
+    pub(crate) content_type: &'static str,
     /// `Some("gzip")` when the body is gzipped.
-    pub(super) content_encoding: Option<&'static str>,
+    pub(crate) content_encoding: Option<&'static str>,
     /// TLS (an `https://` endpoint), with the roots to trust.
     #[cfg(feature = "tls")]
-    pub(super) tls: Option<&'a std::sync::Arc<rustls::ClientConfig>>,
+    pub(crate) tls: Option<&'a std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// The connection a request goes over: plain TCP, or TLS on it.
@@ -79,7 +79,7 @@ impl Write for Conn {
 }
 
 /// `host:port` as a `Host` header and a URL write it (IPv6 in brackets).
-pub(super) fn authority(host: &str, port: u16) -> String {
+pub(crate) fn authority(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -96,7 +96,7 @@ fn left(deadline: Instant) -> Option<Duration> {
 /// POSTs `body`; everything (resolving, connecting, sending, reading the
 /// answer) happens before `deadline`, however slowly the receiver reads or
 /// answers.
-pub(super) fn post(target: &Target<'_>, body: &[u8], deadline: Instant) -> Attempt {
+pub(crate) fn post(target: &Target<'_>, body: &[u8], deadline: Instant) -> Attempt {
     let retry = |why: String| Attempt::Retry { why, after: None };
     let timed_out = || retry("the request did not finish within its timeout".into());
     let addrs: Vec<SocketAddr> = match (target.host, target.port).to_socket_addrs() {
@@ -196,7 +196,7 @@ pub(super) fn post(target: &Target<'_>, body: &[u8], deadline: Instant) -> Attem
     parse_response(&response, SystemTime::now())
 }
 
-pub(super) fn parse_response(raw: &[u8], now: SystemTime) -> Attempt {
+pub(crate) fn parse_response(raw: &[u8], now: SystemTime) -> Attempt {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();

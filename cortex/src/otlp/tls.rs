@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::trace::tracer::ConfigError;
+use crate::trace::ConfigError;
 
 /// The roots an exporter trusts, and the client configuration made of them.
 #[derive(Clone)]
