@@ -23,6 +23,10 @@
 //!   OTEL_TRACES_SAMPLER_ARG=0.5 cargo run --example demo
 //! ```
 //!
+//! The same variables push the metrics to `{endpoint}/v1/metrics` every
+//! `OTEL_METRIC_EXPORT_INTERVAL` milliseconds (default 60 s), and once more
+//! on the way out; `/metrics` stays for Prometheus either way.
+//!
 //! SIGTERM or Ctrl-C stops it gracefully: `/health/ready` turns 503
 //! (`OUT_OF_SERVICE`) at once, it keeps serving for `$CORTEX_DRAIN_DELAY`
 //! seconds (default 0; 5 on Kubernetes), then lets in-flight requests finish
@@ -38,6 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
     let tracer = cortex_examples::install_tracing()?;
+    let metrics = cortex::metrics::OtlpMetricsExporter::from_env()?.map(|b| b.start());
     let addr = std::env::var("CORTEX_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let drain: u64 = std::env::var("CORTEX_DRAIN_DELAY")
         .ok()
@@ -60,6 +65,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = server.stopped().await;
     // Sends the spans still queued.
     tracer.shutdown().await;
+    if let Some(metrics) = metrics {
+        if let Err(e) = metrics.shutdown() {
+            eprintln!("the last metrics push failed: {e}");
+        }
+    }
     println!(
         "stopped ({} connection(s) closed at the deadline)",
         report.aborted_connections

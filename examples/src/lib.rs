@@ -20,7 +20,12 @@ enum OrderError {
 /// Looks an order up (ids below 1 do not exist). Its objective: 99.9 % of
 /// lookups succeed and 99 % answer within 10 ms (one of its bucket bounds).
 #[cortex::traced(attributes(order.id = id))]
-#[cortex::objective(name = "orders", success_rate = 99.9, latency = "10ms", latency_percentile = 99)]
+#[cortex::objective(
+    name = "orders",
+    success_rate = 99.9,
+    latency = "10ms",
+    latency_percentile = 99
+)]
 #[cortex::counted]
 #[cortex::timed(buckets = [0.001, 0.005, 0.01, 0.05, 0.1], track_in_flight)]
 async fn find_order(id: &str) -> Result<String, OrderError> {

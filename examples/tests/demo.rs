@@ -111,7 +111,11 @@ async fn the_demo_serves_its_objective_and_build() {
     };
     let (head, body) = slo.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
     assert_eq!(
         body,
         r#"{"objectives":[{"name":"orders","success_rate":99.9,"latency":{"threshold_seconds":0.01,"percentile":99.0},"functions":[{"function":"find_order","module":"cortex_examples","calls_metric":"cortex_function_calls_total","duration_metric":"cortex_function_duration_seconds"}]}]}"#
@@ -119,7 +123,8 @@ async fn the_demo_serves_its_objective_and_build() {
     let rules = get("/cortex/slo/rules").await.unwrap();
     let (head, body) = rules.split_once("\r\n\r\n").unwrap();
     assert!(
-        head.to_ascii_lowercase().contains("content-type: application/yaml; charset=utf-8"),
+        head.to_ascii_lowercase()
+            .contains("content-type: application/yaml; charset=utf-8"),
         "{head}"
     );
     assert!(body.contains("  - name: cortex-slo-orders\n"), "{body}");

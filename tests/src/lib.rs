@@ -176,7 +176,9 @@ pub fn promtool_rules(rules: &str, test: Option<&std::path::Path>) -> Verdict {
     let dir = std::env::temp_dir().join(format!(
         "cortex-promtool-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
     ));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     std::fs::write(dir.join("rules.yml"), rules).expect("rules written");
@@ -190,13 +192,19 @@ pub fn promtool_rules(rules: &str, test: Option<&std::path::Path>) -> Verdict {
 }
 
 fn run_in(dir: &std::path::Path, args: &[&str]) -> Verdict {
-    let out = match Command::new("promtool").args(args).current_dir(dir).output() {
+    let out = match Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+    {
         Ok(out) => out,
         Err(e) => {
             if std::env::var_os("CI").is_some() {
                 panic!("promtool is required under CI but could not be started ({e})");
             }
-            eprintln!("skipping the promtool check: {e}; install it with `apt-get install prometheus`");
+            eprintln!(
+                "skipping the promtool check: {e}; install it with `apt-get install prometheus`"
+            );
             return Verdict::Unavailable;
         }
     };
@@ -228,7 +236,7 @@ print(len(families))\n";
     )
 }
 
-/// Checks OTLP/HTTP JSON trace bodies with `otlp_validate.py` (hex ids,
+/// Checks OTLP/HTTP JSON bodies (traces or metrics) with `otlp_validate.py` (hex ids,
 /// integer enums, then a strict parse into the official
 /// `ExportTraceServiceRequest`). Uses the workplace's shared copy beside the
 /// checkout when there is one, else the copy in `tests/tools`.
@@ -265,19 +273,32 @@ pub fn otlp_validate(bodies: &[String]) -> Verdict {
     verdict
 }
 
-/// Checks that an OTLP/protobuf trace body parses with the official
-/// `ExportTraceServiceRequest` and carries exactly what the OTLP/JSON body
-/// for the same spans says (ids compared as hex).
+/// Checks that an OTLP/protobuf body parses with the official
+/// `ExportTraceServiceRequest` (or `ExportMetricsServiceRequest`, when the
+/// JSON holds `resourceMetrics`) and carries exactly what the OTLP/JSON body
+/// for the same data says (ids compared as hex; for metrics, the time of
+/// collection left out, as two pushes of the same values differ in it).
 pub fn otlp_protobuf_matches_json(protobuf: &[u8], json: &str) -> Verdict {
     const SCRIPT: &str = r#"
 import base64, json, sys
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 data = open(sys.argv[1], 'rb').read()
 want = json.load(open(sys.argv[2]))
-message = ExportTraceServiceRequest()
+metrics = 'resourceMetrics' in want
+message = ExportMetricsServiceRequest() if metrics else ExportTraceServiceRequest()
 message.ParseFromString(data)
 got = json_format.MessageToDict(message)
+def untimed(node):
+    # Two pushes of the same values differ only in when they were made.
+    if isinstance(node, dict):
+        return {k: untimed(v) for k, v in node.items() if k != 'timeUnixNano'}
+    if isinstance(node, list):
+        return [untimed(v) for v in node]
+    return node
+if metrics:
+    got, want = untimed(got), untimed(want)
 def hexify(node):
     if isinstance(node, dict):
         for k in ('traceId', 'spanId', 'parentSpanId'):
@@ -300,12 +321,14 @@ def norm(node):
 got_n, want_n = norm(got), norm(want)
 kinds = {'SPAN_KIND_INTERNAL': '1', 'SPAN_KIND_SERVER': '2', 'SPAN_KIND_CLIENT': '3', 'SPAN_KIND_PRODUCER': '4', 'SPAN_KIND_CONSUMER': '5'}
 codes = {'STATUS_CODE_UNSET': '0', 'STATUS_CODE_OK': '1', 'STATUS_CODE_ERROR': '2'}
+temporalities = {'AGGREGATION_TEMPORALITY_DELTA': '1', 'AGGREGATION_TEMPORALITY_CUMULATIVE': '2'}
 def enums(node):
     if isinstance(node, dict):
         out = {}
         for k, v in node.items():
             if k == 'kind' and v in kinds: v = kinds[v]
             elif k == 'code' and v in codes: v = codes[v]
+            elif k == 'aggregationTemporality' and v in temporalities: v = temporalities[v]
             out[k] = enums(v)
         return out
     if isinstance(node, list):

@@ -49,7 +49,10 @@ fn open_fds_grow_when_files_are_opened() {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
     assert_eq!(max, limit.rlim_cur as f64);
 }
 
@@ -58,7 +61,10 @@ fn open_fds_grow_when_files_are_opened() {
 fn threads_memory_and_start_time() {
     let threads = read("process_threads");
     let tasks = std::fs::read_dir("/proc/self/task").unwrap().count() as f64;
-    assert!(threads >= 1.0 && (threads - tasks).abs() <= 4.0, "{threads} vs {tasks}");
+    assert!(
+        threads >= 1.0 && (threads - tasks).abs() <= 4.0,
+        "{threads} vs {tasks}"
+    );
     let release = std::sync::Arc::new(std::sync::Barrier::new(9));
     let parked: Vec<_> = (0..8)
         .map(|_| {
@@ -78,11 +84,17 @@ fn threads_memory_and_start_time() {
 
     let rss = read("process_resident_memory_bytes");
     let vsize = read("process_virtual_memory_bytes");
-    assert!(rss > 1_000_000.0 && vsize >= rss, "rss {rss}, vsize {vsize}");
+    assert!(
+        rss > 1_000_000.0 && vsize >= rss,
+        "rss {rss}, vsize {vsize}"
+    );
     // Touch 64 MiB: resident memory follows.
     let block = vec![1u8; 64 << 20];
     let touched = read("process_resident_memory_bytes");
-    assert!(touched - rss >= 60.0 * 1024.0 * 1024.0, "rss {rss} -> {touched}");
+    assert!(
+        touched - rss >= 60.0 * 1024.0 * 1024.0,
+        "rss {rss} -> {touched}"
+    );
     drop(std::hint::black_box(block));
 
     let now = std::time::SystemTime::now()
@@ -91,7 +103,10 @@ fn threads_memory_and_start_time() {
         .as_secs_f64();
     let start = read("process_start_time_seconds");
     // This test binary started a moment ago.
-    assert!(start <= now && now - start < 600.0, "start {start}, now {now}");
+    assert!(
+        start <= now && now - start < 600.0,
+        "start {start}, now {now}"
+    );
 }
 
 #[test]
@@ -133,7 +148,10 @@ fn build_info_names_this_crate() {
     );
     assert_eq!(value(&scrape(), &series), Some(1.0));
     // The compiler's own version, as `rustc --version` prints it.
-    let rustc = std::process::Command::new("rustc").arg("--version").output().unwrap();
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .unwrap();
     let printed = String::from_utf8(rustc.stdout).unwrap();
     assert!(
         printed.starts_with(&format!("rustc {} ", cortex::metrics::RUST_VERSION)),

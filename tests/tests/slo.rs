@@ -10,7 +10,12 @@ use cortex::metrics::{global, Format};
 use cortex::slo::{self, Objective};
 use cortex_tests::{promtool_rules, value};
 
-#[cortex::objective(name = "checkout", success_rate = 99.9, latency = "250ms", latency_percentile = 99)]
+#[cortex::objective(
+    name = "checkout",
+    success_rate = 99.9,
+    latency = "250ms",
+    latency_percentile = 99
+)]
 #[cortex::counted]
 #[cortex::timed(buckets = [0.05, 0.25, 1.0])]
 fn charge(cents: u64) -> Result<u64, String> {
@@ -41,13 +46,31 @@ fn objective_labels_are_on_the_series() {
     charge(0).unwrap_err();
     let text = exposition();
     for (series, at_least) in [
-        (r#"cortex_function_calls_total{function="charge",module="slo",result="ok",objective_name="checkout",objective_percentile="99.9"}"#, 1.0),
-        (r#"cortex_function_calls_total{function="charge",module="slo",result="error",objective_name="checkout",objective_percentile="99.9"}"#, 1.0),
-        (r#"cortex_function_duration_seconds_bucket{function="charge",module="slo",objective_name="checkout",objective_percentile="99",objective_latency_threshold="0.25",le="0.25"}"#, 2.0),
-        (r#"cortex_function_duration_seconds_count{function="charge",module="slo",objective_name="checkout",objective_percentile="99",objective_latency_threshold="0.25"}"#, 2.0),
+        (
+            r#"cortex_function_calls_total{function="charge",module="slo",result="ok",objective_name="checkout",objective_percentile="99.9"}"#,
+            1.0,
+        ),
+        (
+            r#"cortex_function_calls_total{function="charge",module="slo",result="error",objective_name="checkout",objective_percentile="99.9"}"#,
+            1.0,
+        ),
+        (
+            r#"cortex_function_duration_seconds_bucket{function="charge",module="slo",objective_name="checkout",objective_percentile="99",objective_latency_threshold="0.25",le="0.25"}"#,
+            2.0,
+        ),
+        (
+            r#"cortex_function_duration_seconds_count{function="charge",module="slo",objective_name="checkout",objective_percentile="99",objective_latency_threshold="0.25"}"#,
+            2.0,
+        ),
         // A latency-only objective: no counter, the histogram labelled.
-        (r#"search_duration_seconds_count{function="search",module="slo",objective_name="search",objective_percentile="99.5",objective_latency_threshold="1"}"#, 0.0),
-        (r#"cortex_function_duration_seconds_count{function="suggest",module="slo",objective_name="search",objective_percentile="99.5",objective_latency_threshold="1"}"#, 0.0),
+        (
+            r#"search_duration_seconds_count{function="search",module="slo",objective_name="search",objective_percentile="99.5",objective_latency_threshold="1"}"#,
+            0.0,
+        ),
+        (
+            r#"cortex_function_duration_seconds_count{function="suggest",module="slo",objective_name="search",objective_percentile="99.5",objective_latency_threshold="1"}"#,
+            0.0,
+        ),
     ] {
         let v = value(&text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"));
         assert!(v >= at_least, "{series} = {v}");
@@ -92,10 +115,14 @@ fn generated_rules_record_every_window_and_alert_as_the_workbook() {
     let rules = slo::prometheus_rules().unwrap();
     for window in ["5m", "30m", "1h", "2h", "6h", "1d", "3d"] {
         assert!(
-            rules.contains(&format!("- record: cortex_objective:error_ratio:rate{window}\n")),
+            rules.contains(&format!(
+                "- record: cortex_objective:error_ratio:rate{window}\n"
+            )),
             "{rules}"
         );
-        assert!(rules.contains(&format!("- record: cortex_objective:latency_ratio:rate{window}\n")));
+        assert!(rules.contains(&format!(
+            "- record: cortex_objective:latency_ratio:rate{window}\n"
+        )));
     }
     // The checkout error ratio over 5m, exactly.
     assert!(rules.contains(concat!(
@@ -126,17 +153,23 @@ fn promtool_proves_the_burn_rate_alerts() {
     // The synthetic series of the test file are the ones `charge` exports.
     let text = exposition();
     let committed = std::fs::read_to_string(&test).unwrap();
-    for line in committed.lines().filter_map(|l| l.trim().strip_prefix("- series: '")) {
+    for line in committed
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- series: '"))
+    {
         let series = line.trim_end_matches('\'');
         assert!(
-            text.lines().any(|l| l.rsplit_once(' ').is_some_and(|(k, _)| k == series)),
+            text.lines()
+                .any(|l| l.rsplit_once(' ').is_some_and(|(k, _)| k == series)),
             "{series} is not exported:\n{text}"
         );
     }
     promtool_rules(&rules, Some(&test)).assert_ok();
     // The same test fails against rules that page at the wrong burn rate,
     // so it does judge the rules.
-    let wrong = rules.replace("(14.4 * ", "(16 * ").replace("(6 * ", "(16 * ");
+    let wrong = rules
+        .replace("(14.4 * ", "(16 * ")
+        .replace("(6 * ", "(16 * ");
     assert!(matches!(
         promtool_rules(&wrong, Some(&test)),
         cortex_tests::Verdict::Refused(_)

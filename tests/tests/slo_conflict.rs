@@ -26,8 +26,14 @@ fn a_conflicting_objective_is_refused_with_both_places() {
     places.sort();
     assert_eq!(places, ["slo_conflict::charge", "slo_conflict::refund"]);
     let message = err.to_string();
-    assert!(message.contains("`checkout` (99.9 % of calls succeed)"), "{message}");
-    assert!(message.contains("`checkout` (99 % of calls succeed)"), "{message}");
+    assert!(
+        message.contains("`checkout` (99.9 % of calls succeed)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("`checkout` (99 % of calls succeed)"),
+        "{message}"
+    );
     assert!(message.contains("define it once as a `const`"), "{message}");
     assert_eq!(cortex::slo::prometheus_rules().unwrap_err(), err);
     assert!(cortex::slo::to_json().is_err());

@@ -1,6 +1,7 @@
 //! OTLP to an `https://` endpoint: a loopback TLS receiver with a
 //! certificate from a private CA, trusted through
-//! `OTEL_EXPORTER_OTLP_CERTIFICATE`; refused when the CA is not trusted.
+//! `OTEL_EXPORTER_OTLP_[METRICS_]CERTIFICATE`, for spans and metrics;
+//! refused when the CA is not trusted.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -122,6 +123,42 @@ fn spans_go_to_an_https_endpoint_with_a_private_ca() {
     assert_eq!(
         OtlpOptions::new("https://collector.example").unwrap().url(),
         "https://collector.example:443/v1/traces"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn metrics_go_to_an_https_endpoint_with_a_private_ca() {
+    let (port, ca_pem, heads) = tls_receiver();
+    let dir = std::env::temp_dir().join(format!("cortex-tls-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    let env = [
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            format!("https://localhost:{port}/v1/metrics"),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+            ca_file.to_string_lossy().into_owned(),
+        ),
+    ];
+    let registry: &'static cortex::metrics::Registry =
+        Box::leak(Box::new(cortex::metrics::Registry::new()));
+    registry.counter("pushed_total", "").unwrap().inc();
+    let exporter = cortex::metrics::OtlpMetricsExporter::from_vars(cortex_tests::vars(&env))
+        .unwrap()
+        .unwrap()
+        .registry(registry)
+        .start();
+    exporter.shutdown().unwrap();
+    let got = heads.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("POST /v1/metrics HTTP/1.1"),
+        "{}",
+        got[0]
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

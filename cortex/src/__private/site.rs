@@ -5,10 +5,10 @@ use std::sync::OnceLock;
 use linkme::distributed_slice;
 
 use super::Outcome;
-use crate::slo::{Covered, Objective};
 use crate::metrics::{
     Buckets, Counter, CounterCell, Gauge, GaugeCell, Histogram, HistogramCell, Registry,
 };
+use crate::slo::{Covered, Objective};
 
 /// Every annotated function's site, gathered by the linker, so that its
 /// series exist (at zero) before the first call.

@@ -3,7 +3,6 @@
 //! encodes them.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::series::Derived;
 use super::Registry;
@@ -98,15 +97,25 @@ mod linux {
     }
 }
 
+/// When the process started, Unix nanoseconds (on Linux from `/proc`,
+/// elsewhere the first time this is asked): where cumulative values begin.
+pub(crate) fn start_unix_nanos() -> u64 {
+    static START: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
+        #[cfg(target_os = "linux")]
+        if let Some(seconds) = linux::start_time() {
+            return (seconds * 1e9) as u64;
+        }
+        crate::trace::now_unix_nanos()
+    });
+    *START
+}
+
 /// Adds the process series to `registry` (the global registry has them
 /// from the start). Calling it again is harmless.
 pub(crate) fn register(registry: &Registry) {
-    let fallback_start = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
+    let start = start_unix_nanos() as f64 / 1e9;
     #[cfg(target_os = "linux")]
     {
-        let start = linux::start_time().unwrap_or(fallback_start);
         let stat = |read: fn(&Stat) -> f64| -> Derived {
             Arc::new(move || linux::stat().as_ref().map_or(0.0, read))
         };
@@ -157,7 +166,7 @@ pub(crate) fn register(registry: &Registry) {
         registry,
         "process_start_time_seconds",
         "Start time of the process since unix epoch in seconds.",
-        Arc::new(move || fallback_start),
+        Arc::new(move || start),
     );
 }
 

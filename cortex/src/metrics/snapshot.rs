@@ -142,8 +142,7 @@ impl FamilySnapshot {
             MetricType::Gauge | MetricType::Info => Point::Gauge(gauge(readings)),
             MetricType::Histogram => {
                 let (mut cumulative, mut scratch) = (Vec::new(), Vec::new());
-                let Some((first, sum)) = histogram(readings, &mut cumulative, &mut scratch)
-                else {
+                let Some((first, sum)) = histogram(readings, &mut cumulative, &mut scratch) else {
                     return;
                 };
                 Point::Histogram {
@@ -161,7 +160,12 @@ impl FamilySnapshot {
             .iter()
             .zip(labels.values)
             .map(|(n, v)| (n.clone(), v.clone()))
-            .chain(labels.extra.iter().map(|(n, v)| (Box::from(*n), Box::from(*v))))
+            .chain(
+                labels
+                    .extra
+                    .iter()
+                    .map(|(n, v)| (Box::from(*n), Box::from(*v))),
+            )
             .collect();
         self.series.push(SeriesSnapshot { labels, point });
     }

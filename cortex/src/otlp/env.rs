@@ -162,13 +162,11 @@ pub(crate) fn endpoint(
     } else {
         OtlpOptions::for_signal(value.trim(), signal.path())
     };
-    options
-        .map(Some)
-        .map_err(|e| ConfigError::BadVariable {
-            variable,
-            value,
-            reason: e.to_string(),
-        })
+    options.map(Some).map_err(|e| ConfigError::BadVariable {
+        variable,
+        value,
+        reason: e.to_string(),
+    })
 }
 
 /// Applies the certificate variable to `options` (an `https://` endpoint

@@ -34,4 +34,3 @@ pub(crate) fn resource(service_name: &str, extra: &[KeyValue]) -> Vec<KeyValue> 
     }
     out
 }
-

@@ -412,7 +412,6 @@ impl OtlpOptions {
     }
 }
 
-
 fn gzip(body: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(

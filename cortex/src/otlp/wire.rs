@@ -108,7 +108,6 @@ pub(crate) fn attributes(w: &mut Writer, field: u32, kvs: &[KeyValue]) {
     }
 }
 
-
 impl Writer {
     /// A `double` field, written even when zero (a present field).
     pub(crate) fn double(&mut self, field: u32, v: f64) {

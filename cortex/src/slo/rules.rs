@@ -102,8 +102,7 @@ fn group(out: &mut String, report: &Report) {
         for window in WINDOWS {
             let fast = selector(&metrics, "_bucket", name, &format!(",le=~\"{le}\""));
             let all = selector(&metrics, "_count", name, "");
-            let expr =
-                format!("1 - (sum(rate({fast}[{window}])) / sum(rate({all}[{window}])))");
+            let expr = format!("1 - (sum(rate({fast}[{window}])) / sum(rate({all}[{window}])))");
             record(out, LATENCY_RECORD, window, &expr, name);
         }
         let what = format!(
@@ -154,7 +153,11 @@ fn record(out: &mut String, prefix: &str, window: &str, expr: &str, objective: &
     let _ = writeln!(out, "      - record: {prefix}{window}");
     let _ = writeln!(out, "        expr: {}", single_quoted(expr));
     out.push_str("        labels:\n");
-    let _ = writeln!(out, "          objective_name: {}", single_quoted(objective));
+    let _ = writeln!(
+        out,
+        "          objective_name: {}",
+        single_quoted(objective)
+    );
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -192,10 +195,18 @@ fn alerts(
             spans.join(", or ")
         );
         let _ = writeln!(out, "      - alert: {alert}");
-        let _ = writeln!(out, "        expr: {}", single_quoted(&conditions.join(" or ")));
+        let _ = writeln!(
+            out,
+            "        expr: {}",
+            single_quoted(&conditions.join(" or "))
+        );
         out.push_str("        labels:\n");
         let _ = writeln!(out, "          severity: {severity}");
-        let _ = writeln!(out, "          objective_name: {}", single_quoted(objective));
+        let _ = writeln!(
+            out,
+            "          objective_name: {}",
+            single_quoted(objective)
+        );
         out.push_str("        annotations:\n");
         let _ = writeln!(out, "          summary: {}", single_quoted(&summary));
     }

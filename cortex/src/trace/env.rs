@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use super::data::Value;
 use super::limits::SpanLimits;
-use crate::otlp::env::{self, number, Signal};
-use crate::otlp::pairs;
 use super::sampler::Sampler;
 use super::tracer::{ConfigError, TracerBuilder};
+use crate::otlp::env::{self, number, Signal};
+use crate::otlp::pairs;
 
 impl TracerBuilder {
     /// Applies the standard OpenTelemetry variables that are set:

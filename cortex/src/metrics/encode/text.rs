@@ -5,10 +5,10 @@ use std::fmt;
 
 use super::Format;
 use crate::metrics::counter::CounterCell;
-use crate::metrics::snapshot;
 use crate::metrics::gauge::GaugeCell;
 use crate::metrics::histogram::HistogramCell;
 use crate::metrics::series::Descriptor;
+use crate::metrics::snapshot;
 use crate::metrics::MetricType;
 
 /// A borrowed view of one series' storage. (Named by the sealed

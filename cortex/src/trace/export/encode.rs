@@ -104,4 +104,3 @@ fn span_json(s: &SpanData) -> Json {
     m.insert("status".into(), status.into());
     Json::Object(m)
 }
-

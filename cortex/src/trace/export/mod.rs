@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-pub use encode::encode_otlp_json;
 pub use crate::otlp::{OtlpOptions, Protocol};
+pub use encode::encode_otlp_json;
 pub use otlp::OtlpExporter;
 pub use proto::encode_otlp_protobuf;
 
