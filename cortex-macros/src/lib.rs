@@ -100,6 +100,11 @@ pub fn counted(args: TokenStream, item: TokenStream) -> TokenStream {
 /// - `help = "..."`: the HELP text.
 /// - `buckets = [0.01, 0.1, 1.0]`: upper bounds in seconds; non-empty,
 ///   finite, non-negative and strictly increasing.
+/// - `native`, or `native(factor = 1.1, zero_threshold = 2.9e-39,
+///   max_buckets = 160)`: Prometheus native (exponential) buckets, served
+///   in the protobuf exposition; alone, instead of the classic buckets;
+///   with `buckets = [...]`, beside them. `factor` (above 1) picks the
+///   schema as client_golang does (1.1: schema 3, buckets 9 % apart).
 /// - `labels(key = "value", ...)`: extra constant labels.
 /// - `track_in_flight`: also keep the gauge
 ///   `cortex_function_calls_in_flight{function, module}`.

@@ -27,7 +27,7 @@ pub(crate) fn layer(
     let site = hidden(&format!("__CORTEX_FUSED_{index}"));
     let entry = hidden(&format!("__CORTEX_FUSED_ENTRY_{index}"));
     let slots = LANES * (timed.buckets.len() + 1);
-    let histogram = timed.histogram_cell(krate, &bucket_array, LANES);
+    let (native, histogram) = timed.histogram_cell(krate, &bucket_array, LANES);
     let track = timed.track_in_flight;
     let registration = registration(
         krate,
@@ -39,6 +39,7 @@ pub(crate) fn layer(
     let statics = quote! {
         static #bucket_array: [#krate::__private::AtomicU64; #slots] =
             [const { #krate::__private::AtomicU64::new(0) }; #slots];
+        #native
         static #site: #krate::__private::FusedSite = #krate::__private::FusedSite::new(
             #counted_info,
             #krate::__private::TimedSite::new(#timed_info, #histogram, #track),

@@ -213,6 +213,15 @@ impl Objective {
                         .iter()
                         .find(|b| !cortex_rules::slo::latency_is_a_bound(nanos, b))
                     {
+                        if buckets.is_empty() {
+                            return Err(syn::Error::new(
+                                *span,
+                                format!(
+                                    "`latency`: the function's `#[timed(native)]` keeps native buckets only, and the objective's rules read the classic bucket at the threshold: add `buckets = [..., {}, ...]` beside `native`",
+                                    seconds(nanos)
+                                ),
+                            ));
+                        }
                         return Err(syn::Error::new(
                             *span,
                             format!(

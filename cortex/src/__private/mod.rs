@@ -25,7 +25,7 @@ pub use health::{
 };
 
 pub use crate::health::Group;
-pub use crate::metrics::{CounterCell, GaugeCell, HistogramCell};
+pub use crate::metrics::{CounterCell, GaugeCell, HistogramCell, NativeCell};
 pub use cortex_macros::__cortex_stack;
 pub use linkme;
 pub use std::sync::atomic::AtomicU64;

@@ -12,13 +12,15 @@ use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use super::handler::{json, text, Request, Response, SharedHandler};
 use super::{Error, Server};
 use crate::health::{Group, HealthRegistry, ShowDetails};
-use crate::metrics::{negotiate, Registry};
+use crate::metrics::{negotiate_exposition, Exposition, Registry};
 
 /// The admin endpoints, to mount on a [`Server`] or to use as a hyper or
 /// tower service in another server (axum, plain hyper).
 ///
-/// - `GET /metrics`: every metric, as Prometheus text 0.0.4 or OpenMetrics
-///   1.0, chosen from the `Accept` header, with the matching `Content-Type`.
+/// - `GET /metrics`: every metric, as Prometheus text 0.0.4, OpenMetrics
+///   1.0 or the Prometheus protobuf format (the one with native
+///   histograms), chosen from the `Accept` header as
+///   [`negotiate_exposition`] does, with the matching `Content-Type`.
 /// - `GET /health`: every check; `/health/live` and `/health/ready`: the
 ///   liveness and readiness groups. 200 when UP or DEGRADED, 503 when DOWN;
 ///   Actuator-style JSON.
@@ -131,11 +133,14 @@ impl Admin {
     /// The `/metrics` response for a request with these headers.
     pub fn metrics_response(&self, headers: &HeaderMap) -> Response {
         let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-        let format = negotiate(accept);
-        let mut r = text(StatusCode::OK, self.metrics.encode(format));
+        let exposition = negotiate_exposition(accept);
+        let mut r = match exposition {
+            Exposition::Text(format) => text(StatusCode::OK, self.metrics.encode(format)),
+            Exposition::Protobuf => text(StatusCode::OK, self.metrics.encode_protobuf()),
+        };
         r.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static(format.content_type()),
+            HeaderValue::from_static(exposition.content_type()),
         );
         r
     }

@@ -18,6 +18,9 @@ pub enum Error {
     /// Histogram bucket bounds break a rule.
     #[error("invalid histogram buckets: {0}")]
     InvalidBuckets(#[from] BucketsError),
+    /// Native histogram options break a rule.
+    #[error("invalid native histogram options: {0}")]
+    InvalidNative(String),
     /// A metric with this name exists with another type, other label names,
     /// or other buckets.
     #[error("metric `{name}` is already registered as {existing}; cannot register it again as {requested}")]

@@ -5,9 +5,10 @@ use std::sync::atomic::{fence, AtomicU64, Ordering::*};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::buckets::Buckets;
+use super::native::NativeCell;
 use super::slot::Slot;
 use super::stripe::Spill;
-use super::Error;
 
 /// The default bucket bounds, in seconds:
 /// `[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]`.
@@ -58,6 +59,8 @@ pub struct HistogramCell {
     /// One per bucket slot (all lanes), made when a sampled span is first
     /// current during an observation.
     pub(crate) exemplars: super::exemplar::Exemplars,
+    /// Native (exponential) buckets, counted beside the classic ones.
+    native: Option<Slot<NativeCell>>,
 }
 
 impl HistogramCell {
@@ -80,6 +83,18 @@ impl HistogramCell {
         buckets: &'static [AtomicU64],
         lanes: usize,
     ) -> Self {
+        Self::from_static_parts(bounds, bounds_nanos, buckets, lanes, None)
+    }
+
+    /// Like [`from_static_lanes`](Self::from_static_lanes), with native
+    /// buckets beside the classic ones (`#[timed(native)]`).
+    pub const fn from_static_parts(
+        bounds: &'static [f64],
+        bounds_nanos: &'static [u64],
+        buckets: &'static [AtomicU64],
+        lanes: usize,
+        native: Option<&'static NativeCell>,
+    ) -> Self {
         assert!(buckets.len() == lanes * (bounds.len() + 1));
         assert!(bounds_nanos.len() == bounds.len());
         HistogramCell {
@@ -92,10 +107,15 @@ impl HistogramCell {
             sum_moves: AtomicU64::new(0),
             spill: Spill::new(),
             exemplars: super::exemplar::Exemplars::new(),
+            native: match native {
+                Some(n) => Some(Slot::Static(n)),
+                None => None,
+            },
         }
     }
 
-    fn owned(bounds: &[f64]) -> Self {
+    fn owned(layout: &Buckets) -> Self {
+        let bounds = layout.bounds();
         let nanos: Vec<u64> = bounds.iter().map(|&b| seconds_to_nanos(b)).collect();
         let buckets: Vec<AtomicU64> = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
         HistogramCell {
@@ -108,7 +128,15 @@ impl HistogramCell {
             sum_moves: AtomicU64::new(0),
             spill: Spill::new(),
             exemplars: super::exemplar::Exemplars::new(),
+            native: layout
+                .native_options()
+                .map(|o| Slot::Owned(Arc::new(NativeCell::new(*o)))),
         }
+    }
+
+    /// The native buckets, if kept.
+    pub(crate) fn native(&self) -> Option<&NativeCell> {
+        self.native.as_deref()
     }
 
     /// Words in one striped set: every bucket, the nanosecond sum, the
@@ -190,9 +218,18 @@ impl HistogramCell {
         }
         let bounds: &[f64] = &self.bounds;
         let i = bounds.iter().take_while(|&&b| v > b).count();
-        match self.count_in(i) {
-            None => self.add_sum(v),
-            Some(set) => super::atomic_f64::add(&set[self.buckets.len() + 1], v),
+        let striped = match self.count_in(i) {
+            None => {
+                self.add_sum(v);
+                false
+            }
+            Some(set) => {
+                super::atomic_f64::add(&set[self.buckets.len() + 1], v);
+                true
+            }
+        };
+        if let Some(native) = &self.native {
+            native.observe(v, striped.then(super::my_stripe));
         }
     }
 
@@ -209,6 +246,9 @@ impl HistogramCell {
         let i = bounds.iter().take_while(|&&b| ns > b).count();
         let slot = lane * (bounds.len() + 1) + i;
         let set = self.count_in(slot);
+        if let Some(native) = &self.native {
+            native.observe(ns as f64 / 1e9, set.is_some().then(super::my_stripe));
+        }
         if ns <= MAX_NANOS_OBSERVATION {
             let word = match set {
                 None => &self.sum_nanos,
@@ -336,73 +376,6 @@ impl fmt::Debug for HistogramCell {
 
 pub(crate) use cortex_rules::seconds_to_nanos;
 
-/// Bucket bounds for a histogram, checked when built.
-///
-/// ```
-/// use cortex::metrics::Buckets;
-///
-/// let b = Buckets::new([0.1, 0.5, 1.0])?;
-/// assert_eq!(b.bounds(), &[0.1, 0.5, 1.0]);
-/// assert!(Buckets::new([1.0, 0.5]).is_err());
-/// let exp = Buckets::exponential(0.001, 2.0, 4)?;
-/// assert_eq!(exp.bounds(), &[0.001, 0.002, 0.004, 0.008]);
-/// # Ok::<(), cortex::metrics::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct Buckets(Arc<[f64]>);
-
-impl Buckets {
-    /// Custom bounds: non-empty, finite, non-negative, strictly increasing.
-    /// `+Inf` is added implicitly.
-    ///
-    /// # Errors
-    /// [`Error::InvalidBuckets`] saying which rule a bound broke.
-    pub fn new(bounds: impl Into<Vec<f64>>) -> Result<Self, Error> {
-        let bounds = bounds.into();
-        cortex_rules::check_buckets(&bounds).map_err(Error::InvalidBuckets)?;
-        Ok(Buckets(bounds.into()))
-    }
-
-    /// `count` bounds starting at `start`, each `factor` times the previous.
-    ///
-    /// # Errors
-    /// [`Error::InvalidBuckets`] if the result breaks a rule (for example
-    /// `factor <= 1` or `count == 0`).
-    pub fn exponential(start: f64, factor: f64, count: usize) -> Result<Self, Error> {
-        let mut v = Vec::with_capacity(count);
-        let mut x = start;
-        for _ in 0..count {
-            v.push(x);
-            x *= factor;
-        }
-        Self::new(v)
-    }
-
-    /// `count` bounds starting at `start`, `width` apart.
-    ///
-    /// # Errors
-    /// [`Error::InvalidBuckets`] if the result breaks a rule.
-    pub fn linear(start: f64, width: f64, count: usize) -> Result<Self, Error> {
-        Self::new(
-            (0..count)
-                .map(|i| start + width * i as f64)
-                .collect::<Vec<_>>(),
-        )
-    }
-
-    /// The bounds, without the implicit `+Inf`.
-    pub fn bounds(&self) -> &[f64] {
-        &self.0
-    }
-}
-
-impl Default for Buckets {
-    /// [`DEFAULT_BUCKETS`].
-    fn default() -> Self {
-        Buckets(Arc::from(&DEFAULT_BUCKETS[..]))
-    }
-}
-
 /// Counts observations in buckets and tracks their sum and count.
 ///
 /// An observation is one atomic add to its bucket and one to the sum; a
@@ -440,7 +413,7 @@ impl Histogram {
     /// A histogram that belongs to no registry.
     pub fn new(buckets: &Buckets) -> Self {
         Histogram {
-            cell: Slot::Owned(Arc::new(HistogramCell::owned(buckets.bounds()))),
+            cell: Slot::Owned(Arc::new(HistogramCell::owned(buckets))),
         }
     }
 
@@ -493,6 +466,7 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Error;
 
     #[test]
     fn the_nanosecond_sum_moves_into_the_float_sum_and_never_wraps() {

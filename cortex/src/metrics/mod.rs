@@ -79,6 +79,7 @@
 //! OpenMetrics `target_info`.
 
 mod atomic_f64;
+mod buckets;
 mod cardinality;
 mod counter;
 mod encode;
@@ -90,6 +91,7 @@ mod family;
 mod gauge;
 mod histogram;
 mod info;
+mod native;
 mod process;
 mod registry;
 mod series;
@@ -102,15 +104,17 @@ pub(crate) use stripe::{my_stripe, stripes};
 
 use std::fmt;
 
+pub use buckets::Buckets;
 pub use cardinality::DEFAULT_SERIES_LIMIT;
 pub use counter::Counter;
-pub use encode::{negotiate, Format};
+pub use encode::{negotiate, negotiate_exposition, Exposition, Format, PROTOBUF_CONTENT_TYPE};
 pub use error::Error;
 pub use export::{MetricsExporterBuilder, OtlpMetricsExporter, Temporality, DEFAULT_INTERVAL};
 pub use family::{Family, Metric};
 pub use gauge::Gauge;
-pub use histogram::{Buckets, Histogram, DEFAULT_BUCKETS};
+pub use histogram::{Histogram, DEFAULT_BUCKETS};
 pub use info::{BuildInfo, RUST_VERSION};
+pub use native::NativeOptions;
 pub use registry::{global, Registry};
 
 // Storage types the macro expansions name through `cortex::__private`.
@@ -120,6 +124,8 @@ pub use counter::CounterCell;
 pub use gauge::GaugeCell;
 #[doc(hidden)]
 pub use histogram::HistogramCell;
+#[doc(hidden)]
+pub use native::NativeCell;
 
 /// The Prometheus type of a metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

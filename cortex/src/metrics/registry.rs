@@ -314,6 +314,27 @@ impl Registry {
             .collect()
     }
 
+    /// Every family in the Prometheus protobuf exposition (length-delimited
+    /// `io.prometheus.client.MetricFamily` messages), native histograms
+    /// included; families in the same order as the text formats.
+    ///
+    /// ```
+    /// use cortex::metrics::{Buckets, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let latency = registry.histogram("rpc_seconds", "RPC time.", Buckets::native())?;
+    /// latency.observe(0.25);
+    /// let body = registry.encode_protobuf();
+    /// // One delimited MetricFamily: its length, then field 1 (the name).
+    /// assert_eq!(body[0] as usize, body.len() - 1);
+    /// assert_eq!(&body[1..3], &[0x0a, 11]);
+    /// assert_eq!(&body[3..14], b"rpc_seconds");
+    /// # Ok::<(), cortex::metrics::Error>(())
+    /// ```
+    pub fn encode_protobuf(&self) -> Vec<u8> {
+        super::encode::protobuf::encode(&self.snapshot())
+    }
+
     /// The families, taken out first so the registry lock is not held
     /// while series locks are taken.
     fn collectors(&self) -> Vec<Arc<dyn Collect>> {

@@ -5,6 +5,7 @@
 use super::encode::{LabelSet, Reading};
 use super::exemplar::Exemplar;
 use super::histogram::HistogramCell;
+use super::native::NativePoint;
 use super::series::Descriptor;
 use super::MetricType;
 
@@ -94,6 +95,25 @@ pub(crate) fn histogram<'a>(
     Some((first, sum))
 }
 
+/// The native buckets of every histogram reading with `first`'s bounds,
+/// added up.
+fn native(readings: &[Reading<'_>], first: &HistogramCell) -> Option<NativePoint> {
+    let mut out: Option<NativePoint> = None;
+    for r in readings {
+        let Reading::Histogram(h) = r else { continue };
+        if h.bounds() != first.bounds() {
+            continue;
+        }
+        if let Some(n) = h.native().map(super::native::NativeCell::read) {
+            match &mut out {
+                Some(a) => a.merge(n),
+                None => out = Some(n),
+            }
+        }
+    }
+    out
+}
+
 /// One series' value at a collection.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Point {
@@ -106,6 +126,8 @@ pub(crate) enum Point {
         sum: f64,
         /// The newest exemplar of each bucket.
         exemplars: Vec<Option<Exemplar>>,
+        /// The native buckets, if kept.
+        native: Option<NativePoint>,
     },
 }
 
@@ -146,6 +168,7 @@ impl FamilySnapshot {
                     return;
                 };
                 Point::Histogram {
+                    native: native(readings, first),
                     bounds: first.bounds().to_vec(),
                     exemplars: (0..cumulative.len())
                         .map(|i| first.bucket_exemplar(i))

@@ -139,3 +139,48 @@ impl Writer {
         }
     }
 }
+
+impl Writer {
+    /// A `sint32`/`sint64` field (zigzag), written even when zero.
+    pub(crate) fn sint(&mut self, field: u32, v: i64) {
+        self.tag(field, 0);
+        self.varint(zigzag(v));
+    }
+
+    /// A `repeated sint64` field, packed.
+    pub(crate) fn packed_sint(&mut self, field: u32, values: &[i64]) {
+        if values.is_empty() {
+            return;
+        }
+        let mut inner = Writer::default();
+        for &v in values {
+            inner.varint(zigzag(v));
+        }
+        self.bytes(field, &inner.0);
+    }
+
+    /// A `repeated uint64` field, packed.
+    pub(crate) fn packed_uint(&mut self, field: u32, values: &[u64]) {
+        if values.is_empty() {
+            return;
+        }
+        let mut inner = Writer::default();
+        for &v in values {
+            inner.varint(v);
+        }
+        self.bytes(field, &inner.0);
+    }
+
+    /// A length-delimited message with its length first (the framing of
+    /// Prometheus's `encoding=delimited`).
+    pub(crate) fn delimited(&mut self, f: impl FnOnce(&mut Writer)) {
+        let mut inner = Writer::default();
+        f(&mut inner);
+        self.varint(inner.0.len() as u64);
+        self.0.extend_from_slice(&inner.0);
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}

@@ -1,9 +1,12 @@
-//! Exposition: the Prometheus text format 0.0.4 and OpenMetrics 1.0.
+//! Exposition: the Prometheus text format 0.0.4, OpenMetrics 1.0 and the
+//! Prometheus protobuf format.
 
 mod negotiate;
+pub(crate) mod protobuf;
 mod text;
 
-pub use negotiate::negotiate;
+pub use negotiate::{negotiate, negotiate_exposition};
+pub use protobuf::PROTOBUF_CONTENT_TYPE;
 pub(crate) use text::{push_f64 as push_f64_pub, Encoder, LabelSet, Reading};
 
 use std::fmt;
@@ -43,5 +46,27 @@ impl fmt::Display for Format {
             Format::PrometheusText => "Prometheus text 0.0.4",
             Format::OpenMetrics => "OpenMetrics 1.0",
         })
+    }
+}
+
+/// Any exposition a scrape can ask for: a text format, or the Prometheus
+/// protobuf format (the one that carries native histograms), as
+/// [`negotiate_exposition`] picks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Exposition {
+    /// [`Registry::encode`](crate::metrics::Registry::encode) in this
+    /// format.
+    Text(Format),
+    /// [`Registry::encode_protobuf`](crate::metrics::Registry::encode_protobuf).
+    Protobuf,
+}
+
+impl Exposition {
+    /// The `Content-Type` a response in this exposition carries.
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Exposition::Text(format) => format.content_type(),
+            Exposition::Protobuf => PROTOBUF_CONTENT_TYPE,
+        }
     }
 }

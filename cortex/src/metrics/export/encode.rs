@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::Collected;
 use crate::metrics::exemplar::Exemplar;
+use crate::metrics::native::NativePoint;
 use crate::metrics::snapshot::{FamilySnapshot, Point, SeriesSnapshot};
 use crate::metrics::MetricType;
 use crate::otlp::wire::{attributes, Writer};
@@ -30,6 +31,22 @@ fn name_and_unit(family: &FamilySnapshot) -> (&str, &'static str) {
         ""
     };
     (name, unit)
+}
+
+/// A histogram family goes as an exponential histogram when every series
+/// keeps native buckets (their classic buckets, if any, are left out: an
+/// OTLP metric has one shape).
+fn exponential(family: &FamilySnapshot) -> bool {
+    family.kind == MetricType::Histogram
+        && family.series.iter().all(|s| {
+            matches!(
+                &s.point,
+                Point::Histogram {
+                    native: Some(_),
+                    ..
+                }
+            )
+        })
 }
 
 fn labels(series: &SeriesSnapshot) -> Vec<KeyValue> {
@@ -107,10 +124,40 @@ fn metric_json(c: &Collected, index: usize, family: &FamilySnapshot) -> Json {
                     m.insert("asDouble".into(), number(*v));
                 }
                 Point::Histogram {
+                    native: Some(n),
+                    sum,
+                    exemplars,
+                    ..
+                } if exponential(family) => {
+                    m.insert("count".into(), n.count().to_string().into());
+                    m.insert("sum".into(), number(*sum));
+                    m.insert("scale".into(), n.schema.into());
+                    m.insert("zeroCount".into(), n.zero_count.to_string().into());
+                    for (key, buckets) in [("positive", &n.positive), ("negative", &n.negative)] {
+                        let (offset, counts) = NativePoint::otel_buckets(buckets);
+                        if !counts.is_empty() {
+                            m.insert(
+                                key.into(),
+                                json!({
+                                    "offset": offset,
+                                    "bucketCounts": counts.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                                }),
+                            );
+                        }
+                    }
+                    m.insert("zeroThreshold".into(), number(n.zero_threshold));
+                    let exemplars: Vec<Json> =
+                        exemplars.iter().flatten().map(exemplar_json).collect();
+                    if !exemplars.is_empty() {
+                        m.insert("exemplars".into(), exemplars.into());
+                    }
+                }
+                Point::Histogram {
                     bounds,
                     cumulative,
                     sum,
                     exemplars,
+                    ..
                 } => {
                     let counts = bucket_counts(cumulative);
                     m.insert(
@@ -139,6 +186,12 @@ fn metric_json(c: &Collected, index: usize, family: &FamilySnapshot) -> Json {
                 "dataPoints": points,
                 "aggregationTemporality": c.temporality,
                 "isMonotonic": true,
+            }
+        }),
+        MetricType::Histogram if exponential(family) => json!({
+            "exponentialHistogram": {
+                "dataPoints": points,
+                "aggregationTemporality": c.temporality,
             }
         }),
         MetricType::Histogram => json!({
@@ -255,10 +308,43 @@ fn metric_proto(w: &mut Writer, c: &Collected, index: usize, family: &FamilySnap
                     attributes(p, 7, &labels(s));
                 }
                 Point::Histogram {
+                    native: Some(n),
+                    sum,
+                    exemplars,
+                    ..
+                } if exponential(family) => {
+                    // ExponentialHistogramDataPoint: attributes = 1,
+                    // start = 2, time = 3, count = 4, sum = 5, scale = 6
+                    // (sint32), zero_count = 7, positive = 8, negative = 9,
+                    // exemplars = 11, zero_threshold = 14
+                    attributes(p, 1, &labels(s));
+                    p.fixed64(2, start);
+                    p.fixed64(3, c.now);
+                    p.fixed64(4, n.count());
+                    p.double(5, *sum);
+                    p.sint(6, i64::from(n.schema));
+                    p.fixed64(7, n.zero_count);
+                    for (field, buckets) in [(8, &n.positive), (9, &n.negative)] {
+                        let (offset, counts) = NativePoint::otel_buckets(buckets);
+                        if !counts.is_empty() {
+                            // Buckets { offset = 1 (sint32), bucket_counts = 2 }
+                            p.message(field, |b| {
+                                b.sint(1, i64::from(offset));
+                                b.packed_uint(2, &counts);
+                            });
+                        }
+                    }
+                    for e in exemplars.iter().flatten() {
+                        p.message(11, |x| exemplar_proto(x, e));
+                    }
+                    p.double(14, n.zero_threshold);
+                }
+                Point::Histogram {
                     bounds,
                     cumulative,
                     sum,
                     exemplars,
+                    ..
                 } => {
                     // HistogramDataPoint: start = 2, time = 3, count = 4,
                     // sum = 5, bucket_counts = 6, explicit_bounds = 7,
@@ -284,6 +370,12 @@ fn metric_proto(w: &mut Writer, c: &Collected, index: usize, family: &FamilySnap
             points(m);
             m.uint(2, c.temporality);
             m.uint(3, 1);
+        }),
+        // exponential_histogram = 10 { data_points = 1,
+        // aggregation_temporality = 2 }
+        MetricType::Histogram if exponential(family) => w.message(10, |m| {
+            points(m);
+            m.uint(2, c.temporality);
         }),
         // histogram = 9 { data_points = 1, aggregation_temporality = 2 }
         MetricType::Histogram => w.message(9, |m| {

@@ -412,14 +412,20 @@ fn minus(now: &Point, before: &Point) -> Point {
                 cumulative,
                 sum,
                 exemplars,
+                native,
             },
             Point::Histogram {
                 bounds: old_bounds,
                 cumulative: old,
                 sum: old_sum,
                 exemplars: old_exemplars,
+                native: old_native,
             },
         ) if bounds == old_bounds => Point::Histogram {
+            native: match (native, old_native) {
+                (Some(n), Some(o)) => Some(n.minus(o)),
+                (n, _) => n.clone(),
+            },
             bounds: bounds.clone(),
             cumulative: cumulative
                 .iter()

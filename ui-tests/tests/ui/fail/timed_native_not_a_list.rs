@@ -1,0 +1,4 @@
+#[cortex::timed(native = 1.1)]
+fn f() {}
+
+fn main() {}

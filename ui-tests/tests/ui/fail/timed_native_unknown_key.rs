@@ -1,0 +1,4 @@
+#[cortex::timed(native(schema = 3))]
+fn f() {}
+
+fn main() {}

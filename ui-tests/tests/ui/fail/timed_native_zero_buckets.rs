@@ -1,0 +1,4 @@
+#[cortex::timed(native(max_buckets = 0))]
+fn f() {}
+
+fn main() {}
