@@ -27,7 +27,7 @@ enum OrderError {
     latency_percentile = 99
 )]
 #[cortex::counted]
-#[cortex::timed(buckets = [0.001, 0.005, 0.01, 0.05, 0.1], track_in_flight)]
+#[cortex::timed(native, buckets = [0.001, 0.005, 0.01, 0.05, 0.1], track_in_flight)]
 async fn find_order(id: &str) -> Result<String, OrderError> {
     let id: u64 = id.parse().map_err(|_| OrderError::BadId(id.to_owned()))?;
     // Simulated storage latency.

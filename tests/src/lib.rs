@@ -14,6 +14,37 @@ pub mod policy;
 
 pub mod spans;
 
+/// The messages of the Prometheus protobuf exposition
+/// (`proto/prometheus_metrics.proto`), and a reader of its delimited
+/// framing.
+pub mod prometheus_model {
+    #[allow(
+        missing_docs,
+        unreachable_pub,
+        missing_debug_implementations,
+        clippy::all,
+        rust_2018_idioms
+    )]
+    mod generated {
+        include!(concat!(env!("OUT_DIR"), "/io.prometheus.client.rs"));
+    }
+    pub use generated::*;
+
+    /// Every length-delimited `MetricFamily` of a body.
+    ///
+    /// # Panics
+    /// On a body that is not a sequence of them.
+    pub fn families(mut body: &[u8]) -> Vec<MetricFamily> {
+        let mut out = Vec::new();
+        while !body.is_empty() {
+            let family = <MetricFamily as prost::Message>::decode_length_delimited(&mut body)
+                .expect("a length-delimited MetricFamily");
+            out.push(family);
+        }
+        out
+    }
+}
+
 /// The tonic service and client generated from `proto/shop.proto`, and
 /// [`Shop`](shop::Shop), the service the tests and the example serve.
 pub mod shop {
