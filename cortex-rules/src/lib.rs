@@ -25,6 +25,7 @@ use std::fmt;
 pub mod native;
 pub mod resilience;
 pub mod slo;
+pub mod utf8;
 
 /// Which kind of name a rule was applied to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +146,12 @@ pub fn check_label_name(name: &str) -> Result<(), NameError> {
         return Err(NameError::ReservedPrefix { name: name.into() });
     }
     Ok(())
+}
+
+/// Whether `name` passes the character rules of `kind` (for labels, the
+/// `__` prefix aside).
+pub(crate) fn check_chars_only(name: &str, kind: NameKind) -> bool {
+    check_chars(name, kind).is_ok()
 }
 
 fn check_chars(name: &str, kind: NameKind) -> Result<(), NameError> {

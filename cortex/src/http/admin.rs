@@ -12,7 +12,7 @@ use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use super::handler::{json, text, Request, Response, SharedHandler};
 use super::{Error, Server};
 use crate::health::{Group, HealthRegistry, ShowDetails};
-use crate::metrics::{negotiate_exposition, Exposition, Registry};
+use crate::metrics::{negotiate_exposition, Registry};
 
 /// The admin endpoints, to mount on a [`Server`] or to use as a hyper or
 /// tower service in another server (axum, plain hyper).
@@ -133,15 +133,11 @@ impl Admin {
     /// The `/metrics` response for a request with these headers.
     pub fn metrics_response(&self, headers: &HeaderMap) -> Response {
         let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-        let exposition = negotiate_exposition(accept);
-        let mut r = match exposition {
-            Exposition::Text(format) => text(StatusCode::OK, self.metrics.encode(format)),
-            Exposition::Protobuf => text(StatusCode::OK, self.metrics.encode_protobuf()),
-        };
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(exposition.content_type()),
-        );
+        let negotiated = negotiate_exposition(accept);
+        let mut r = text(StatusCode::OK, self.metrics.encode_negotiated(&negotiated));
+        if let Ok(v) = HeaderValue::from_str(&negotiated.content_type()) {
+            r.headers_mut().insert(header::CONTENT_TYPE, v);
+        }
         r
     }
 

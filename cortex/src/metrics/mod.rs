@@ -107,7 +107,10 @@ use std::fmt;
 pub use buckets::Buckets;
 pub use cardinality::DEFAULT_SERIES_LIMIT;
 pub use counter::Counter;
-pub use encode::{negotiate, negotiate_exposition, Exposition, Format, PROTOBUF_CONTENT_TYPE};
+pub use encode::{
+    negotiate, negotiate_exposition, Escaping, Exposition, Format, Negotiated,
+    PROTOBUF_CONTENT_TYPE,
+};
 pub use error::Error;
 pub use export::{MetricsExporterBuilder, OtlpMetricsExporter, Temporality, DEFAULT_INTERVAL};
 pub use family::{Family, Metric};

@@ -7,10 +7,11 @@ use std::sync::{Arc, LazyLock};
 
 use parking_lot::RwLock;
 
-use super::encode::{Encoder, Format};
+use super::encode::{Encoder, Escaping, Exposition, Format, Negotiated};
 use super::series::{Descriptor, FamilyCore, Metric};
 use super::snapshot::FamilySnapshot;
 use super::{Buckets, Counter, Error, Family, Gauge, Histogram, MetricType};
+use cortex_rules::NameKind;
 
 /// What the registry keeps of a family: a typed handle (to give the same
 /// family back) and an encoder view.
@@ -73,6 +74,8 @@ impl<M: Metric> Collect for FamilyCore<M> {
 pub struct Registry {
     families: RwLock<BTreeMap<Box<str>, Entry>>,
     cap: Arc<super::cardinality::Shared>,
+    /// Whether names outside the classic rules are accepted.
+    utf8: std::sync::atomic::AtomicBool,
 }
 
 /// The process-wide registry, where annotated functions register
@@ -105,6 +108,7 @@ impl Registry {
         let registry = Registry {
             families: RwLock::new(BTreeMap::new()),
             cap: super::cardinality::Shared::new(),
+            utf8: std::sync::atomic::AtomicBool::new(false),
         };
         // One series per family at most: never capped itself.
         if let Ok(dropped) = registry.counter_family(DROPPED_NAME, DROPPED_HELP, &["family"]) {
@@ -112,6 +116,38 @@ impl Registry {
             let _ = registry.cap.dropped.set(dropped);
         }
         registry
+    }
+
+    /// Accepts metric and label names beyond the classic rules from now on
+    /// (Prometheus 3's UTF-8 names, OpenTelemetry style:
+    /// `http.server.request.duration`, `url.scheme`); only an empty name,
+    /// and a label name starting with `__`, are still refused. Such names
+    /// are served as they are to a scraper that asks with
+    /// `escaping=allow-utf-8` (Prometheus 3 does), and escaped to
+    /// underscores (`http_server_request_duration`) otherwise, so two names
+    /// that escape alike are one family (a [conflict](Error::Conflict)).
+    ///
+    /// ```
+    /// use cortex::metrics::{Escaping, Format, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// assert!(registry.gauge("queue.depth", "").is_err());
+    /// registry.allow_utf8_names();
+    /// registry.gauge_family("queue.depth", "Jobs waiting.", &["queue.name"])?
+    ///     .with_labels(&["fast"])?
+    ///     .set(3.0);
+    /// assert_eq!(
+    ///     registry.encode(Format::PrometheusText),
+    ///     "# HELP queue_depth Jobs waiting.\n# TYPE queue_depth gauge\nqueue_depth{queue_name=\"fast\"} 3\n"
+    /// );
+    /// assert_eq!(
+    ///     registry.encode_with(Format::PrometheusText, Escaping::AllowUtf8),
+    ///     "# HELP \"queue.depth\" Jobs waiting.\n# TYPE \"queue.depth\" gauge\n{\"queue.depth\",\"queue.name\"=\"fast\"} 3\n"
+    /// );
+    /// # Ok::<(), cortex::metrics::Error>(())
+    /// ```
+    pub fn allow_utf8_names(&self) {
+        self.utf8.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The series limit of every family without one of its own (default
@@ -212,8 +248,12 @@ impl Registry {
         labels: &[&str],
         options: M::Options,
     ) -> Result<Family<M>, Error> {
-        check_names(kind, name, labels)?;
-        let key = family_key(kind, name);
+        let utf8 = self.utf8.load(std::sync::atomic::Ordering::Relaxed);
+        check_names(kind, name, labels, utf8)?;
+        // Names that escape alike are one family: the classic exposition
+        // could not tell them apart.
+        let escaped = cortex_rules::utf8::escape_underscores(name, NameKind::Metric);
+        let key = family_key(kind, &escaped);
         let mut families = self.families.write();
         if let Some(entry) = families.get(key) {
             let same_shape = entry.desc.kind == kind
@@ -248,9 +288,12 @@ impl Registry {
         }
         // Different families must not produce the same sample names
         // (a histogram `x` owns `x_count`, a counter `x_total` owns `x`).
-        let produced = sample_names(kind, name);
+        let produced = sample_names(kind, &escaped);
         for entry in families.values() {
-            let theirs = sample_names(entry.desc.kind, &entry.desc.name);
+            let theirs = sample_names(
+                entry.desc.kind,
+                &cortex_rules::utf8::escape_underscores(&entry.desc.name, NameKind::Metric),
+            );
             if theirs.iter().any(|n| produced.contains(n)) {
                 return Err(Error::Conflict {
                     name: name.into(),
@@ -267,6 +310,10 @@ impl Registry {
             help: help.into(),
             kind,
             label_names: labels.iter().map(|l| Box::from(*l)).collect(),
+            legacy: cortex_rules::utf8::is_legacy(name, NameKind::Metric)
+                && labels
+                    .iter()
+                    .all(|l| cortex_rules::utf8::is_legacy(l, NameKind::Label)),
         };
         let core = Arc::new(FamilyCore::<M>::new(
             desc.clone(),
@@ -295,8 +342,31 @@ impl Registry {
     /// Like [`encode`](Registry::encode), appending to `out` (so a buffer
     /// can be reused between scrapes).
     pub fn encode_into(&self, out: &mut String, format: Format) {
+        self.encode_into_with(out, format, Escaping::Underscores);
+    }
+
+    /// [`encode`](Registry::encode) with UTF-8 names written as `escaping`
+    /// says (the same output for a registry without such names).
+    pub fn encode_with(&self, format: Format, escaping: Escaping) -> String {
+        let mut out = String::new();
+        self.encode_into_with(&mut out, format, escaping);
+        out
+    }
+
+    /// What a scrape negotiated ([`negotiate_exposition`](super::negotiate_exposition)),
+    /// as the bytes of its body.
+    pub fn encode_negotiated(&self, negotiated: &Negotiated) -> Vec<u8> {
+        match negotiated.exposition {
+            Exposition::Text(format) => self.encode_with(format, negotiated.escaping).into_bytes(),
+            Exposition::Protobuf => {
+                super::encode::protobuf::encode(&self.snapshot(), negotiated.escaping)
+            }
+        }
+    }
+
+    fn encode_into_with(&self, out: &mut String, format: Format, escaping: Escaping) {
         let families = self.collectors();
-        let mut enc = Encoder::new(out, format);
+        let mut enc = Encoder::new(out, format, escaping);
         for family in &families {
             // Writing into a String cannot fail.
             let _ = family.encode(&mut enc);
@@ -332,7 +402,7 @@ impl Registry {
     /// # Ok::<(), cortex::metrics::Error>(())
     /// ```
     pub fn encode_protobuf(&self) -> Vec<u8> {
-        super::encode::protobuf::encode(&self.snapshot())
+        super::encode::protobuf::encode(&self.snapshot(), Escaping::Underscores)
     }
 
     /// The families, taken out first so the registry lock is not held
@@ -401,8 +471,12 @@ impl fmt::Debug for Registry {
     }
 }
 
-fn check_names(kind: MetricType, name: &str, labels: &[&str]) -> Result<(), Error> {
-    cortex_rules::check_metric_name(name)?;
+fn check_names(kind: MetricType, name: &str, labels: &[&str], utf8: bool) -> Result<(), Error> {
+    if utf8 {
+        cortex_rules::utf8::check_metric_name(name)?;
+    } else {
+        cortex_rules::check_metric_name(name)?;
+    }
     if kind == MetricType::Counter {
         cortex_rules::check_suffix(name, "_total")?;
     }
@@ -410,7 +484,11 @@ fn check_names(kind: MetricType, name: &str, labels: &[&str]) -> Result<(), Erro
         cortex_rules::check_suffix(name, "_info")?;
     }
     for (i, label) in labels.iter().enumerate() {
-        cortex_rules::check_label_name(label)?;
+        if utf8 {
+            cortex_rules::utf8::check_label_name(label)?;
+        } else {
+            cortex_rules::check_label_name(label)?;
+        }
         if labels[..i].contains(label) {
             return Err(Error::DuplicateLabel {
                 name: name.into(),

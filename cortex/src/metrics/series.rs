@@ -194,6 +194,9 @@ pub(crate) struct Descriptor {
     pub(crate) help: Box<str>,
     pub(crate) kind: MetricType,
     pub(crate) label_names: Box<[Box<str>]>,
+    /// Whether every name is a classic one (no UTF-8 name: the encoders'
+    /// fast path).
+    pub(crate) legacy: bool,
 }
 
 pub(crate) struct FamilyCore<M: Metric> {

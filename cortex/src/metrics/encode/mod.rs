@@ -50,8 +50,7 @@ impl fmt::Display for Format {
 }
 
 /// Any exposition a scrape can ask for: a text format, or the Prometheus
-/// protobuf format (the one that carries native histograms), as
-/// [`negotiate_exposition`] picks it.
+/// protobuf format (the one that carries native histograms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Exposition {
     /// [`Registry::encode`](crate::metrics::Registry::encode) in this
@@ -61,12 +60,46 @@ pub enum Exposition {
     Protobuf,
 }
 
-impl Exposition {
-    /// The `Content-Type` a response in this exposition carries.
-    pub const fn content_type(self) -> &'static str {
-        match self {
-            Exposition::Text(format) => format.content_type(),
-            Exposition::Protobuf => PROTOBUF_CONTENT_TYPE,
+/// How names beyond the classic rules (UTF-8 names, see
+/// [`Registry::allow_utf8_names`](crate::metrics::Registry::allow_utf8_names))
+/// are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Escaping {
+    /// Every character the classic rules refuse becomes `_`
+    /// (`escaping=underscores`, what a scraper that does not ask gets).
+    #[default]
+    Underscores,
+    /// As they are, quoted in the text formats (`{"http.server.duration"}`):
+    /// for a scraper that asks with `escaping=allow-utf-8`.
+    AllowUtf8,
+}
+
+/// What [`negotiate_exposition`] picked for a scrape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Negotiated {
+    /// The format.
+    pub exposition: Exposition,
+    /// How UTF-8 names are written.
+    pub escaping: Escaping,
+}
+
+impl Negotiated {
+    /// The `Content-Type` of the answer (with `escaping=allow-utf-8` when
+    /// names go as they are, and the text format's version 1.0.0, the one
+    /// that quotes them).
+    pub fn content_type(&self) -> String {
+        match (self.exposition, self.escaping) {
+            (Exposition::Text(f), Escaping::Underscores) => f.content_type().to_owned(),
+            (Exposition::Protobuf, Escaping::Underscores) => PROTOBUF_CONTENT_TYPE.to_owned(),
+            (Exposition::Text(Format::PrometheusText), Escaping::AllowUtf8) => {
+                "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8".to_owned()
+            }
+            (Exposition::Text(f), Escaping::AllowUtf8) => {
+                format!("{}; escaping=allow-utf-8", f.content_type())
+            }
+            (Exposition::Protobuf, Escaping::AllowUtf8) => {
+                format!("{PROTOBUF_CONTENT_TYPE}; escaping=allow-utf-8")
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Picking an exposition format from an HTTP `Accept` header.
 
-use super::{Exposition, Format};
+use super::{Escaping, Exposition, Format, Negotiated};
 
 /// Picks the exposition format for an HTTP `Accept` header value.
 ///
@@ -23,42 +23,76 @@ use super::{Exposition, Format};
 /// ```
 pub fn negotiate(accept: Option<&str>) -> Format {
     let w = weigh(accept);
-    if w.open_metrics > w.text {
+    if w.open_metrics.q > w.text.q {
         Format::OpenMetrics
     } else {
         Format::PrometheusText
     }
 }
 
-/// [`negotiate`], with the protobuf exposition among the choices: it wins
-/// when `application/vnd.google.protobuf` with
+/// [`negotiate`], with the protobuf exposition among the choices, and how
+/// UTF-8 names are written. Protobuf wins when
+/// `application/vnd.google.protobuf` with
 /// `proto=io.prometheus.client.MetricFamily` and `encoding=delimited` is
 /// weighed above both text formats, as Prometheus sends it when native
-/// histograms are enabled. The admin `/metrics` endpoint answers with it.
+/// histograms are enabled; names go as they are when the chosen media range
+/// says `escaping=allow-utf-8` (Prometheus 3 does; for `text/plain` it also
+/// asks for `version=1.0.0`, the version that quotes them), else escaped to
+/// underscores. The admin `/metrics` endpoint answers this way.
 ///
 /// ```
-/// use cortex::metrics::{negotiate_exposition, Exposition, Format};
+/// use cortex::metrics::{negotiate_exposition, Escaping, Exposition, Format};
 ///
 /// // What Prometheus 2.42 sends with `--enable-feature=native-histograms`.
 /// let prom = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
-/// assert_eq!(negotiate_exposition(Some(prom)), Exposition::Protobuf);
-/// assert_eq!(negotiate_exposition(None), Exposition::Text(Format::PrometheusText));
+/// assert_eq!(negotiate_exposition(Some(prom)).exposition, Exposition::Protobuf);
+/// // What Prometheus 3 sends by default.
+/// let prom3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+/// let n = negotiate_exposition(Some(prom3));
+/// assert_eq!((n.exposition, n.escaping), (Exposition::Text(Format::OpenMetrics), Escaping::AllowUtf8));
+/// assert_eq!(negotiate_exposition(None).escaping, Escaping::Underscores);
 /// ```
-pub fn negotiate_exposition(accept: Option<&str>) -> Exposition {
+pub fn negotiate_exposition(accept: Option<&str>) -> Negotiated {
     let w = weigh(accept);
-    if w.protobuf > w.text && w.protobuf > w.open_metrics {
-        Exposition::Protobuf
+    let (exposition, best) = if w.protobuf.q > w.text.q && w.protobuf.q > w.open_metrics.q {
+        (Exposition::Protobuf, w.protobuf)
+    } else if w.open_metrics.q > w.text.q {
+        (Exposition::Text(Format::OpenMetrics), w.open_metrics)
     } else {
-        Exposition::Text(negotiate(accept))
+        (Exposition::Text(Format::PrometheusText), w.text)
+    };
+    Negotiated {
+        exposition,
+        escaping: if best.utf8 {
+            Escaping::AllowUtf8
+        } else {
+            Escaping::Underscores
+        },
+    }
+}
+
+/// The best weight a format got, and whether that media range allowed
+/// UTF-8 names.
+#[derive(Default, Clone, Copy)]
+struct Best {
+    q: u16,
+    utf8: bool,
+}
+
+impl Best {
+    fn offer(&mut self, q: u16, utf8: bool) {
+        if q > self.q || (q == self.q && utf8 && q > 0) {
+            *self = Best { q, utf8 };
+        }
     }
 }
 
 /// The best `q` (in thousandths) the header gives each format.
 #[derive(Default)]
 struct Weights {
-    text: u16,
-    open_metrics: u16,
-    protobuf: u16,
+    text: Best,
+    open_metrics: Best,
+    protobuf: Best,
 }
 
 fn weigh(accept: Option<&str>) -> Weights {
@@ -71,7 +105,7 @@ fn weigh(accept: Option<&str>) -> Weights {
         let media = parts.next().unwrap_or("").trim();
         let mut q = 1000u16;
         let mut version: Option<&str> = None;
-        let (mut proto, mut encoding) = (None, None);
+        let (mut proto, mut encoding, mut escaping) = (None, None, None);
         let mut valid = true;
         for param in parts {
             let Some((k, v)) = param.split_once('=') else {
@@ -90,25 +124,31 @@ fn weigh(accept: Option<&str>) -> Weights {
                 proto = Some(v);
             } else if k.eq_ignore_ascii_case("encoding") {
                 encoding = Some(v);
+            } else if k.eq_ignore_ascii_case("escaping") {
+                escaping = Some(v);
             }
         }
         if !valid {
             continue;
         }
+        let utf8 = escaping == Some("allow-utf-8");
         if media.eq_ignore_ascii_case("application/openmetrics-text") {
             if matches!(version, None | Some("1.0.0") | Some("0.0.1")) {
-                w.open_metrics = w.open_metrics.max(q);
+                w.open_metrics.offer(q, utf8);
             }
         } else if media.eq_ignore_ascii_case("text/plain") {
-            if matches!(version, None | Some("0.0.4")) {
-                w.text = w.text.max(q);
+            match version {
+                None | Some("0.0.4") => w.text.offer(q, false),
+                // Version 1.0.0 is the one that quotes UTF-8 names.
+                Some("1.0.0") => w.text.offer(q, utf8),
+                _ => {}
             }
         } else if media.eq_ignore_ascii_case("application/vnd.google.protobuf") {
             if proto == Some("io.prometheus.client.MetricFamily") && encoding == Some("delimited") {
-                w.protobuf = w.protobuf.max(q);
+                w.protobuf.offer(q, utf8);
             }
         } else if media == "*/*" || media.eq_ignore_ascii_case("text/*") {
-            w.text = w.text.max(q);
+            w.text.offer(q, false);
         }
     }
     w
@@ -157,7 +197,8 @@ mod tests {
     #[test]
     fn protobuf_choices() {
         let proto = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";
-        assert_eq!(negotiate_exposition(Some(proto)), Exposition::Protobuf);
+        let pick = |h: &str| negotiate_exposition(Some(h)).exposition;
+        assert_eq!(pick(proto), Exposition::Protobuf);
         // Another message or framing is not ours.
         assert_eq!(
             negotiate_exposition(Some(

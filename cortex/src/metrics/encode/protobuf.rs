@@ -4,6 +4,11 @@
 //! after its length as a varint. It is the one format that carries native
 //! histograms; Prometheus asks for it when they are enabled.
 
+use std::borrow::Cow;
+
+use cortex_rules::NameKind;
+
+use super::Escaping;
 use crate::metrics::exemplar::Exemplar;
 use crate::metrics::native::NativePoint;
 use crate::metrics::snapshot::{FamilySnapshot, Point, SeriesSnapshot};
@@ -14,17 +19,25 @@ use crate::otlp::wire::Writer;
 pub const PROTOBUF_CONTENT_TYPE: &str =
     "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
 
-pub(crate) fn encode(families: &[FamilySnapshot]) -> Vec<u8> {
+pub(crate) fn encode(families: &[FamilySnapshot], escaping: Escaping) -> Vec<u8> {
     let mut w = Writer::default();
     for family in families {
-        w.delimited(|f| metric_family(f, family));
+        w.delimited(|f| metric_family(f, family, escaping));
     }
     w.0
 }
 
-fn metric_family(w: &mut Writer, family: &FamilySnapshot) {
+/// A name as `escaping` writes it (protobuf needs no quoting).
+fn name(name: &str, kind: NameKind, escaping: Escaping) -> Cow<'_, str> {
+    match escaping {
+        Escaping::Underscores => cortex_rules::utf8::escape_underscores(name, kind),
+        Escaping::AllowUtf8 => Cow::Borrowed(name),
+    }
+}
+
+fn metric_family(w: &mut Writer, family: &FamilySnapshot, escaping: Escaping) {
     // name = 1, help = 2, type = 3, metric = 4
-    w.bytes(1, family.name.as_bytes());
+    w.bytes(1, name(&family.name, NameKind::Metric, escaping).as_bytes());
     w.bytes(2, family.help.as_bytes());
     // COUNTER = 0, GAUGE = 1, HISTOGRAM = 4 (an info family is a gauge).
     let kind = match family.kind {
@@ -34,7 +47,7 @@ fn metric_family(w: &mut Writer, family: &FamilySnapshot) {
     };
     w.uint(3, kind);
     for series in &family.series {
-        w.message(4, |m| metric(m, series));
+        w.message(4, |m| metric(m, series, escaping));
     }
 }
 
@@ -60,10 +73,10 @@ fn exemplar(w: &mut Writer, field: u32, e: &Exemplar) {
     });
 }
 
-fn metric(w: &mut Writer, series: &SeriesSnapshot) {
+fn metric(w: &mut Writer, series: &SeriesSnapshot, escaping: Escaping) {
     // Metric { label = 1, gauge = 2, counter = 3, histogram = 7 }
-    for (name, value) in &series.labels {
-        label(w, 1, name, value);
+    for (label_name, value) in &series.labels {
+        label(w, 1, &name(label_name, NameKind::Label, escaping), value);
     }
     match &series.point {
         Point::Counter(v) => w.message(3, |c| {

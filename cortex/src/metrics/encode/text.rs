@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::Format;
+use super::{Escaping, Format};
 use crate::metrics::counter::CounterCell;
 use crate::metrics::gauge::GaugeCell;
 use crate::metrics::histogram::HistogramCell;
@@ -38,15 +38,76 @@ pub(crate) struct LabelSet<'a> {
 pub(crate) struct Encoder<'a> {
     out: &'a mut String,
     format: Format,
+    escaping: Escaping,
+    /// The names of the current family as written, when one of them is not
+    /// a classic name (`None`: the names as they are, the fast path).
+    names: Option<Names>,
     cumulative: Vec<u64>,
     scratch: Vec<u64>,
 }
 
+/// A family's names as this exposition writes them.
+struct Names {
+    /// The sample name, escaped; or, with `quoted`, the raw name to quote
+    /// inside the braces.
+    metric: String,
+    quoted: bool,
+    /// Each label name as written (escaped, plain or quoted).
+    labels: Vec<String>,
+}
+
+impl Names {
+    fn new(desc: &Descriptor, escaping: Escaping) -> Option<Names> {
+        use cortex_rules::utf8::{escape_underscores, is_legacy};
+        use cortex_rules::NameKind;
+        if desc.legacy {
+            return None;
+        }
+        Some(match escaping {
+            Escaping::Underscores => Names {
+                metric: escape_underscores(&desc.name, NameKind::Metric).into_owned(),
+                quoted: false,
+                labels: desc
+                    .label_names
+                    .iter()
+                    .map(|l| escape_underscores(l, NameKind::Label).into_owned())
+                    .collect(),
+            },
+            Escaping::AllowUtf8 => Names {
+                metric: desc.name.to_string(),
+                quoted: !is_legacy(&desc.name, NameKind::Metric),
+                labels: desc
+                    .label_names
+                    .iter()
+                    .map(|l| {
+                        if is_legacy(l, NameKind::Label) {
+                            l.to_string()
+                        } else {
+                            quoted(l)
+                        }
+                    })
+                    .collect(),
+            },
+        })
+    }
+}
+
+/// `"name"`, with `\` and `"` escaped as in label values.
+pub(crate) fn quoted(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    escape_label_value(&mut out, name);
+    out.push('"');
+    out
+}
+
 impl<'a> Encoder<'a> {
-    pub(crate) fn new(out: &'a mut String, format: Format) -> Self {
+    pub(crate) fn new(out: &'a mut String, format: Format, escaping: Escaping) -> Self {
         Encoder {
             out,
             format,
+            escaping,
+            names: None,
             cumulative: Vec::new(),
             scratch: Vec::new(),
         }
@@ -60,35 +121,49 @@ impl<'a> Encoder<'a> {
 
     /// The name on HELP and TYPE lines: OpenMetrics names a counter family
     /// without its `_total` suffix; the text format uses the sample name.
-    fn family_name<'d>(&self, desc: &'d Descriptor) -> &'d str {
-        match (self.format, desc.kind) {
+    fn family_name<'d>(&self, name: &'d str, kind: MetricType) -> &'d str {
+        match (self.format, kind) {
             (Format::OpenMetrics, MetricType::Counter) => {
-                desc.name.strip_suffix("_total").unwrap_or(&desc.name)
+                name.strip_suffix("_total").unwrap_or(name)
             }
-            (Format::OpenMetrics, MetricType::Info) => {
-                desc.name.strip_suffix("_info").unwrap_or(&desc.name)
-            }
-            _ => &desc.name,
+            (Format::OpenMetrics, MetricType::Info) => name.strip_suffix("_info").unwrap_or(name),
+            _ => name,
         }
     }
 
     pub(crate) fn header(&mut self, desc: &Descriptor) -> fmt::Result {
-        let name = self.family_name(desc);
+        self.names = Names::new(desc, self.escaping);
+        let written = match &self.names {
+            None => None,
+            Some(n) => {
+                let family = self.family_name(&n.metric, desc.kind);
+                Some(if n.quoted {
+                    quoted(family)
+                } else {
+                    family.to_owned()
+                })
+            }
+        };
+        let name = match &written {
+            Some(w) => w.as_str(),
+            None => self.family_name(&desc.name, desc.kind),
+        };
+        let out = &mut *self.out;
         if !desc.help.is_empty() {
-            self.out.push_str("# HELP ");
-            self.out.push_str(name);
-            self.out.push(' ');
-            escape_help(self.out, &desc.help, self.format == Format::OpenMetrics);
-            self.out.push('\n');
+            out.push_str("# HELP ");
+            out.push_str(name);
+            out.push(' ');
+            escape_help(out, &desc.help, self.format == Format::OpenMetrics);
+            out.push('\n');
         }
-        self.out.push_str("# TYPE ");
-        self.out.push_str(name);
-        self.out.push(' ');
-        self.out.push_str(match (self.format, desc.kind) {
+        out.push_str("# TYPE ");
+        out.push_str(name);
+        out.push(' ');
+        out.push_str(match (self.format, desc.kind) {
             (Format::PrometheusText, MetricType::Info) => "gauge",
             (_, kind) => kind.as_str(),
         });
-        self.out.push('\n');
+        out.push('\n');
         Ok(())
     }
 
@@ -160,16 +235,43 @@ impl<'a> Encoder<'a> {
     /// Writes `name{labels} ` (with the trailing space).
     fn sample(&mut self, name: &str, suffix: &str, labels: &LabelSet<'_>, le: Option<Le>) {
         let out = &mut *self.out;
-        out.push_str(name);
-        out.push_str(suffix);
         let mut first = true;
+        match &self.names {
+            None => {
+                out.push_str(name);
+                out.push_str(suffix);
+            }
+            Some(n) if n.quoted => {
+                // `{"name_suffix", labels}`.
+                out.push('{');
+                out.push('"');
+                escape_label_value(out, &n.metric);
+                escape_label_value(out, suffix);
+                out.push('"');
+                first = false;
+            }
+            Some(n) => {
+                out.push_str(&n.metric);
+                out.push_str(suffix);
+            }
+        }
         let mut sep = |out: &mut String| {
             out.push(if first { '{' } else { ',' });
             first = false;
         };
-        for (n, v) in labels.names.iter().zip(labels.values) {
-            sep(out);
-            push_label(out, n, v);
+        match &self.names {
+            None => {
+                for (n, v) in labels.names.iter().zip(labels.values) {
+                    sep(out);
+                    push_label(out, n, v);
+                }
+            }
+            Some(names) => {
+                for (n, v) in names.labels.iter().zip(labels.values) {
+                    sep(out);
+                    push_label(out, n, v);
+                }
+            }
         }
         for (n, v) in labels.extra {
             sep(out);
