@@ -43,7 +43,7 @@ fn names_beyond_the_classic_rules_need_the_registry_to_allow_them() {
     ));
     let registry = Registry::new();
     registry.allow_utf8_names();
-    registry.gauge("queue.depth", "").unwrap();
+    registry.gauge("queue.depth", "").unwrap().set(1.0);
     // Still refused: an empty name, a reserved label, and a name that
     // escapes like one already registered.
     assert!(registry.gauge("", "").is_err());

@@ -201,19 +201,35 @@ mod tests {
         assert_eq!(pick(proto), Exposition::Protobuf);
         // Another message or framing is not ours.
         assert_eq!(
-            negotiate_exposition(Some(
-                "application/vnd.google.protobuf;proto=other;encoding=delimited"
-            )),
+            pick("application/vnd.google.protobuf;proto=other;encoding=delimited"),
             Exposition::Text(Format::PrometheusText)
         );
         assert_eq!(
-            negotiate_exposition(Some(&format!("{proto};q=0.2,text/plain;q=0.5"))),
+            pick(&format!("{proto};q=0.2,text/plain;q=0.5")),
             Exposition::Text(Format::PrometheusText)
         );
         // A tie goes to the text format, which every scraper reads.
         assert_eq!(
-            negotiate_exposition(Some(&format!("{proto};q=0.5,text/plain;q=0.5"))),
+            pick(&format!("{proto};q=0.5,text/plain;q=0.5")),
             Exposition::Text(Format::PrometheusText)
+        );
+        // UTF-8 names only where the chosen range allows them.
+        let utf8 = |h: &str| negotiate_exposition(Some(h)).escaping;
+        assert_eq!(
+            utf8("text/plain;version=1.0.0;escaping=allow-utf-8"),
+            Escaping::AllowUtf8
+        );
+        assert_eq!(
+            utf8("text/plain;version=0.0.4;escaping=allow-utf-8"),
+            Escaping::Underscores
+        );
+        assert_eq!(
+            utf8("text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,application/openmetrics-text;q=0.5"),
+            Escaping::Underscores
+        );
+        assert_eq!(
+            utf8(&format!("{proto};escaping=allow-utf-8")),
+            Escaping::AllowUtf8
         );
         // The text formats' choice is unchanged by a protobuf entry.
         assert_eq!(negotiate(Some(proto)), Format::PrometheusText);
