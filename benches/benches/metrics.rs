@@ -179,6 +179,78 @@ fn annotated_calls(c: &mut Criterion) {
 
 const SERIES: usize = 10_000;
 
+/// Native (exponential) buckets against the classic ones and the peers'
+/// classic histograms (which have no native mode), one thread.
+fn native_observe(c: &mut Criterion) {
+    use cortex::metrics::{Buckets, NativeOptions};
+    let mut g = c.benchmark_group("native_observe");
+    let registry = cortex::metrics::Registry::new();
+    let classic = registry
+        .histogram("classic_seconds", "", Buckets::default())
+        .unwrap();
+    let native = registry
+        .histogram("native_seconds", "", Buckets::native())
+        .unwrap();
+    let both = registry
+        .histogram(
+            "both_seconds",
+            "",
+            Buckets::default().with_native(NativeOptions::default()),
+        )
+        .unwrap();
+    for (name, h) in [
+        ("cortex_classic", &classic),
+        ("cortex_native", &native),
+        ("cortex_native_and_classic", &both),
+    ] {
+        let mut v = 0.0f64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                v = (v + 0.013) % 12.0;
+                black_box(h).observe(black_box(v));
+            })
+        });
+    }
+    let pc = prometheus_client::metrics::histogram::Histogram::new(
+        cortex::metrics::DEFAULT_BUCKETS.iter().copied(),
+    );
+    let mut v = 0.0f64;
+    g.bench_function("prometheus_client", |b| {
+        b.iter(|| {
+            v = (v + 0.013) % 12.0;
+            black_box(&pc).observe(black_box(v));
+        })
+    });
+    let fm = fastmetrics::metrics::histogram::Histogram::new(
+        cortex::metrics::DEFAULT_BUCKETS.iter().copied(),
+    );
+    let mut v = 0.0f64;
+    g.bench_function("fastmetrics", |b| {
+        b.iter(|| {
+            v = (v + 0.013) % 12.0;
+            black_box(&fm).observe(black_box(v));
+        })
+    });
+    g.finish();
+}
+
+/// What the `process_*` series cost a scrape: reading `/proc` and writing
+/// them.
+fn process_collection(c: &mut Criterion) {
+    let mut g = c.benchmark_group("process_metrics_scrape");
+    let registry = cortex::metrics::Registry::new();
+    registry.register_process_metrics();
+    let mut buf = String::new();
+    g.bench_function("cortex", |b| {
+        b.iter(|| {
+            buf.clear();
+            registry.encode_into(&mut buf, cortex::metrics::Format::PrometheusText);
+            black_box(buf.len())
+        })
+    });
+    g.finish();
+}
+
 fn encode_10k(c: &mut Criterion) {
     let mut g = c.benchmark_group("encode_10k_series");
     g.sample_size(20);
@@ -223,6 +295,9 @@ fn encode_10k(c: &mut Criterion) {
             black_box(buf.len())
         })
     });
+    g.bench_function("cortex_protobuf", |b| {
+        b.iter(|| black_box(registry.encode_protobuf().len()))
+    });
     let mut out = Vec::new();
     g.bench_function("prometheus", |b| {
         use prometheus::Encoder;
@@ -247,6 +322,6 @@ fn encode_10k(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = cortex_benches::config(2);
-    targets = counter_inc, histogram_observe, labelled_lookup, annotated_calls, encode_10k
+    targets = counter_inc, histogram_observe, native_observe, labelled_lookup, annotated_calls, encode_10k, process_collection
 }
 criterion_main!(benches);

@@ -54,11 +54,26 @@ impl Writer {
     /// A nested message, written by `f` (kept even when empty: an empty
     /// message is still a present field).
     pub(crate) fn message(&mut self, field: u32, f: impl FnOnce(&mut Writer)) {
-        let mut inner = Writer::default();
-        f(&mut inner);
         self.tag(field, 2);
-        self.varint(inner.0.len() as u64);
-        self.0.extend_from_slice(&inner.0);
+        self.length_prefixed(f);
+    }
+
+    /// Writes `f`'s bytes in place, then puts their length in front of
+    /// them: no buffer per message (the body moves by the few bytes of its
+    /// length, once).
+    fn length_prefixed(&mut self, f: impl FnOnce(&mut Writer)) {
+        let start = self.0.len();
+        f(self);
+        let mut len = (self.0.len() - start) as u64;
+        let mut prefix = [0u8; 10];
+        let mut n = 0;
+        while len >= 0x80 {
+            prefix[n] = (len as u8) | 0x80;
+            len >>= 7;
+            n += 1;
+        }
+        prefix[n] = len as u8;
+        self.0.splice(start..start, prefix[..=n].iter().copied());
     }
 }
 
@@ -174,10 +189,7 @@ impl Writer {
     /// A length-delimited message with its length first (the framing of
     /// Prometheus's `encoding=delimited`).
     pub(crate) fn delimited(&mut self, f: impl FnOnce(&mut Writer)) {
-        let mut inner = Writer::default();
-        f(&mut inner);
-        self.varint(inner.0.len() as u64);
-        self.0.extend_from_slice(&inner.0);
+        self.length_prefixed(f);
     }
 }
 
