@@ -244,21 +244,29 @@ mod tests {
             add::<true>(&v.base, &v.spill, 1, 0, 1);
         }
         assert_eq!(v.spill.bytes(), 0, "one thread: never contended");
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let v = Arc::clone(&v);
-                std::thread::spawn(move || {
-                    for _ in 0..100_000 {
-                        add::<true>(&v.base, &v.spill, 1, 0, 1);
-                    }
+        // Bursts of 8 threads until two of them collide (on a loaded 2-core
+        // machine one burst may run its threads one after the other).
+        let mut rounds = 0u64;
+        while v.spill.bytes() == 0 && rounds < 50 {
+            rounds += 1;
+            let start = Arc::new(std::sync::Barrier::new(8));
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    let (v, start) = (Arc::clone(&v), Arc::clone(&start));
+                    std::thread::spawn(move || {
+                        start.wait();
+                        for _ in 0..100_000 {
+                            add::<true>(&v.base, &v.spill, 1, 0, 1);
+                        }
+                    })
                 })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
         }
-        assert_eq!(sum::<true>(&v.base, &v.spill, 0), 1000 + 800_000);
-        assert_eq!(v.spill.bytes(), stripes() * 128);
+        assert_eq!(sum::<true>(&v.base, &v.spill, 0), 1000 + rounds * 800_000);
+        assert_eq!(v.spill.bytes(), stripes() * 128, "contended: spilled");
     }
 
     #[test]
