@@ -332,16 +332,8 @@ pub(crate) struct NativePoint {
 impl NativePoint {
     /// Adds `other`'s buckets, at the coarser of the two schemas.
     pub(crate) fn merge(&mut self, mut other: NativePoint) {
-        while self.schema > other.schema {
-            self.schema -= 1;
-            self.positive = halve(&self.positive);
-            self.negative = halve(&self.negative);
-        }
-        while other.schema > self.schema {
-            other.schema -= 1;
-            other.positive = halve(&other.positive);
-            other.negative = halve(&other.negative);
-        }
+        self.coarsen_to(other.schema);
+        other.coarsen_to(self.schema);
         let add = |a: &[(i32, u64)], b: &[(i32, u64)]| {
             let mut all: std::collections::BTreeMap<i32, u64> = a.iter().copied().collect();
             for &(k, n) in b {
@@ -359,17 +351,8 @@ impl NativePoint {
     /// buckets), at the coarser of the two schemas.
     pub(crate) fn minus(&self, before: &NativePoint) -> NativePoint {
         let (mut now, mut then) = (self.clone(), before.clone());
-        // Align the schemas as `merge` does.
-        while now.schema > then.schema {
-            now.schema -= 1;
-            now.positive = halve(&now.positive);
-            now.negative = halve(&now.negative);
-        }
-        while then.schema > now.schema {
-            then.schema -= 1;
-            then.positive = halve(&then.positive);
-            then.negative = halve(&then.negative);
-        }
+        now.coarsen_to(then.schema);
+        then.coarsen_to(now.schema);
         let sub = |a: &[(i32, u64)], b: &[(i32, u64)]| {
             let old: std::collections::BTreeMap<i32, u64> = b.iter().copied().collect();
             a.iter()
@@ -397,6 +380,15 @@ impl NativePoint {
             dense[(k - first.0) as usize] = n;
         }
         (first.0 - 1, dense)
+    }
+
+    /// Halves the resolution until it is at most `schema`.
+    fn coarsen_to(&mut self, schema: i8) {
+        while self.schema > schema {
+            self.schema -= 1;
+            self.positive = halve(&self.positive);
+            self.negative = halve(&self.negative);
+        }
     }
 
     /// Observations in every bucket.
@@ -479,9 +471,7 @@ impl NativeCell {
         while point.positive.len() + point.negative.len() > max
             && point.schema > cortex_rules::native::MIN_SCHEMA
         {
-            point.schema -= 1;
-            point.positive = halve(&point.positive);
-            point.negative = halve(&point.negative);
+            point.coarsen_to(point.schema - 1);
         }
         point
     }
