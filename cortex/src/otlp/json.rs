@@ -32,3 +32,8 @@ fn attribute(key: &str, value: &Value) -> Json {
     };
     json!({ "key": key, "value": value })
 }
+
+/// The instrumentation scope of every signal: Cortex and its version.
+pub(crate) fn scope() -> Json {
+    json!({ "name": "cortex", "version": env!("CARGO_PKG_VERSION") })
+}

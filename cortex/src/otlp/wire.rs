@@ -196,3 +196,10 @@ impl Writer {
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
+
+/// `InstrumentationScope { name = 1, version = 2 }`: Cortex, for every
+/// signal.
+pub(crate) fn scope(w: &mut Writer) {
+    w.bytes(1, b"cortex");
+    w.bytes(2, env!("CARGO_PKG_VERSION").as_bytes());
+}

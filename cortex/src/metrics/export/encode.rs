@@ -73,7 +73,7 @@ pub(super) fn json(resource: &[KeyValue], c: &Collected) -> Vec<u8> {
         "resourceMetrics": [{
             "resource": { "attributes": crate::otlp::json::attributes(resource) },
             "scopeMetrics": [{
-                "scope": { "name": "cortex", "version": env!("CARGO_PKG_VERSION") },
+                "scope": crate::otlp::json::scope(),
                 "metrics": metrics
             }]
         }]
@@ -253,10 +253,7 @@ pub(super) fn protobuf(resource: &[KeyValue], c: &Collected) -> Vec<u8> {
         // scope_metrics = 2
         rm.message(2, |sm| {
             // scope = 1 { name = 1, version = 2 }
-            sm.message(1, |scope| {
-                scope.bytes(1, b"cortex");
-                scope.bytes(2, env!("CARGO_PKG_VERSION").as_bytes());
-            });
+            sm.message(1, crate::otlp::wire::scope);
             for (i, f) in exported(c) {
                 // metrics = 2
                 sm.message(2, |m| metric_proto(m, c, i, f));

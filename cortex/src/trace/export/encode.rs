@@ -35,7 +35,7 @@ pub(super) fn encode(resource: &[KeyValue], spans: &[SpanData]) -> String {
                 "attributes": attributes(resource)
             },
             "scopeSpans": [{
-                "scope": { "name": "cortex", "version": env!("CARGO_PKG_VERSION") },
+                "scope": crate::otlp::json::scope(),
                 "spans": spans
             }]
         }]

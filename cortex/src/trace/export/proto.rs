@@ -58,10 +58,7 @@ pub(super) fn encode(resource: &[KeyValue], spans: &[SpanData]) -> Vec<u8> {
         // scope_spans = 2
         rs.message(2, |ss| {
             // scope = 1 { name = 1, version = 2 }
-            ss.message(1, |scope| {
-                scope.bytes(1, b"cortex");
-                scope.bytes(2, env!("CARGO_PKG_VERSION").as_bytes());
-            });
+            ss.message(1, crate::otlp::wire::scope);
             for s in spans {
                 ss.message(2, |m| span(m, s));
             }
