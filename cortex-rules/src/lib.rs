@@ -22,6 +22,7 @@
 
 use std::fmt;
 
+pub mod config;
 pub mod native;
 pub mod resilience;
 pub mod slo;

@@ -78,6 +78,7 @@ extern crate self as cortex;
 
 #[cfg(feature = "actors")]
 pub mod actor;
+pub mod config;
 pub mod health;
 #[cfg(feature = "http")]
 pub mod http;

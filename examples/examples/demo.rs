@@ -11,7 +11,16 @@
 //! curl -i -X POST localhost:3000/orders -d '{"item":"coffee"}'
 //! curl --compressed -i localhost:3000/metrics
 //! curl -i localhost:3000/health
+//! curl -i localhost:3000/inventory/coffee  # a downstream call behind the `inventory` breaker
+//! curl -s localhost:3000/cortex/circuitbreakers
 //! ```
+//!
+//! Policies are tuned without a rebuild from `$CORTEX_CONFIG` (a TOML file)
+//! and `CORTEX_*` variables (`CORTEX_CIRCUIT_BREAKER__INVENTORY__OPEN_FOR=30s`),
+//! checked by the attributes' rules: a bad value stops the demo with the
+//! place it was written, and exit code 2. `kill -HUP` reloads them.
+//! `CORTEX_ADMIN_TOKEN` turns on the admin writes (forcing a breaker's
+//! state, `POST /cortex/config/reload`).
 //!
 //! Traces: every request is a `server` span (continuing the caller's
 //! `traceparent`), with the annotated functions as children. Point it at an
@@ -41,6 +50,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    // Before anything is built on it: a refused configuration stops the
+    // demo, naming each bad value's place.
+    if let Err(refused) = cortex::config::load() {
+        eprintln!("configuration refused:\n{refused}");
+        std::process::exit(2);
+    }
     let tracer = cortex_examples::install_tracing()?;
     let metrics = cortex::metrics::OtlpMetricsExporter::from_env()?.map(|b| b.start());
     let addr = std::env::var("CORTEX_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());

@@ -6,6 +6,7 @@ use std::time::Duration;
 use cortex::health::Health;
 use cortex::http::{json, text, Method, Request, Response, RunningServer, Server, StatusCode};
 
+pub mod inventory;
 #[cfg(feature = "wasm")]
 pub mod transform;
 
@@ -134,7 +135,10 @@ pub fn install_tracing() -> Result<cortex::trace::Tracer, cortex::trace::ConfigE
 }
 
 /// Starts the demo service on `addr`: `GET /orders/{id}`, `POST /orders`,
-/// `GET /checksum/{rounds}` (CPU work on a worker pool), with feature
+/// `GET /checksum/{rounds}` (CPU work on a worker pool),
+/// `GET /inventory/{item}` (a downstream call behind a retry, the
+/// `inventory` breaker and a timeout; `POST /inventory/fail` and
+/// `/inventory/heal` steer the simulated service, see [`inventory`]), with feature
 /// `wasm` `POST /transform` (the body run through a WebAssembly guest, see
 /// [`transform`]), and the admin endpoints, with compressed responses.
 ///
@@ -151,7 +155,10 @@ pub fn service() -> Result<Server, cortex::http::Error> {
     let server = Server::new()
         .route(Method::GET, "/orders/{id}", get_order)?
         .route(Method::POST, "/orders", post_order)?
-        .route(Method::GET, "/checksum/{rounds}", checksum)?;
+        .route(Method::GET, "/checksum/{rounds}", checksum)?
+        .route(Method::GET, "/inventory/{item}", inventory::get_stock)?
+        .route(Method::POST, "/inventory/fail", inventory::fail)?
+        .route(Method::POST, "/inventory/heal", inventory::heal)?;
     #[cfg(feature = "wasm")]
     let server = server.route(Method::POST, "/transform", transform::transform)?;
     server.with_admin()

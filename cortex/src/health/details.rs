@@ -33,12 +33,7 @@ impl ShowDetails {
         match self {
             ShowDetails::Never => false,
             ShowDetails::Always => true,
-            ShowDetails::WhenAuthorized(token) => authorization
-                .and_then(|v| v.trim().split_once(' '))
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .is_some_and(|(_, given)| {
-                    constant_time_eq(given.trim().as_bytes(), token.as_bytes())
-                }),
+            ShowDetails::WhenAuthorized(token) => bearer_matches(authorization, token),
         }
     }
 }
@@ -52,6 +47,15 @@ impl fmt::Debug for ShowDetails {
             ShowDetails::WhenAuthorized(_) => f.write_str("WhenAuthorized(..)"),
         }
     }
+}
+
+/// Whether an `Authorization` header value is `Bearer <token>` (the
+/// scheme in any case), compared in constant time.
+pub(crate) fn bearer_matches(authorization: Option<&str>, token: &str) -> bool {
+    authorization
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .is_some_and(|(_, given)| constant_time_eq(given.trim().as_bytes(), token.as_bytes()))
 }
 
 // Compares without an early exit, so the time taken does not reveal how much

@@ -25,6 +25,7 @@
 
 pub mod checks;
 mod details;
+pub(crate) use details::bearer_matches;
 mod registry;
 mod run;
 

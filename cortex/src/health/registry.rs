@@ -336,6 +336,41 @@ impl HealthRegistry {
         checks.sort_by(|a, b| a.name.cmp(&b.name));
     }
 
+    /// The options of the check named `name`.
+    pub fn check_options(&self, name: &str) -> Option<CheckOptions> {
+        self.checks
+            .read()
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.options)
+    }
+
+    /// Changes the options of the check named `name` (its cached result is
+    /// dropped); returns whether it exists.
+    pub fn set_check_options(&self, name: &str, options: CheckOptions) -> bool {
+        let mut checks = self.checks.write();
+        let Some(slot) = checks.iter_mut().find(|c| c.name == name) else {
+            return false;
+        };
+        *slot = Arc::new(Check {
+            name: slot.name.clone(),
+            options,
+            run: Arc::clone(&slot.run),
+            cache: tokio::sync::Mutex::new(None),
+        });
+        true
+    }
+
+    /// How long results are kept ([`cache_results_for`](Self::cache_results_for)).
+    pub fn cached_for(&self) -> Duration {
+        *self.cache_for.read()
+    }
+
+    /// The deadline of a whole probe ([`probe_deadline`](Self::probe_deadline)).
+    pub fn deadline(&self) -> Duration {
+        *self.probe_deadline.read()
+    }
+
     /// Removes a check; returns whether it existed.
     pub fn remove(&self, name: &str) -> bool {
         let mut checks = self.checks.write();

@@ -75,4 +75,8 @@ pub enum Error {
     /// The server's own metrics could not be registered.
     #[error("cannot register the HTTP metrics: {0}")]
     Metrics(#[from] crate::metrics::Error),
+    /// The configuration was refused (strict mode): every problem, one per
+    /// line, each with its place.
+    #[error("configuration refused:\n{0}")]
+    Config(#[from] crate::config::Error),
 }

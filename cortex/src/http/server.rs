@@ -48,6 +48,7 @@ pub struct Server {
     drain_delay: Duration,
     shutdown_timeout: Duration,
     on_signals: bool,
+    load_config: bool,
     #[cfg(feature = "compression")]
     compression: Option<super::compression::Compression>,
 }
@@ -82,6 +83,7 @@ impl Server {
             drain_delay: Duration::ZERO,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             on_signals: false,
+            load_config: false,
             #[cfg(feature = "compression")]
             compression: Some(super::compression::Compression::default()),
         }
@@ -220,6 +222,16 @@ impl Server {
         self
     }
 
+    /// Whether `bind` loads the process's configuration
+    /// ([`cortex::config::load`](crate::config::load), unless something
+    /// loaded it already), listens for `SIGHUP` to reload it, and applies
+    /// its `[server]` settings over these limits. [`with_admin`](Self::with_admin)
+    /// turns it on; `load_config(false)` after it turns it off.
+    pub fn load_config(mut self, load: bool) -> Self {
+        self.load_config = load;
+        self
+    }
+
     /// Replaces the limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -238,7 +250,9 @@ impl Server {
     ///
     /// # Errors
     /// [`Error::Bind`] if the address cannot be bound; [`Error::Metrics`] if
-    /// the HTTP metrics conflict with metrics registered differently.
+    /// the HTTP metrics conflict with metrics registered differently;
+    /// [`Error::Config`] if the server [loads the configuration](Self::load_config)
+    /// and it is refused in strict mode.
     pub async fn bind(
         self,
         addr: impl ToSocketAddrs + std::fmt::Debug,
@@ -254,7 +268,13 @@ impl Server {
             addr: shown,
             source,
         })?;
-        let limits = self.limits;
+        let limits = if self.load_config {
+            crate::config::load_once()?;
+            crate::config::reload_on_sighup();
+            crate::config::server_limits(self.limits)
+        } else {
+            self.limits
+        };
         let app = Arc::new(App {
             observer: crate::tower::Observer::new(self.registry)?,
             router: self.router,

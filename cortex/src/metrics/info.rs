@@ -42,6 +42,8 @@ pub struct BuildInfo {
     pub commit: &'static str,
 }
 
+static REGISTERED: parking_lot::Mutex<Option<BuildInfo>> = parking_lot::Mutex::new(None);
+
 const BUILD_NAME: &str = "cortex_build_info";
 const BUILD_HELP: &str = "The running program: its version, commit and compiler.";
 const TARGET_NAME: &str = "target_info";
@@ -55,10 +57,17 @@ impl BuildInfo {
     /// Never for values `build_info!()` makes; a family of the same name
     /// registered otherwise is logged and left as it is.
     pub fn register(self) -> Self {
+        *REGISTERED.lock() = Some(self);
         if let Err(error) = self.register_in(super::global()) {
             tracing::error!(target: "cortex::metrics", %error, "cortex_build_info is not exported");
         }
         self
+    }
+
+    /// What [`register`](Self::register) exported last (what `GET
+    /// /cortex/info` shows), if anything did.
+    pub fn registered() -> Option<BuildInfo> {
+        *REGISTERED.lock()
     }
 
     /// Exports this in `registry`.

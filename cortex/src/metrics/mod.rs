@@ -118,6 +118,7 @@ pub use gauge::Gauge;
 pub use histogram::{Histogram, DEFAULT_BUCKETS};
 pub use info::{BuildInfo, RUST_VERSION};
 pub use native::NativeOptions;
+pub(crate) use process::start_unix_nanos;
 pub use registry::{global, Registry};
 
 // Storage types the macro expansions name through `cortex::__private`.

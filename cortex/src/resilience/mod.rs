@@ -36,6 +36,7 @@ mod pipeline;
 pub mod rate_limiter;
 pub(crate) mod registry;
 pub mod retry;
+mod ring;
 pub(crate) mod sync;
 pub mod timeout;
 mod timer;
@@ -59,6 +60,9 @@ pub use pipeline::Pipeline;
 pub use rate_limiter::{RateLimiter, RateLimiterEvent};
 pub use registry::{bulkhead, circuit_breaker, rate_limiter, retry, timeout};
 pub use retry::{Retry, RetryDecision, RetryEvent};
+pub use ring::{
+    dropped_events, keep_events, recent_events, EventFilter, PolicyEvent, DEFAULT_EVENTS_KEPT,
+};
 pub use timeout::{Timeout, TimeoutEvent};
 
 /// Why a policy refused or stopped a call.

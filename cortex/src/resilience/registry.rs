@@ -32,6 +32,38 @@ pub fn circuit_breaker(name: &str) -> Option<CircuitBreaker> {
     BREAKERS.lock().get(name).cloned()
 }
 
+/// Every breaker, by name.
+pub(crate) fn breakers() -> Vec<(String, CircuitBreaker)> {
+    annotated_ready();
+    sorted(&BREAKERS.lock())
+}
+
+/// Every retry, by name.
+pub(crate) fn retries() -> Vec<(String, Retry)> {
+    RETRIES.all()
+}
+
+/// Every bulkhead, by name.
+pub(crate) fn bulkheads() -> Vec<(String, Bulkhead)> {
+    BULKHEADS.all()
+}
+
+/// Every timeout, by name.
+pub(crate) fn timeouts() -> Vec<(String, Timeout)> {
+    TIMEOUTS.all()
+}
+
+/// Every rate limiter, by name.
+pub(crate) fn rate_limiters() -> Vec<(String, RateLimiter)> {
+    RATE_LIMITERS.all()
+}
+
+fn sorted<P: Clone>(map: &HashMap<String, P>) -> Vec<(String, P)> {
+    let mut all: Vec<_> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
 /// Attribute-made instances are created with the global metrics registry;
 /// make sure that has happened before a lookup by name.
 fn annotated_ready() {
@@ -117,6 +149,11 @@ impl<P: Clone> Named<P> {
     fn get(&self, name: &str) -> Option<P> {
         annotated_ready();
         self.map.lock().get(name).cloned()
+    }
+
+    fn all(&self) -> Vec<(String, P)> {
+        annotated_ready();
+        sorted(&self.map.lock())
     }
 
     fn get_or_create<C: PartialEq + std::fmt::Debug>(

@@ -3,7 +3,7 @@
 //! and `span_id`, so logs and traces join in Grafana, Loki or Elastic.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde_json::{Map, Value as Json};
 use tracing::field::{Field, Visit};
@@ -156,7 +156,10 @@ where
         let mut fields = JsonFields::default();
         event.record(&mut fields);
         let mut line = Map::new();
-        line.insert("timestamp".into(), rfc3339(SystemTime::now()).into());
+        line.insert(
+            "timestamp".into(),
+            crate::util::rfc3339(SystemTime::now()).into(),
+        );
         line.insert("level".into(), meta.level().as_str().into());
         line.insert("target".into(), meta.target().into());
         if let Some(message) = fields.message {
@@ -173,38 +176,14 @@ where
     }
 }
 
-/// `2026-12-02T04:01:56.123Z`.
-fn rfc3339(at: SystemTime) -> String {
-    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        since.subsec_millis()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn timestamps() {
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_835_438_400_123);
-        assert_eq!(super::rfc3339(at), "2028-02-29T12:00:00.123Z");
+        assert_eq!(crate::util::rfc3339(at), "2028-02-29T12:00:00.123Z");
         assert_eq!(
-            super::rfc3339(std::time::UNIX_EPOCH),
+            crate::util::rfc3339(std::time::UNIX_EPOCH),
             "1970-01-01T00:00:00.000Z"
         );
     }

@@ -74,6 +74,7 @@ pub use id::{SpanId, TraceId};
 pub use limits::SpanLimits;
 #[cfg(feature = "tracing-bridge")]
 pub use logs::{log_ids, JsonLines, WithTraceIds};
+pub(crate) use sampler::{sampler_ratio_override, set_sampler_ratio_override};
 pub use sampler::{Sampler, TailSampling};
 pub use span::{Entered, Span};
 pub use span_builder::{Parent, SpanBuilder};

@@ -1,6 +1,7 @@
 //! Which traces are recorded: head samplers decided when a span starts, and
 //! tail sampling decided when a trace's local root span ends.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Decides, when a span starts, whether it is recorded and exported.
@@ -38,6 +39,37 @@ impl Sampler {
                 None => root.should_sample(None, trace_id),
             },
         }
+    }
+}
+
+/// `f64` bits of the ratio a configuration set (`traces.sampler_ratio`);
+/// this value for none.
+const NO_OVERRIDE: u64 = u64::MAX;
+static RATIO_OVERRIDE: AtomicU64 = AtomicU64::new(NO_OVERRIDE);
+
+/// The ratio a configuration set for every tracer's root spans, if any.
+pub(crate) fn sampler_ratio_override() -> Option<f64> {
+    let bits = RATIO_OVERRIDE.load(Ordering::Relaxed);
+    (bits != NO_OVERRIDE).then(|| f64::from_bits(bits))
+}
+
+/// Sets (or, with `None`, removes) the configured ratio.
+pub(crate) fn set_sampler_ratio_override(ratio: Option<f64>) {
+    RATIO_OVERRIDE.store(ratio.map_or(NO_OVERRIDE, f64::to_bits), Ordering::Relaxed);
+}
+
+/// Whether a span is sampled: by the configured ratio when one is set
+/// (`ParentBased(Ratio)`: a parent's flag decides for its children), else
+/// by `sampler`.
+#[inline]
+pub(crate) fn decide(sampler: &Sampler, parent_sampled: Option<bool>, trace_id: u128) -> bool {
+    let bits = RATIO_OVERRIDE.load(Ordering::Relaxed);
+    if bits == NO_OVERRIDE {
+        return sampler.should_sample(parent_sampled, trace_id);
+    }
+    match parent_sampled {
+        Some(sampled) => sampled,
+        None => ratio_keeps(f64::from_bits(bits), trace_id),
     }
 }
 

@@ -321,10 +321,7 @@ impl Tracer {
             && !parent.sampled
             && !parent.remote
             && parent.local_root != 0
-            && !self
-                .inner
-                .sampler
-                .should_sample(Some(false), parent.trace_id())
+            && !super::sampler::decide(&self.inner.sampler, Some(false), parent.trace_id())
     }
 
     /// Starts a span of the current span: the path `#[traced]` takes.
@@ -357,10 +354,11 @@ impl Tracer {
         } else {
             TraceId::random().to_u128()
         };
-        let sampled = self
-            .inner
-            .sampler
-            .should_sample(has_parent.then_some(parent.sampled), trace_id);
+        let sampled = super::sampler::decide(
+            &self.inner.sampler,
+            has_parent.then_some(parent.sampled),
+            trace_id,
+        );
         let local_parent = has_parent && !parent.remote && parent.local_root != 0;
         let state = match state {
             Some(s) => s,

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use self::queue::{Entry, Places, Waiter, Wake};
 use super::events::Hooks;
+use super::ring::EventRing;
 use super::{BulkheadConfig, ConfigError, Error};
 use crate::metrics::{Counter, Registry};
 
@@ -42,6 +43,7 @@ struct Inner {
     max_wait_nanos: AtomicU64,
     rejected: Counter,
     events: Hooks<BulkheadEvent>,
+    ring: EventRing,
 }
 
 /// A bulkhead. Cheap to clone.
@@ -133,6 +135,7 @@ impl Inner {
     fn reject(&self) -> Error {
         self.rejected.inc();
         self.events.emit(|| BulkheadEvent::Rejected);
+        self.ring.record("CALL_REJECTED", String::new);
         Error::BulkheadFull {
             name: Arc::clone(&self.name),
         }
@@ -176,6 +179,7 @@ impl Bulkhead {
                 max_wait_nanos: AtomicU64::new(nanos(config.max_wait)),
                 rejected,
                 events: Hooks::default(),
+                ring: EventRing::new("bulkhead", name.into()),
             }),
         };
         let gauge = |metric: &str, help: &str, f: fn(&Inner) -> f64| {
@@ -216,6 +220,11 @@ impl Bulkhead {
     }
 
     /// The name.
+    pub(crate) fn ring(&self) -> &EventRing {
+        &self.inner.ring
+    }
+
+    /// The name it is registered under.
     pub fn name(&self) -> &str {
         &self.inner.name
     }

@@ -17,6 +17,7 @@ use super::window::{CountWindow, Outcome, TimeWindow, Totals};
 use super::{CircuitBreakerEvent, State, StateChange};
 use crate::metrics::{Counter, Histogram};
 use crate::resilience::events::{Hooks, Ordered};
+use crate::resilience::ring::EventRing;
 use crate::resilience::sync::Std;
 use crate::resilience::{CircuitBreakerConfig, Error, Window};
 
@@ -165,6 +166,7 @@ pub(super) struct Inner {
     pub(super) listeners: Hooks<StateChange>,
     changes: Ordered<StateChange>,
     pub(super) events: Hooks<CircuitBreakerEvent>,
+    pub(super) ring: EventRing,
     /// Whether `build` wired this breaker up (timers need the `Weak`).
     pub(super) me: Weak<Inner>,
 }
@@ -193,6 +195,7 @@ impl Inner {
             listeners: Hooks::default(),
             changes: Ordered::default(),
             events: Hooks::default(),
+            ring: EventRing::new("circuit_breaker", name.into()),
             me,
         }
     }
@@ -260,6 +263,11 @@ impl Inner {
     fn reject(&self, refusal: Refusal) -> Error {
         self.meters.not_permitted.inc();
         self.events.emit(|| CircuitBreakerEvent::NotPermitted);
+        self.ring.record("NOT_PERMITTED", || match refusal {
+            Refusal::Open(_) => "OPEN".into(),
+            Refusal::TrialsTaken => "HALF_OPEN: every trial call is taken".into(),
+            Refusal::Forced => "FORCED_OPEN".into(),
+        });
         let retry_after = match refusal {
             Refusal::Open(nanos) => Duration::from_nanos(nanos),
             Refusal::TrialsTaken => Duration::ZERO,
@@ -328,6 +336,10 @@ impl Inner {
     fn count(&self, ticket: Ticket, outcome: Outcome, elapsed: Option<u64>) {
         if outcome.failed {
             self.meters.failed.inc();
+            self.ring.record("ERROR", || match elapsed {
+                Some(nanos) => format!("failed after {:?}", Duration::from_nanos(nanos)),
+                None => String::new(),
+            });
         }
         if outcome.slow {
             self.meters.slow.inc();
@@ -513,6 +525,9 @@ impl Inner {
                 to = %change.to,
                 "circuit breaker changed state"
             );
+            self.ring.record("STATE_TRANSITION", || {
+                format!("{} -> {}", change.from.name(), change.to.name())
+            });
             self.listeners.emit(|| change.clone());
             self.arm(change.to);
         });

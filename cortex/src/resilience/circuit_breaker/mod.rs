@@ -91,6 +91,18 @@ impl State {
             State::ForcedOpen => "forced_open",
         }
     }
+
+    /// The state as Resilience4j and the admin API write it: `CLOSED`,
+    /// `OPEN`, `HALF_OPEN`, `DISABLED`, `FORCED_OPEN`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            State::Closed => "CLOSED",
+            State::Open => "OPEN",
+            State::HalfOpen => "HALF_OPEN",
+            State::Disabled => "DISABLED",
+            State::ForcedOpen => "FORCED_OPEN",
+        }
+    }
 }
 
 impl fmt::Display for State {
@@ -224,6 +236,10 @@ impl CircuitBreaker {
     /// The name.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    pub(crate) fn ring(&self) -> &crate::resilience::ring::EventRing {
+        &self.inner.ring
     }
 
     /// The current state. An open breaker with `automatic_half_open` whose

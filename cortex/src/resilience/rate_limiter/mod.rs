@@ -25,6 +25,7 @@ use crossbeam_utils::atomic::AtomicCell;
 use tokio::time::Instant;
 
 use super::events::Hooks;
+use super::ring::EventRing;
 use super::{ConfigError, Error, RateLimiterConfig};
 use crate::metrics::{Counter, Registry};
 
@@ -57,6 +58,7 @@ struct Inner {
     waiting: AtomicU64,
     rejected: Counter,
     events: Hooks<RateLimiterEvent>,
+    ring: EventRing,
 }
 
 /// A rate limiter. Cheap to clone.
@@ -153,6 +155,7 @@ impl RateLimiter {
                 waiting: AtomicU64::new(0),
                 rejected,
                 events: Hooks::default(),
+                ring: EventRing::new("rate_limiter", name.into()),
             }),
         };
         let gauge = |metric: &str, help: &str, f: fn(&RateLimiter) -> f64| {
@@ -184,6 +187,11 @@ impl RateLimiter {
     }
 
     /// The name.
+    pub(crate) fn ring(&self) -> &EventRing {
+        &self.inner.ring
+    }
+
+    /// The name it is registered under.
     pub fn name(&self) -> &str {
         &self.inner.name
     }
@@ -285,6 +293,7 @@ impl RateLimiter {
     fn reject(&self) -> Error {
         self.inner.rejected.inc();
         self.inner.events.emit(|| RateLimiterEvent::Rejected);
+        self.inner.ring.record("FAILED_ACQUIRE", String::new);
         Error::RateLimited {
             name: Arc::clone(&self.inner.name),
         }

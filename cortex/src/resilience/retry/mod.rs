@@ -17,6 +17,7 @@ use crossbeam_utils::atomic::AtomicCell;
 use tokio::time::Instant;
 
 use super::events::Hooks;
+use super::ring::EventRing;
 use super::{Backoff, ConfigError, Error, JitterMode, RetryConfig};
 use crate::metrics::{Counter, Registry};
 
@@ -88,6 +89,7 @@ struct Inner {
     has_deadline: AtomicBool,
     budget: AtomicI64,
     events: Hooks<RetryEvent>,
+    ring: EventRing,
     without_retry_ok: Counter,
     with_retry_ok: Counter,
     without_retry_failed: Counter,
@@ -162,6 +164,7 @@ impl Retry {
                 has_deadline: AtomicBool::new(config.max_elapsed.is_some()),
                 budget: AtomicI64::new(RESERVE),
                 events: Hooks::default(),
+                ring: EventRing::new("retry", name.into()),
                 without_retry_ok: kind("successful_without_retry")?,
                 with_retry_ok: kind("successful_with_retry")?,
                 without_retry_failed: kind("failed_without_retry")?,
@@ -179,6 +182,25 @@ impl Retry {
     }
 
     /// The name.
+    /// Calls so far: successful without a retry, successful after
+    /// retries, failed without a retry, failed after retries; and retries.
+    pub(crate) fn counts(&self) -> [u64; 5] {
+        let i = &self.inner;
+        [
+            i.without_retry_ok.get(),
+            i.with_retry_ok.get(),
+            i.without_retry_failed.get(),
+            i.with_retry_failed.get(),
+            i.attempts.get(),
+        ]
+        .map(|v| v as u64)
+    }
+
+    pub(crate) fn ring(&self) -> &EventRing {
+        &self.inner.ring
+    }
+
+    /// The name it is registered under.
     pub fn name(&self) -> &str {
         &self.inner.name
     }
@@ -500,6 +522,9 @@ impl Run {
             .inner
             .events
             .emit(|| RetryEvent::Retry { attempt, delay });
+        retry.inner.ring.record("RETRY", || {
+            format!("attempt {attempt} failed, next in {delay:?}")
+        });
         self.attempt += 1;
         self.previous = delay;
         Some(delay)
@@ -516,6 +541,9 @@ impl Run {
             tracing::warn!(target: "cortex::resilience", retry = %inner.name, attempts, reason, "retries exhausted");
         }
         inner.events.emit(|| RetryEvent::Error { attempts, reason });
+        inner
+            .ring
+            .record("ERROR", || format!("{reason} after {attempts} attempts"));
         None
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::events::Hooks;
+use super::ring::EventRing;
 use super::{ConfigError, Error};
 use crate::metrics::{Counter, Registry};
 
@@ -31,6 +32,7 @@ struct Inner {
     failed: Counter,
     timed_out: Counter,
     events: Hooks<TimeoutEvent>,
+    ring: EventRing,
 }
 
 /// A timeout policy. Cheap to clone.
@@ -96,6 +98,7 @@ impl Timeout {
                 failed: kind("failed")?,
                 timed_out: kind("timeout")?,
                 events: Hooks::default(),
+                ring: EventRing::new("timeout", name.into()),
             }),
         })
     }
@@ -104,6 +107,15 @@ impl Timeout {
     /// while no hook is registered.
     pub fn on_event(&self, hook: impl Fn(&TimeoutEvent) + Send + Sync + 'static) {
         self.inner.events.add(hook);
+    }
+
+    pub(crate) fn ring(&self) -> &EventRing {
+        &self.inner.ring
+    }
+
+    /// The name it is registered under.
+    pub fn name(&self) -> &str {
+        &self.inner.name
     }
 
     /// The limit.
@@ -154,11 +166,15 @@ impl Timeout {
             Ok(Err(e)) => {
                 self.inner.failed.inc();
                 self.inner.events.emit(|| TimeoutEvent::Error);
+                self.inner.ring.record("ERROR", String::new);
                 Ok(Err(e))
             }
             Err(_) => {
                 self.inner.timed_out.inc();
                 self.inner.events.emit(|| TimeoutEvent::TimedOut);
+                self.inner
+                    .ring
+                    .record("TIMEOUT", || format!("no answer within {after:?}"));
                 Err(Error::Timeout {
                     name: Arc::clone(&self.inner.name),
                     after,

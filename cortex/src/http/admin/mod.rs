@@ -1,5 +1,8 @@
 //! The admin endpoints: `/metrics`, `/health`, `/health/live`,
-//! `/health/ready`, `/cortex/slo` and `/cortex/slo/rules`.
+//! `/health/ready`, `/cortex/slo`, `/cortex/slo/rules`, and the operations
+//! endpoints under `/cortex/` (see [`Admin`]).
+
+mod ops;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,6 +16,7 @@ use super::handler::{json, text, Request, Response, SharedHandler};
 use super::{Error, Server};
 use crate::health::{Group, HealthRegistry, ShowDetails};
 use crate::metrics::{negotiate_exposition, Registry};
+use ops::{OpsRequest, OPS_ROUTES};
 
 /// The admin endpoints, to mount on a [`Server`] or to use as a hyper or
 /// tower service in another server (axum, plain hyper).
@@ -30,6 +34,30 @@ use crate::metrics::{negotiate_exposition, Registry};
 ///   ([`slo::prometheus_rules`](crate::slo::prometheus_rules)), as
 ///   `application/yaml`. Both answer 500 with the reason when two functions
 ///   define one objective differently.
+/// - The operations endpoints, in the JSON shapes the README's
+///   "Operations" section shows. Reads are open like `/metrics`; writes
+///   (`POST`) need `Authorization: Bearer <token>` with the
+///   [admin token](Admin::token) (`CORTEX_ADMIN_TOKEN` by default), compared
+///   in constant time: 403 when no token is set (writes are off), 401 with
+///   a wrong or missing one.
+///   - `GET /cortex/circuitbreakers` (every breaker: state, rates, calls in
+///     the window, rejected calls, each setting with its source),
+///     `GET /cortex/circuitbreakers/{name}`, and
+///     `POST /cortex/circuitbreakers/{name}` with `{"state": "CLOSED"}`
+///     (reset), `"FORCED_OPEN"` or `"DISABLED"`;
+///   - the same reads for `/cortex/retries`, `/cortex/bulkheads`,
+///     `/cortex/ratelimiters` and `/cortex/timeouts`;
+///   - `GET /cortex/events?policy=&name=&kind=&limit=`: the recent events
+///     of every policy instance, newest first
+///     ([`recent_events`](crate::resilience::recent_events));
+///   - `GET /cortex/config` ([`config::to_json`](crate::config::to_json))
+///     and `POST /cortex/config/reload` ([`config::reload`](crate::config::reload):
+///     200 when applied, 422 with the problems when refused);
+///   - `GET /cortex/info`: build info ([`build_info!`](crate::build_info)),
+///     uptime, enabled features.
+///
+///   An unknown name answers 404 and a bad body 400, each with
+///   `{"error": "<what is wrong>"}`.
 ///
 /// ```
 /// use cortex::health::ShowDetails;
@@ -47,6 +75,32 @@ pub struct Admin {
     metrics: &'static Registry,
     health: &'static HealthRegistry,
     show_details: ShowDetails,
+    token: Token,
+}
+
+/// The admin token; never printed.
+#[derive(Clone, Default)]
+struct Token(Option<Arc<str>>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Token(set)"
+        } else {
+            "Token(none)"
+        })
+    }
+}
+
+impl Token {
+    fn from_env() -> Token {
+        Token(
+            std::env::var("CORTEX_ADMIN_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| Arc::from(t.trim())),
+        )
+    }
 }
 
 /// The paths the admin endpoints answer.
@@ -72,6 +126,7 @@ impl Admin {
             metrics: crate::metrics::global(),
             health: crate::health::global(),
             show_details: ShowDetails::Never,
+            token: Token::from_env(),
         }
     }
 
@@ -82,6 +137,7 @@ impl Admin {
             metrics,
             health,
             show_details: ShowDetails::Never,
+            token: Token::from_env(),
         }
     }
 
@@ -91,13 +147,26 @@ impl Admin {
         self
     }
 
-    /// Adds the `GET` routes above to `server`, and makes its shutdown take
-    /// this health registry's readiness out of service first.
+    /// The token writes must present (`Authorization: Bearer <token>`),
+    /// instead of `CORTEX_ADMIN_TOKEN`'s; `None` turns writes off.
+    ///
+    /// ```
+    /// let admin = cortex::http::Admin::new().token(Some("s3cret"));
+    /// # let _ = admin;
+    /// ```
+    pub fn token(mut self, token: Option<&str>) -> Self {
+        self.token = Token(token.map(Arc::from));
+        self
+    }
+
+    /// Adds the routes above to `server`, makes its shutdown take this
+    /// health registry's readiness out of service first, and makes it
+    /// [load the configuration](Server::load_config) when it binds.
     ///
     /// # Errors
     /// If the server already routes one of these paths.
     pub fn mount(self, server: Server) -> Result<Server, Error> {
-        let server = server.readiness(self.health);
+        let server = server.readiness(self.health).load_config(true);
         let admin = Arc::new(self);
         let metrics_admin = Arc::clone(&admin);
         let metrics: SharedHandler = Arc::new(move |req: Request| {
@@ -117,7 +186,29 @@ impl Admin {
             let handler: SharedHandler = Arc::new(move |_req: Request| async move { respond() });
             server = server.route_shared(Method::GET, path, handler)?;
         }
+        for (template, methods) in OPS_ROUTES {
+            for method in *methods {
+                let admin = Arc::clone(&admin);
+                let handler: SharedHandler = Arc::new(move |req: Request| {
+                    let admin = Arc::clone(&admin);
+                    async move { admin.ops_response(&req) }
+                });
+                server = server.route_shared(method.clone(), template, handler)?;
+            }
+        }
         Ok(server)
+    }
+
+    fn ops_response(&self, req: &Request) -> Response {
+        let ops = OpsRequest {
+            method: req.method(),
+            path: req.uri().path(),
+            query: req.uri().query(),
+            headers: req.headers(),
+            body: req.body(),
+        };
+        ops::respond(&ops, self.token.0.as_deref())
+            .unwrap_or_else(|| text(StatusCode::NOT_FOUND, "not found\n"))
     }
 
     /// The `GET /cortex/slo` response: the objectives as JSON.
@@ -209,7 +300,15 @@ fn slo_rules() -> Response {
 /// The future of the admin service.
 pub type AdminFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-impl<B> tower_service::Service<http::Request<B>> for Admin {
+/// The most a write to an operations endpoint may send.
+const MAX_OPS_BODY: usize = 64 * 1024;
+
+impl<B> tower_service::Service<http::Request<B>> for Admin
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<super::BoxError>,
+{
     type Response = Response;
     type Error = Infallible;
     type Future = AdminFuture;
@@ -219,15 +318,45 @@ impl<B> tower_service::Service<http::Request<B>> for Admin {
     }
 
     fn call(&mut self, req: http::Request<B>) -> AdminFuture {
+        use http_body_util::BodyExt;
         let admin = self.clone();
-        let method = req.method().clone();
-        let path = req.uri().path().to_owned();
-        let headers = req.headers().clone();
-        Box::pin(async move { Ok(admin.respond(method, path, headers).await) })
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let body = if parts.method == Method::POST {
+                match http_body_util::Limited::new(body, MAX_OPS_BODY).collect().await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(_) => {
+                        return Ok(json(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            format!("{{\"error\":\"the body is larger than {MAX_OPS_BODY} bytes, or could not be read\"}}"),
+                        ))
+                    }
+                }
+            } else {
+                bytes::Bytes::new()
+            };
+            let ops = OpsRequest {
+                method: &parts.method,
+                path: parts.uri.path(),
+                query: parts.uri.query(),
+                headers: &parts.headers,
+                body: &body,
+            };
+            if let Some(r) = ops::respond(&ops, admin.token.0.as_deref()) {
+                return Ok(r);
+            }
+            let path = parts.uri.path().to_owned();
+            Ok(admin.respond(parts.method, path, parts.headers).await)
+        })
     }
 }
 
-impl<B> hyper::service::Service<http::Request<B>> for Admin {
+impl<B> hyper::service::Service<http::Request<B>> for Admin
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<super::BoxError>,
+{
     type Response = Response;
     type Error = Infallible;
     type Future = AdminFuture;
