@@ -150,6 +150,11 @@ pub async fn start(addr: &str) -> Result<RunningServer, cortex::http::Error> {
 
 /// The demo's server, routes and admin endpoints, not bound yet.
 pub fn service() -> Result<Server, cortex::http::Error> {
+    routes()?.with_admin()
+}
+
+/// The demo's server and routes, without the admin endpoints.
+pub fn routes() -> Result<Server, cortex::http::Error> {
     // `cortex_build_info` and `target_info` name this crate and version.
     cortex::build_info!();
     let server = Server::new()
@@ -161,5 +166,5 @@ pub fn service() -> Result<Server, cortex::http::Error> {
         .route(Method::POST, "/inventory/heal", inventory::heal)?;
     #[cfg(feature = "wasm")]
     let server = server.route(Method::POST, "/transform", transform::transform)?;
-    server.with_admin()
+    Ok(server)
 }

@@ -150,3 +150,122 @@ async fn the_demo_serves_its_objective_and_build() {
     assert!(metrics.contains("# TYPE process_resident_memory_bytes gauge\n"));
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// The demo's downstream call: told to fail, its `inventory` breaker opens
+/// (seen in `/cortex/circuitbreakers`, `/metrics` and the events), and an
+/// operator forces it closed through the admin API once it is healed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inventory_breaker_opens_and_is_forced_closed() {
+    use cortex_tests::raw;
+    let token = "demo-admin-token";
+    let server = cortex::http::Admin::new()
+        .token(Some(token))
+        .mount(cortex_examples::routes().unwrap())
+        .unwrap()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let at = server.local_addr();
+    let r = raw::get(at, "/inventory/coffee", &[]).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "{\"item\":\"coffee\",\"in_stock\":16}\n")
+    );
+    let r = raw::request(at, "POST", "/inventory/fail", &[], "").await;
+    assert_eq!(r.status, 200);
+    // Two attempts per request, each a call in the window (which holds
+    // the success above): the first request fails twice (3 calls, too few
+    // to judge); the second request's first attempt makes 3 failures in 4
+    // calls (75 %), the breaker opens and rejects its second attempt.
+    let r = raw::get(at, "/inventory/coffee", &[]).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (503, "the inventory service is unavailable\n")
+    );
+    let r = raw::get(at, "/inventory/coffee", &[]).await;
+    assert_eq!(r.status, 503);
+    assert!(
+        r.body
+            .starts_with("circuit breaker `inventory` is open; it lets a trial call through in "),
+        "{}",
+        r.body
+    );
+    let r = raw::get(at, "/cortex/circuitbreakers/inventory", &[]).await;
+    assert!(
+        r.body.starts_with(r#"{"name":"inventory","state":"OPEN","failure_rate":75.0,"slow_call_rate":0.0,"buffered_calls":4,"failed_calls":3,"slow_calls":0,"not_permitted_calls":1,"#),
+        "{}",
+        r.body
+    );
+    let metrics = raw::get(at, "/metrics", &[]).await.body;
+    assert!(
+        metrics.contains("cortex_circuit_breaker_state{name=\"inventory\",state=\"open\"} 1\n"),
+        "{metrics}"
+    );
+    let events = raw::get(
+        at,
+        "/cortex/events?name=inventory&kind=STATE_TRANSITION",
+        &[],
+    )
+    .await;
+    assert!(
+        events.body.contains(r#""message":"CLOSED -> OPEN""#),
+        "{}",
+        events.body
+    );
+
+    raw::request(at, "POST", "/inventory/heal", &[], "").await;
+    let path = "/cortex/circuitbreakers/inventory";
+    let r = raw::request(at, "POST", path, &[], r#"{"state":"CLOSED"}"#).await;
+    assert_eq!(r.status, 401, "a write without the token");
+    let auth = format!("Authorization: Bearer {token}");
+    let r = raw::request(at, "POST", path, &[&auth], r#"{"state":"CLOSED"}"#).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body
+            .starts_with(r#"{"name":"inventory","state":"CLOSED","#),
+        "{}",
+        r.body
+    );
+    let r = raw::get(at, "/inventory/coffee", &[]).await;
+    assert_eq!(r.status, 200);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A bad override stops the demo with the place of the value and exit
+/// code 2.
+#[test]
+fn the_demo_refuses_a_bad_configuration() {
+    // `cargo test` builds the examples beside the test binaries.
+    let exe = std::env::current_exe().unwrap();
+    let demo = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/demo");
+    if !demo.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is not built",
+            demo.display()
+        );
+        eprintln!("skipping: {} is not built", demo.display());
+        return;
+    }
+    let out = Command::new(&demo)
+        .env("CORTEX_ADDR", "127.0.0.1:0")
+        .env("CORTEX_CIRCUIT_BREAKER__INVENTORY__FAILURE_RATE", "500")
+        .env("CORTEX_RETRY__INVENTRY__MAX", "5")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.ends_with(
+            "configuration refused:\n\
+             CORTEX_CIRCUIT_BREAKER__INVENTORY__FAILURE_RATE: circuit_breaker.inventory.failure_rate: 500 is out of range for `failure_rate`\n\
+             CORTEX_RETRY__INVENTRY__MAX: retry.inventry: no retry is named `inventry`; did you mean `inventory`?\n"
+        ),
+        "{stderr}"
+    );
+}

@@ -280,8 +280,13 @@ impl Options {
     /// In [`Mode::Strict`], a refused configuration; nothing was applied.
     pub fn load(self) -> Result<Report, Error> {
         *LAST.lock() = Some(self.clone());
-        LOADED.store(true, Ordering::Release);
-        self.apply(true)
+        let result = self.apply(true);
+        // A refused configuration is read again by the next server that
+        // binds: strict refuses every time.
+        if result.is_ok() {
+            LOADED.store(true, Ordering::Release);
+        }
+        result
     }
 
     /// Reads, checks and applies; `strict_only` false refuses in either
