@@ -212,6 +212,16 @@ async fn the_inventory_breaker_opens_and_is_forced_closed() {
         "{}",
         events.body
     );
+    // A failure is kept with the error's message.
+    let errors = raw::get(at, "/cortex/events?name=inventory&kind=ERROR&limit=1", &[]).await;
+    assert!(
+        errors.body.contains(r#""kind":"ERROR","#)
+            && errors
+                .body
+                .contains(r#""message":"the inventory service is unavailable"}"#),
+        "{}",
+        errors.body
+    );
 
     raw::request(at, "POST", "/inventory/heal", &[], "").await;
     let path = "/cortex/circuitbreakers/inventory";

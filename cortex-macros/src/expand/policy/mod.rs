@@ -118,7 +118,8 @@ impl Policy {
             match self.kind {
                 Kind::CircuitBreaker => {
                     let f = future(inner);
-                    quote!(#policy::breaker(#krate::__private::policy::PolicySite::get(&#site), move || #f, #predicate, #reject))
+                    let describe = describe(krate, &ty);
+                    quote!(#policy::breaker(#krate::__private::policy::PolicySite::get(&#site), move || #f, #predicate, #describe, #reject))
                 }
                 Kind::Retry => {
                     let copies = ctx.params.attempt_copies(krate);
@@ -142,7 +143,8 @@ impl Policy {
             let e = inner.expr();
             match self.kind {
                 Kind::CircuitBreaker => {
-                    quote!(#policy::breaker_sync(#krate::__private::policy::PolicySite::get(&#site), move || #e, #predicate, #reject))
+                    let describe = describe(krate, &ty);
+                    quote!(#policy::breaker_sync(#krate::__private::policy::PolicySite::get(&#site), move || #e, #predicate, #describe, #reject))
                 }
                 Kind::Retry => {
                     let copies = ctx.params.attempt_copies(krate);
@@ -271,5 +273,21 @@ fn timeout_positional(attr: TokenStream) -> syn::Result<TokenStream> {
             other.span(),
             "expected `,` after the duration",
         )),
+    }
+}
+
+/// `|result| Option<String>`: an error's message, by what its type offers
+/// (`Display`, else `Debug`, else its type), as `#[traced]` records it.
+fn describe(krate: &TokenStream, ty: &TokenStream) -> TokenStream {
+    let r = hidden("__cortex_result");
+    quote! {
+        |#r: &#ty| {
+            #[allow(unused_imports)]
+            use #krate::__private::{
+                ErrorIsDebug as _, ErrorIsDisplay as _, ErrorIsError as _, ErrorIsOpaque as _,
+                NotAnError as _,
+            };
+            (&&&&&#krate::__private::ErrorOf(#r)).__cortex_error().map(|(_, message)| message)
+        }
     }
 }

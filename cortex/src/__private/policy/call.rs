@@ -11,11 +11,13 @@ use crate::resilience::{
 };
 
 /// `#[circuit_breaker]` on an async fn; `outcome` classifies the result
-/// (see [`crate::resilience::classify`]).
+/// (see [`crate::resilience::classify`]); `describe` gives an error's
+/// message, asked for a failure only (for the breaker's recent events).
 pub async fn breaker<T, E, F, Fut>(
     breaker: &CircuitBreaker,
     f: F,
     outcome: impl Fn(&Result<T, E>) -> CallOutcome,
+    describe: impl Fn(&Result<T, E>) -> Option<String>,
     reject: fn(Error) -> Result<T, E>,
 ) -> Result<T, E>
 where
@@ -27,7 +29,7 @@ where
         Err(e) => return reject(e),
     };
     let result = f().await;
-    permit.record(outcome(&result));
+    permit.record_with(outcome(&result), || describe(&result).unwrap_or_default());
     result
 }
 
@@ -36,6 +38,7 @@ pub fn breaker_sync<T, E>(
     breaker: &CircuitBreaker,
     f: impl FnOnce() -> Result<T, E>,
     outcome: impl Fn(&Result<T, E>) -> CallOutcome,
+    describe: impl Fn(&Result<T, E>) -> Option<String>,
     reject: fn(Error) -> Result<T, E>,
 ) -> Result<T, E> {
     let permit = match breaker.acquire() {
@@ -43,7 +46,7 @@ pub fn breaker_sync<T, E>(
         Err(e) => return reject(e),
     };
     let result = f();
-    permit.record(outcome(&result));
+    permit.record_with(outcome(&result), || describe(&result).unwrap_or_default());
     result
 }
 

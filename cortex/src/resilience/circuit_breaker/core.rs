@@ -282,6 +282,18 @@ impl Inner {
     /// Records a finished call.
     #[inline]
     pub(super) fn finish(&self, grant: Grant, outcome: CallOutcome) {
+        self.finish_with(grant, outcome, String::new);
+    }
+
+    /// Records a finished call; a failure's `message` is made only for the
+    /// breaker's recent events.
+    #[inline]
+    pub(super) fn finish_with(
+        &self,
+        grant: Grant,
+        outcome: CallOutcome,
+        message: impl FnOnce() -> String,
+    ) {
         let elapsed = self.elapsed(grant);
         let slow = elapsed.is_some_and(|e| e >= self.hot.slow_nanos.load(Relaxed));
         match outcome {
@@ -297,7 +309,7 @@ impl Inner {
             }
             CallOutcome::Success | CallOutcome::Failure => {
                 let failed = outcome == CallOutcome::Failure;
-                self.count(grant.ticket, Outcome { failed, slow }, elapsed);
+                self.count(grant.ticket, Outcome { failed, slow }, elapsed, message);
             }
         }
     }
@@ -314,6 +326,7 @@ impl Inner {
                     slow: true,
                 },
                 elapsed,
+                String::new,
             );
         } else {
             self.finish(
@@ -333,12 +346,22 @@ impl Inner {
     }
 
     #[inline]
-    fn count(&self, ticket: Ticket, outcome: Outcome, elapsed: Option<u64>) {
+    fn count(
+        &self,
+        ticket: Ticket,
+        outcome: Outcome,
+        elapsed: Option<u64>,
+        message: impl FnOnce() -> String,
+    ) {
         if outcome.failed {
             self.meters.failed.inc();
-            self.ring.record("ERROR", || match elapsed {
-                Some(nanos) => format!("failed after {:?}", Duration::from_nanos(nanos)),
-                None => String::new(),
+            self.ring.record("ERROR", || {
+                let message = message();
+                match elapsed.map(Duration::from_nanos) {
+                    Some(took) if message.is_empty() => format!("failed after {took:?}"),
+                    Some(took) => format!("{message} (after {took:?})"),
+                    None => message,
+                }
             });
         }
         if outcome.slow {

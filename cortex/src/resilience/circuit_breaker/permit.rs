@@ -102,6 +102,25 @@ impl Permit<'_> {
         self.record(CallOutcome::Ignored);
     }
 
+    /// Records the call as `outcome`; a failure is kept in the breaker's
+    /// [recent events](crate::resilience::recent_events) with `message`
+    /// (made only then: say what went wrong, like the error's text).
+    ///
+    /// ```
+    /// use cortex::resilience::{recent_events, CallOutcome, CircuitBreaker, EventFilter};
+    /// let breaker = CircuitBreaker::new("doc-described", Default::default())?;
+    /// breaker.acquire()?.record_with(CallOutcome::Failure, || "connection refused".into());
+    /// let events = recent_events(&EventFilter { name: Some("doc-described".into()), ..Default::default() });
+    /// assert_eq!((events[0].kind, events[0].message.as_str()), ("ERROR", "connection refused"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn record_with(self, outcome: CallOutcome, message: impl FnOnce() -> String) {
+        let (breaker, grant) = (self.breaker, self.grant);
+        std::mem::forget(self);
+        breaker.inner.finish_with(grant, outcome, message);
+    }
+
     /// Records the call as `outcome`.
     #[inline]
     pub fn record(self, outcome: CallOutcome) {
