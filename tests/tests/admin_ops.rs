@@ -38,6 +38,38 @@ fn small_breaker(name: &str) -> CircuitBreaker {
 
 const COMPILED_CONFIG: &str = r#""config":{"failure_rate":{"value":50,"source":"compiled"},"slow_call_rate":{"value":100,"source":"compiled"},"slow_call_threshold":{"value":null,"source":"compiled"},"minimum_calls":{"value":2,"source":"compiled"},"window":{"value":4,"source":"compiled"},"open_for":{"value":"1m","source":"compiled"},"half_open_calls":{"value":10,"source":"compiled"},"health":{"value":"degraded","source":"compiled"},"automatic_half_open":{"value":false,"source":"compiled"},"max_wait_in_half_open":{"value":null,"source":"compiled"},"open_for_multiplier":{"value":null,"source":"compiled"},"max_open_for":{"value":null,"source":"compiled"}}"#;
 
+const RETRY_VIEW: &str = r#"{"name":"ops-fetch","successful_calls_without_retry":0,"successful_calls_with_retry":0,"failed_calls_without_retry":0,"failed_calls_with_retry":1,"retries":1,"config":{"max":{"value":2,"source":"compiled"},"delay":{"value":"1ms","source":"compiled"},"multiplier":{"value":null,"source":"compiled"},"max_delay":{"value":null,"source":"compiled"},"jitter":{"value":0.0,"source":"compiled"},"budget":{"value":null,"source":"compiled"},"max_elapsed":{"value":null,"source":"compiled"}}}"#;
+const BULKHEAD_VIEW: &str = r#"{"name":"ops-reports","in_use":0,"waiting":0,"config":{"max_concurrent":{"value":25,"source":"compiled"},"max_wait":{"value":"0s","source":"compiled"},"fair":{"value":true,"source":"compiled"}}}"#;
+const LIMITER_VIEW: &str = r#"{"name":"ops-search","available_permits":50,"waiting":0,"config":{"permits":{"value":50,"source":"compiled"},"period":{"value":"500ms","source":"compiled"},"max_wait":{"value":"5s","source":"compiled"}}}"#;
+const TIMEOUT_VIEW: &str =
+    r#"{"name":"ops-slow","config":{"after":{"value":"250ms","source":"compiled"}}}"#;
+
+/// What `GET /cortex/circuitbreakers/ops-orders` answers first.
+fn breaker_closed() -> String {
+    format!(
+        r#"{{"name":"ops-orders","state":"CLOSED","failure_rate":null,"slow_call_rate":null,"buffered_calls":0,"failed_calls":0,"slow_calls":0,"not_permitted_calls":0,{COMPILED_CONFIG}}}"#
+    )
+}
+
+/// The README shows these shapes as they are.
+#[test]
+fn the_readme_shows_these_shapes() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    for shape in [
+        breaker_closed(),
+        RETRY_VIEW.into(),
+        BULKHEAD_VIEW.into(),
+        LIMITER_VIEW.into(),
+        TIMEOUT_VIEW.into(),
+    ] {
+        assert!(
+            readme.contains(&format!("{shape}\n")),
+            "README.md lacks {shape}"
+        );
+    }
+}
+
 /// The events as JSON with each `at` checked and replaced by `AT`.
 fn events_without_time(body: &str) -> String {
     let mut v: serde_json::Value = serde_json::from_str(body).unwrap();
@@ -60,12 +92,7 @@ async fn breaker_views_are_exact_and_writes_need_the_token() {
     let r = raw::get(at, "/cortex/circuitbreakers/ops-orders", &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(
-        r.body,
-        format!(
-            r#"{{"name":"ops-orders","state":"CLOSED","failure_rate":null,"slow_call_rate":null,"buffered_calls":0,"failed_calls":0,"slow_calls":0,"not_permitted_calls":0,{COMPILED_CONFIG}}}"#
-        )
-    );
+    assert_eq!(r.body, breaker_closed());
     for _ in 0..2 {
         b.acquire().unwrap().failure();
     }
@@ -208,22 +235,10 @@ async fn the_other_policies_have_read_views() {
         assert_eq!(r.status, 200, "{path}");
         r.body
     };
-    assert_eq!(
-        get("/cortex/retries/ops-fetch").await,
-        r#"{"name":"ops-fetch","successful_calls_without_retry":0,"successful_calls_with_retry":0,"failed_calls_without_retry":0,"failed_calls_with_retry":1,"retries":1,"config":{"max":{"value":2,"source":"compiled"},"delay":{"value":"1ms","source":"compiled"},"multiplier":{"value":null,"source":"compiled"},"max_delay":{"value":null,"source":"compiled"},"jitter":{"value":0.0,"source":"compiled"},"budget":{"value":null,"source":"compiled"},"max_elapsed":{"value":null,"source":"compiled"}}}"#
-    );
-    assert_eq!(
-        get("/cortex/bulkheads/ops-reports").await,
-        r#"{"name":"ops-reports","in_use":0,"waiting":0,"config":{"max_concurrent":{"value":25,"source":"compiled"},"max_wait":{"value":"0s","source":"compiled"},"fair":{"value":true,"source":"compiled"}}}"#
-    );
-    assert_eq!(
-        get("/cortex/ratelimiters/ops-search").await,
-        r#"{"name":"ops-search","available_permits":50,"waiting":0,"config":{"permits":{"value":50,"source":"compiled"},"period":{"value":"500ms","source":"compiled"},"max_wait":{"value":"5s","source":"compiled"}}}"#
-    );
-    assert_eq!(
-        get("/cortex/timeouts/ops-slow").await,
-        r#"{"name":"ops-slow","config":{"after":{"value":"250ms","source":"compiled"}}}"#
-    );
+    assert_eq!(get("/cortex/retries/ops-fetch").await, RETRY_VIEW);
+    assert_eq!(get("/cortex/bulkheads/ops-reports").await, BULKHEAD_VIEW);
+    assert_eq!(get("/cortex/ratelimiters/ops-search").await, LIMITER_VIEW);
+    assert_eq!(get("/cortex/timeouts/ops-slow").await, TIMEOUT_VIEW);
     for list in [
         "/cortex/retries",
         "/cortex/bulkheads",
