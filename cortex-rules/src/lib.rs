@@ -24,6 +24,7 @@ use std::fmt;
 
 pub mod config;
 pub mod native;
+mod nearest;
 pub mod resilience;
 pub mod slo;
 pub mod utf8;

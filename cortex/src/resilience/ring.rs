@@ -158,7 +158,7 @@ pub fn recent_events(filter: &EventFilter) -> Vec<PolicyEvent> {
     if let Some(kind) = &filter.kind {
         all.retain(|e| e.kind == kind);
     }
-    all.sort_by(|a, b| b.sequence.cmp(&a.sequence));
+    all.sort_by_key(|e| std::cmp::Reverse(e.sequence));
     if let Some(limit) = filter.limit {
         all.truncate(limit);
     }

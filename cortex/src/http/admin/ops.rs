@@ -69,9 +69,9 @@ pub(crate) fn respond(req: &OpsRequest<'_>, token: Option<&str>) -> Option<Respo
             Some(_) => t.strip_suffix("/{name}") == Some(collection) || t == rest,
         }
     })?;
-    if !template.1.contains(req.method)
-        && !(req.method == Method::HEAD && template.1.contains(&Method::GET))
-    {
+    let allowed = template.1.contains(req.method)
+        || (req.method == Method::HEAD && template.1.contains(&Method::GET));
+    if !allowed {
         let allow: Vec<&str> = template.1.iter().map(Method::as_str).collect();
         let mut r = error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -83,7 +83,7 @@ pub(crate) fn respond(req: &OpsRequest<'_>, token: Option<&str>) -> Option<Respo
         return Some(r);
     }
     if req.method == Method::POST {
-        if let Err(refused) = authorize(req.headers, token) {
+        if let Some(refused) = refuse_write(req.headers, token) {
             return Some(refused);
         }
     }
@@ -126,9 +126,9 @@ pub(crate) fn respond(req: &OpsRequest<'_>, token: Option<&str>) -> Option<Respo
 }
 
 /// `None` when the request may write; else the refusal.
-fn authorize(headers: &HeaderMap, token: Option<&str>) -> Result<(), Response> {
+fn refuse_write(headers: &HeaderMap, token: Option<&str>) -> Option<Response> {
     let Some(token) = token else {
-        return Err(error(
+        return Some(error(
             StatusCode::FORBIDDEN,
             "writes are off: set CORTEX_ADMIN_TOKEN (or Admin::token) to allow them",
         ));
@@ -137,7 +137,7 @@ fn authorize(headers: &HeaderMap, token: Option<&str>) -> Result<(), Response> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if crate::health::bearer_matches(given, token) {
-        return Ok(());
+        return None;
     }
     let mut r = error(
         StatusCode::UNAUTHORIZED,
@@ -145,7 +145,7 @@ fn authorize(headers: &HeaderMap, token: Option<&str>) -> Result<(), Response> {
     );
     r.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    Err(r)
+    Some(r)
 }
 
 fn all<P>(instances: Vec<(String, P)>, view: fn(&P) -> Json) -> Json {
