@@ -48,9 +48,11 @@ impl From<cortex::resilience::Error> for InventoryError {
 /// How many of `item` are in stock, asked of the inventory service: two
 /// attempts 20 ms apart, each under a 500 ms timeout, through the
 /// `inventory` breaker, which opens when half of the last 10 calls (at
-/// least 4) failed and stays open 10 s.
+/// least 4) failed and stays open 10 s. Each policy is named `inventory`,
+/// so a configuration tunes it as `[retry.inventory]`,
+/// `[circuit_breaker.inventory]`, `[timeout.inventory]`.
 #[cortex::counted]
-#[cortex::retry(max = 2, delay = "20ms")]
+#[cortex::retry(name = "inventory", max = 2, delay = "20ms")]
 #[cortex::circuit_breaker(
     name = "inventory",
     failure_rate = 50,
@@ -58,7 +60,7 @@ impl From<cortex::resilience::Error> for InventoryError {
     window = 10,
     open_for = "10s"
 )]
-#[cortex::timeout("500ms")]
+#[cortex::timeout(after = "500ms", name = "inventory")]
 pub async fn stock_of(item: &str) -> Result<u32, InventoryError> {
     // The simulated network round trip.
     tokio::time::sleep(Duration::from_millis(2)).await;

@@ -213,7 +213,12 @@ async fn the_inventory_breaker_opens_and_is_forced_closed() {
         events.body
     );
     // A failure is kept with the error's message.
-    let errors = raw::get(at, "/cortex/events?name=inventory&kind=ERROR&limit=1", &[]).await;
+    let errors = raw::get(
+        at,
+        "/cortex/events?policy=circuit_breaker&name=inventory&kind=ERROR&limit=1",
+        &[],
+    )
+    .await;
     assert!(
         errors.body.contains(r#""kind":"ERROR","#)
             && errors

@@ -303,6 +303,22 @@ async fn event_rings_are_bounded_and_newest_first() {
         events_without_time(&r.body),
         r#"{"events":[{"policy":"circuit_breaker","name":"ops-ring","kind":"NOT_PERMITTED","at":"AT","message":"FORCED_OPEN"},{"policy":"circuit_breaker","name":"ops-ring","kind":"STATE_TRANSITION","at":"AT","message":"CLOSED -> FORCED_OPEN"}]}"#
     );
+    // Rejections at the rate of calls: one kept per 100 ms.
+    for _ in 0..1000 {
+        assert!(b.acquire().is_err());
+    }
+    let rejections = |body: &str| body.matches(r#""kind":"NOT_PERMITTED""#).count();
+    let r = raw::get(at, "/cortex/events?name=ops-ring&kind=NOT_PERMITTED", &[]).await;
+    assert_eq!(rejections(&r.body), 1);
+    tokio::time::sleep(cortex::resilience::REJECTIONS_EVERY + Duration::from_millis(20)).await;
+    assert!(b.acquire().is_err());
+    let r = raw::get(at, "/cortex/events?name=ops-ring&kind=NOT_PERMITTED", &[]).await;
+    assert_eq!(rejections(&r.body), 2);
+    assert_eq!(
+        b.stats().not_permitted,
+        1002,
+        "every rejection is still counted"
+    );
     let r = raw::get(at, "/cortex/events?limit=many", &[]).await;
     assert_eq!(
         (r.status, r.body.as_str()),

@@ -444,3 +444,152 @@ fn reload_is_all_or_nothing_under_concurrent_calls() {
     Options::new().load().unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Every rule of every policy kind, broken from a file: the error is the
+/// rule's own message (the one the attribute gives at compile time), at
+/// the value's line and column, naming the setting.
+#[test]
+fn every_policy_rule_is_reached_and_placed() {
+    use cortex::resilience::{Bulkhead, BulkheadConfig, RateLimiter, RateLimiterConfig};
+    use cortex_rules::config::{self as rules, Value};
+    let _one = serial();
+    breaker("cfg-every");
+    Retry::new("cfg-every", RetryConfig::default()).unwrap();
+    Bulkhead::new("cfg-every", BulkheadConfig::default()).unwrap();
+    RateLimiter::new("cfg-every", RateLimiterConfig::default()).unwrap();
+    Timeout::new("cfg-every", Duration::from_secs(1)).unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        ("circuit_breaker", "failure_rate", "0"),
+        ("circuit_breaker", "slow_call_rate", "101"),
+        ("circuit_breaker", "slow_call_threshold", "\"0ms\""),
+        ("circuit_breaker", "minimum_calls", "0"),
+        ("circuit_breaker", "minimum_calls", "101"),
+        ("circuit_breaker", "window", "0"),
+        ("circuit_breaker", "window", "2000000"),
+        ("circuit_breaker", "window", "\"500ms\""),
+        ("circuit_breaker", "window", "\"2h\""),
+        ("circuit_breaker", "open_for", "\"0s\""),
+        ("circuit_breaker", "half_open_calls", "0"),
+        ("circuit_breaker", "half_open_calls", "5000"),
+        ("circuit_breaker", "health", "\"sick\""),
+        ("circuit_breaker", "automatic_half_open", "\"yes\""),
+        ("circuit_breaker", "max_wait_in_half_open", "\"0s\""),
+        ("circuit_breaker", "open_for_multiplier", "1.0"),
+        ("circuit_breaker", "max_open_for", "\"1s\""),
+        ("retry", "max", "0"),
+        ("retry", "delay", "\"0s\""),
+        ("retry", "multiplier", "0.5"),
+        ("retry", "max_delay", "\"1ms\""),
+        ("retry", "jitter", "-0.5"),
+        ("retry", "jitter", "\"wild\""),
+        ("retry", "budget", "2.0"),
+        ("retry", "max_elapsed", "\"0s\""),
+        ("bulkhead", "max_concurrent", "0"),
+        ("bulkhead", "fair", "1"),
+        ("rate_limiter", "permits", "0"),
+        ("rate_limiter", "period", "\"0s\""),
+        ("rate_limiter", "permits", "4000000000"),
+        ("timeout", "after", "\"0s\""),
+    ];
+    for (section, key, value) in cases {
+        let text = format!("[{section}.cfg-every]\n{key} = {value}\n");
+        let err = Options::new()
+            .text("cortex.toml", &text)
+            .load()
+            .unwrap_err();
+        // What the rules say of that one value over the compiled config.
+        let v = if let Some(s) = value.strip_prefix('"') {
+            Value::Str(s.trim_end_matches('"'))
+        } else if value.contains('.') {
+            Value::Float(value.parse().unwrap())
+        } else {
+            Value::Int(value.parse().unwrap())
+        };
+        let expected = match *section {
+            "circuit_breaker" => {
+                let mut c = CircuitBreakerConfig::default();
+                rules::set_breaker(&mut c, key, &v).err().or_else(|| {
+                    c.problems()
+                        .into_iter()
+                        .next()
+                        .map(|e| format!("{}\u{1}{}", e.key, e.message))
+                })
+            }
+            "retry" => {
+                let mut c = RetryConfig::default();
+                rules::set_retry(&mut c, key, &v).err().or_else(|| {
+                    c.problems()
+                        .into_iter()
+                        .next()
+                        .map(|e| format!("{}\u{1}{}", e.key, e.message))
+                })
+            }
+            "bulkhead" => {
+                let mut c = BulkheadConfig::default();
+                rules::set_bulkhead(&mut c, key, &v).err().or_else(|| {
+                    c.problems()
+                        .into_iter()
+                        .next()
+                        .map(|e| format!("{}\u{1}{}", e.key, e.message))
+                })
+            }
+            "rate_limiter" => {
+                let mut c = RateLimiterConfig::default();
+                rules::set_rate_limiter(&mut c, key, &v).err().or_else(|| {
+                    c.problems()
+                        .into_iter()
+                        .next()
+                        .map(|e| format!("{}\u{1}{}", e.key, e.message))
+                })
+            }
+            _ => {
+                let mut d = Duration::from_secs(1);
+                rules::set_timeout(&mut d, key, &v).err()
+            }
+        }
+        .unwrap_or_else(|| panic!("{section}.{key} = {value} breaks no rule"));
+        // A rule's problem names its own key (`minimum_calls` for a window
+        // too small for it); a setter's error is the key's.
+        let (rule_key, message) = match expected.split_once('\u{1}') {
+            Some((k, m)) => (k.to_owned(), m.to_owned()),
+            None => ((*key).to_owned(), expected.clone()),
+        };
+        let column = key.len() + 4;
+        assert_eq!(
+            err.to_string(),
+            format!("cortex.toml:2:{column}: {section}.cfg-every.{rule_key}: {message}"),
+            "{section}.{key} = {value}"
+        );
+    }
+}
+
+#[test]
+fn unreadable_and_malformed_files_are_refused_with_their_place() {
+    let _one = serial();
+    let err = Options::new()
+        .file("/nonexistent/cortex.toml")
+        .load()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/nonexistent/cortex.toml: cannot read the configuration file: No such file or directory (os error 2)"
+    );
+    let err = Options::new()
+        .text("cortex.toml", "[circuit_breaker.x]\nfailure_rate = = 3\n")
+        .load()
+        .unwrap_err();
+    assert!(err.to_string().starts_with("cortex.toml:2:"), "{err}");
+    assert!(err.to_string().contains(": not valid TOML: "), "{err}");
+    let err = Options::new()
+        .text(
+            "cortex.toml",
+            "retry = 3\n[server]\nidle_timeout = [1, 2]\n",
+        )
+        .load()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cortex.toml:1:9: retry: must be a table: `[retry]`\n\
+         cortex.toml:3:16: server.idle_timeout: expects a duration like `idle_timeout = \"250ms\"`, not an array"
+    );
+}

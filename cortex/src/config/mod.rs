@@ -50,6 +50,9 @@
 //! ignoring case, with `_` for any other character), `CORTEX_<SECTION>__<KEY>`
 //! or, for the sections of one word, `CORTEX_<SECTION>_<KEY>`
 //! (`CORTEX_TRACES_SAMPLER_RATIO=0.1`, `CORTEX_SERVER_MAX_CONNECTIONS=500`).
+//! A name that folds to something with `__` in it (an unnamed instance,
+//! named after its function: `shop::find_order`) is set from the file,
+//! with a quoted key: `[retry."shop::find_order"]`.
 //! The `CORTEX_` prefix is Cortex's: any other such variable is an unknown
 //! setting, except `CORTEX_CONFIG`, `CORTEX_CONFIG_MODE` (`strict`, the
 //! default, or `lenient`), `CORTEX_ADMIN_TOKEN`, and the demo's

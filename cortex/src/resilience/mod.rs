@@ -62,6 +62,7 @@ pub use registry::{bulkhead, circuit_breaker, rate_limiter, retry, timeout};
 pub use retry::{Retry, RetryDecision, RetryEvent};
 pub use ring::{
     dropped_events, keep_events, recent_events, EventFilter, PolicyEvent, DEFAULT_EVENTS_KEPT,
+    REJECTIONS_EVERY,
 };
 pub use timeout::{Timeout, TimeoutEvent};
 

@@ -135,7 +135,7 @@ impl Inner {
     fn reject(&self) -> Error {
         self.rejected.inc();
         self.events.emit(|| BulkheadEvent::Rejected);
-        self.ring.record("CALL_REJECTED", String::new);
+        self.ring.record_rejection("CALL_REJECTED", String::new);
         Error::BulkheadFull {
             name: Arc::clone(&self.name),
         }

@@ -263,11 +263,12 @@ impl Inner {
     fn reject(&self, refusal: Refusal) -> Error {
         self.meters.not_permitted.inc();
         self.events.emit(|| CircuitBreakerEvent::NotPermitted);
-        self.ring.record("NOT_PERMITTED", || match refusal {
-            Refusal::Open(_) => "OPEN".into(),
-            Refusal::TrialsTaken => "HALF_OPEN: every trial call is taken".into(),
-            Refusal::Forced => "FORCED_OPEN".into(),
-        });
+        self.ring
+            .record_rejection("NOT_PERMITTED", || match refusal {
+                Refusal::Open(_) => "OPEN".into(),
+                Refusal::TrialsTaken => "HALF_OPEN: every trial call is taken".into(),
+                Refusal::Forced => "FORCED_OPEN".into(),
+            });
         let retry_after = match refusal {
             Refusal::Open(nanos) => Duration::from_nanos(nanos),
             Refusal::TrialsTaken => Duration::ZERO,

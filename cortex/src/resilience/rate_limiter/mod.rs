@@ -293,7 +293,9 @@ impl RateLimiter {
     fn reject(&self) -> Error {
         self.inner.rejected.inc();
         self.inner.events.emit(|| RateLimiterEvent::Rejected);
-        self.inner.ring.record("FAILED_ACQUIRE", String::new);
+        self.inner
+            .ring
+            .record_rejection("FAILED_ACQUIRE", String::new);
         Error::RateLimited {
             name: Arc::clone(&self.inner.name),
         }
