@@ -64,8 +64,10 @@ pub enum Shown {
     Unset,
 }
 
-/// The keys of `#[circuit_breaker]` a configuration may set.
+/// The keys `#[circuit_breaker]` accepts, in the order its errors list
+/// them; a configuration may set all but the [`CODE_KEYS`].
 pub const BREAKER_KEYS: &[&str] = &[
+    "name",
     "failure_rate",
     "slow_call_rate",
     "slow_call_threshold",
@@ -74,14 +76,20 @@ pub const BREAKER_KEYS: &[&str] = &[
     "open_for",
     "half_open_calls",
     "health",
+    "record_if",
+    "ignore_if",
+    "record_result",
     "automatic_half_open",
     "max_wait_in_half_open",
     "open_for_multiplier",
     "max_open_for",
+    "fallback",
+    "crate",
 ];
 
-/// The keys of `#[retry]` a configuration may set.
+/// The keys `#[retry]` accepts.
 pub const RETRY_KEYS: &[&str] = &[
+    "name",
     "max",
     "delay",
     "multiplier",
@@ -89,19 +97,31 @@ pub const RETRY_KEYS: &[&str] = &[
     "jitter",
     "budget",
     "max_elapsed",
+    "retry_if",
+    "retry_on_result",
+    "fallback",
+    "crate",
 ];
 
-/// The keys of `#[bulkhead]` a configuration may set.
-pub const BULKHEAD_KEYS: &[&str] = &["max_concurrent", "max_wait", "fair"];
+/// The keys `#[bulkhead]` accepts.
+pub const BULKHEAD_KEYS: &[&str] = &[
+    "name",
+    "max_concurrent",
+    "max_wait",
+    "fair",
+    "fallback",
+    "crate",
+];
 
-/// The keys of `#[rate_limit]` a configuration may set.
-pub const RATE_LIMITER_KEYS: &[&str] = &["permits", "period", "max_wait"];
+/// The keys `#[rate_limit]` accepts.
+pub const RATE_LIMITER_KEYS: &[&str] =
+    &["name", "permits", "period", "max_wait", "fallback", "crate"];
 
-/// The keys of `#[timeout]` a configuration may set.
-pub const TIMEOUT_KEYS: &[&str] = &["after"];
+/// The keys `#[timeout]` accepts.
+pub const TIMEOUT_KEYS: &[&str] = &["after", "name", "fallback", "crate"];
 
-/// Attribute keys that name code (a function, a path), so only the
-/// attribute can set them.
+/// Attribute keys that name code (a function, a path) or the instance
+/// itself, so only the attribute can set them.
 pub const CODE_KEYS: &[&str] = &[
     "record_if",
     "ignore_if",
@@ -443,9 +463,14 @@ pub fn unknown(key: &str, known: &[&str]) -> String {
     if CODE_KEYS.contains(&key) {
         return format!("`{key}` names code, so only the attribute can set it");
     }
-    match nearest(key, known.iter().copied()) {
+    let settable: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|k| !CODE_KEYS.contains(k))
+        .collect();
+    match nearest(key, settable.iter().copied()) {
         Some(near) => format!("unknown key `{key}`; did you mean `{near}`?"),
-        None => format!("unknown key `{key}`; the keys are {}", known.join(", ")),
+        None => format!("unknown key `{key}`; the keys are {}", settable.join(", ")),
     }
 }
 

@@ -506,46 +506,26 @@ fn every_policy_rule_is_reached_and_placed() {
             Value::Int(value.parse().unwrap())
         };
         let expected = match *section {
-            "circuit_breaker" => {
-                let mut c = CircuitBreakerConfig::default();
-                rules::set_breaker(&mut c, key, &v).err().or_else(|| {
-                    c.problems()
+            "circuit_breaker" => judge(rules::set_breaker, CircuitBreakerConfig::problems, key, &v),
+            "retry" => judge(rules::set_retry, RetryConfig::problems, key, &v),
+            "bulkhead" => judge(rules::set_bulkhead, BulkheadConfig::problems, key, &v),
+            "rate_limiter" => judge(
+                rules::set_rate_limiter,
+                RateLimiterConfig::problems,
+                key,
+                &v,
+            ),
+            _ => judge(
+                rules::set_timeout,
+                |d: &Duration| {
+                    cortex_rules::resilience::check_timeout(*d)
+                        .err()
                         .into_iter()
-                        .next()
-                        .map(|e| format!("{}\u{1}{}", e.key, e.message))
-                })
-            }
-            "retry" => {
-                let mut c = RetryConfig::default();
-                rules::set_retry(&mut c, key, &v).err().or_else(|| {
-                    c.problems()
-                        .into_iter()
-                        .next()
-                        .map(|e| format!("{}\u{1}{}", e.key, e.message))
-                })
-            }
-            "bulkhead" => {
-                let mut c = BulkheadConfig::default();
-                rules::set_bulkhead(&mut c, key, &v).err().or_else(|| {
-                    c.problems()
-                        .into_iter()
-                        .next()
-                        .map(|e| format!("{}\u{1}{}", e.key, e.message))
-                })
-            }
-            "rate_limiter" => {
-                let mut c = RateLimiterConfig::default();
-                rules::set_rate_limiter(&mut c, key, &v).err().or_else(|| {
-                    c.problems()
-                        .into_iter()
-                        .next()
-                        .map(|e| format!("{}\u{1}{}", e.key, e.message))
-                })
-            }
-            _ => {
-                let mut d = Duration::from_secs(1);
-                rules::set_timeout(&mut d, key, &v).err()
-            }
+                        .collect()
+                },
+                key,
+                &v,
+            ),
         }
         .unwrap_or_else(|| panic!("{section}.{key} = {value} breaks no rule"));
         // A rule's problem names its own key (`minimum_calls` for a window
@@ -561,6 +541,23 @@ fn every_policy_rule_is_reached_and_placed() {
             "{section}.{key} = {value}"
         );
     }
+}
+
+/// What the rules say of one value set over a default configuration: the
+/// setter's error, or the first rule it breaks as `key\u{1}message`.
+fn judge<C: Default>(
+    set: fn(&mut C, &str, &cortex_rules::config::Value<'_>) -> Result<(), String>,
+    problems: impl Fn(&C) -> Vec<cortex_rules::resilience::ConfigError>,
+    key: &str,
+    value: &cortex_rules::config::Value<'_>,
+) -> Option<String> {
+    let mut c = C::default();
+    set(&mut c, key, value).err().or_else(|| {
+        problems(&c)
+            .into_iter()
+            .next()
+            .map(|e| format!("{}\u{1}{}", e.key, e.message))
+    })
 }
 
 #[test]

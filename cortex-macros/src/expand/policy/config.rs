@@ -16,53 +16,16 @@ use cortex_rules::resilience::{
     OpenHealth, RateLimiterConfig, RetryConfig, Window,
 };
 
-/// The keys each policy accepts, besides `name`, `fallback` and `crate`.
+/// The keys each policy accepts (the lists a configuration file's keys
+/// come from too).
 pub(crate) fn keys(kind: Kind) -> &'static [&'static str] {
+    use cortex_rules::config as keys;
     match kind {
-        Kind::CircuitBreaker => &[
-            "name",
-            "failure_rate",
-            "slow_call_rate",
-            "slow_call_threshold",
-            "minimum_calls",
-            "window",
-            "open_for",
-            "half_open_calls",
-            "health",
-            "record_if",
-            "ignore_if",
-            "record_result",
-            "automatic_half_open",
-            "max_wait_in_half_open",
-            "open_for_multiplier",
-            "max_open_for",
-            "fallback",
-            "crate",
-        ],
-        Kind::Retry => &[
-            "name",
-            "max",
-            "delay",
-            "multiplier",
-            "max_delay",
-            "jitter",
-            "budget",
-            "max_elapsed",
-            "retry_if",
-            "retry_on_result",
-            "fallback",
-            "crate",
-        ],
-        Kind::Bulkhead => &[
-            "name",
-            "max_concurrent",
-            "max_wait",
-            "fair",
-            "fallback",
-            "crate",
-        ],
-        Kind::Timeout => &["after", "name", "fallback", "crate"],
-        Kind::RateLimit => &["name", "permits", "period", "max_wait", "fallback", "crate"],
+        Kind::CircuitBreaker => keys::BREAKER_KEYS,
+        Kind::Retry => keys::RETRY_KEYS,
+        Kind::Bulkhead => keys::BULKHEAD_KEYS,
+        Kind::Timeout => keys::TIMEOUT_KEYS,
+        Kind::RateLimit => keys::RATE_LIMITER_KEYS,
         Kind::Counted | Kind::Timed | Kind::Traced | Kind::Objective => &[],
     }
 }
