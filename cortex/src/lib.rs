@@ -49,8 +49,10 @@
 //! - [`health`]: health checks run in parallel under timeouts, an
 //!   Actuator-style report, and [`health_check`] to register a function.
 //! - `http` (feature `http`): a hyper server with routes, limits, request
-//!   metrics and graceful shutdown; the admin endpoints `/metrics` and
-//!   `/health` (also as a hyper/tower service); `http::compression`
+//!   metrics and graceful shutdown; the admin endpoints `/metrics`,
+//!   `/health` and the operations endpoints under `/cortex/` (breakers and
+//!   the other policies, their recent events, the configuration, build
+//!   info; also as a hyper/tower service); `http::compression`
 //!   (feature `compression`) for brotli/gzip responses.
 //! - [`trace`]: spans with [`traced`], sampling (head and tail), W3C
 //!   `traceparent` propagation, export over OTLP/HTTP JSON, and exemplars on
@@ -58,6 +60,10 @@
 //! - [`resilience`]: circuit breaker, retry, bulkhead, timeout and rate
 //!   limiter, by hand or with [`circuit_breaker`], [`retry`], [`bulkhead`],
 //!   [`timeout`] and [`rate_limit`], their options checked by the compiler.
+//! - [`config`]: overrides of every named instance's settings from a TOML
+//!   file and `CORTEX_*` variables, checked by the attributes' rules, with
+//!   the place of every refused value, and reloaded all or nothing (also on
+//!   `SIGHUP` and from the admin API).
 //! - `actor` (feature `actors`): actors with supervision and an event bus.
 //! - `workers` (feature `workers`): a worker thread pool with timeouts,
 //!   panic isolation and per-worker state.

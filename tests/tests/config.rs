@@ -590,3 +590,33 @@ fn unreadable_and_malformed_files_are_refused_with_their_place() {
          cortex.toml:3:16: server.idle_timeout: expects a duration like `idle_timeout = \"250ms\"`, not an array"
     );
 }
+
+/// `traces.sampler_ratio` decides every tracer's root spans (children
+/// follow their parent), and removing it gives the tracer's own sampler
+/// back.
+#[test]
+fn the_sampler_ratio_decides_root_spans() {
+    let _one = serial();
+    let tracer = cortex::trace::Tracer::builder()
+        .sampler(cortex::trace::Sampler::AlwaysOn)
+        .build();
+    let sampled = |n: usize| {
+        (0..n)
+            .filter(|_| tracer.start("root").is_recording())
+            .count()
+    };
+    assert_eq!(sampled(100), 100);
+    Options::new()
+        .vars([("CORTEX_TRACES_SAMPLER_RATIO", "0")])
+        .load()
+        .unwrap();
+    assert_eq!(sampled(100), 0);
+    Options::new()
+        .vars([("CORTEX_TRACES_SAMPLER_RATIO", "0.5")])
+        .load()
+        .unwrap();
+    let half = sampled(2000);
+    assert!((800..1200).contains(&half), "{half} of 2000");
+    Options::new().load().unwrap();
+    assert_eq!(sampled(100), 100);
+}

@@ -204,8 +204,9 @@ impl Server {
     }
 
     /// Mounts the admin endpoints (`/metrics`, `/health`, `/health/live`,
-    /// `/health/ready`, `/cortex/slo`, `/cortex/slo/rules`; see [`Admin`])
-    /// with the global registries.
+    /// `/health/ready`, `/cortex/slo`, `/cortex/slo/rules` and the
+    /// operations endpoints under `/cortex/`; see [`Admin`]) with the global
+    /// registries, and makes `bind` [load the configuration](Self::load_config).
     ///
     /// # Errors
     /// If one of those paths is already routed.
