@@ -422,3 +422,53 @@ async fn the_tower_service_answers_the_same() {
         .unwrap();
     assert_eq!(admin.oneshot(big).await.unwrap().status(), 413);
 }
+
+/// Through the tower service: a method an endpoint does not take is 405
+/// with `Allow`, a name is percent-decoded, an unknown path is 404, and the
+/// other admin endpoints still answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tower_service_routes_like_the_server() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    small_breaker("ops-routes");
+    let admin = Admin::new().token(None);
+    let call = |method: &str, path: &str| {
+        let admin = admin.clone();
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(String::new())
+            .unwrap();
+        async move {
+            let r = admin.oneshot(req).await.unwrap();
+            let status = r.status().as_u16();
+            let allow = r
+                .headers()
+                .get("allow")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = r.into_body().collect().await.unwrap().to_bytes();
+            (status, allow, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let (status, allow, body) = call("DELETE", "/cortex/circuitbreakers").await;
+    assert_eq!((status, allow.as_deref()), (405, Some("GET")));
+    assert_eq!(body, r#"{"error":"/cortex/circuitbreakers takes GET"}"#);
+    let (status, allow, _) = call("PUT", "/cortex/config/reload").await;
+    assert_eq!((status, allow.as_deref()), (405, Some("POST")));
+    let (status, _, body) = call("GET", "/cortex/circuitbreakers/ops%2Droutes").await;
+    assert_eq!(status, 200);
+    assert!(body.starts_with(r#"{"name":"ops-routes","#), "{body}");
+    let (status, _, body) = call("POST", "/cortex/circuitbreakers/ops-routes").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(call("GET", "/cortex/nothing").await.0, 404);
+    assert_eq!(call("GET", "/cortex/circuitbreakers/a/b").await.0, 404);
+    assert_eq!(
+        call("GET", "/cortex/events?kind=STATE_TRANSITION&limit=1")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(call("GET", "/cortex/info").await.0, 200);
+    assert_eq!(call("GET", "/cortex/slo").await.0, 200);
+    assert_eq!(call("GET", "/health/live").await.0, 200);
+}

@@ -620,3 +620,120 @@ fn the_sampler_ratio_decides_root_spans() {
     Options::new().load().unwrap();
     assert_eq!(sampled(100), 100);
 }
+
+/// Every `[server]` key and the health registry's own keys, with the
+/// value the configuration shows for each (typed, whatever wrote it), and
+/// the mistakes each can make.
+#[test]
+fn every_server_and_health_key_is_read_and_shown() {
+    let _one = serial();
+    let file = "\
+[server]
+header_read_timeout = \"5s\"
+idle_timeout = \"30s\"
+body_read_timeout = \"20s\"
+request_timeout = \"none\"
+max_header_bytes = 16384
+max_buffered_body_bytes = 1048576
+at_connection_limit = \"close\"
+http2_max_concurrent_streams = 50
+http2_keep_alive_interval = \"10s\"
+http2_keep_alive_timeout = \"5s\"
+
+[health]
+probe_deadline = \"500ms\"
+";
+    Options::new()
+        .text("cortex.toml", file)
+        .vars([("CORTEX_SERVER_MAX_CONNECTIONS", "500")])
+        .load()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&cortex::config::to_json()).unwrap();
+    let shown: Vec<String> = json["server"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v["value"]))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "header_read_timeout=\"5s\"",
+            "idle_timeout=\"30s\"",
+            "body_read_timeout=\"20s\"",
+            "request_timeout=null",
+            "max_header_bytes=16384",
+            "max_buffered_body_bytes=1048576",
+            "at_connection_limit=\"close\"",
+            "http2_max_concurrent_streams=50",
+            "http2_keep_alive_interval=\"10s\"",
+            "http2_keep_alive_timeout=\"5s\"",
+            "max_connections=500",
+        ]
+    );
+    assert_eq!(
+        json["health"]["probe_deadline"].to_string(),
+        r#"{"value":"500ms","source":"cortex.toml:14:18"}"#
+    );
+    assert_eq!(
+        cortex::health::global().deadline(),
+        Duration::from_millis(500)
+    );
+    // A reload that changes a server limit says it waits for a restart.
+    let report = Options::new()
+        .vars([("CORTEX_SERVER_IDLE_TIMEOUT", "1m")])
+        .load()
+        .unwrap();
+    assert_eq!(
+        report
+            .restart_needed
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["server.idle_timeout = \"1m\" (CORTEX_SERVER_IDLE_TIMEOUT)"]
+    );
+    assert!(report
+        .changes
+        .iter()
+        .any(|c| c.to_string() == "health.probe_deadline = \"800ms\" (compiled)"));
+
+    let bad = "\
+[server]
+at_connection_limit = \"queue\"
+http2_max_concurrent_streams = 0
+request_timeout = 5
+[health]
+cache = \"-1s\"
+colour = \"red\"
+[health.cfg-dbx]
+timeout = \"1s\"
+";
+    cortex::health::global().register(
+        "cfg-db",
+        cortex::health::CheckOptions::default(),
+        || async { cortex::health::Health::up() },
+    );
+    let err = Options::new()
+        .text("cortex.toml", bad)
+        .vars([
+            ("CORTEX_SERVER__X__IDLE_TIMEOUT", "1s"),
+            ("CORTEX_RETRY__ONLY_KEY", "1"),
+        ])
+        .load()
+        .unwrap_err();
+    let lines: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "CORTEX_RETRY__ONLY_KEY: retry: a retry setting names its instance: CORTEX_RETRY__<NAME>__<KEY>",
+            "cortex.toml:9:11: health.cfg-dbx: no health check is named `cfg-dbx`; did you mean `cfg-db`?",
+            "cortex.toml:6:9: health.cache: duration \"-1s\" has no number; write a whole number and a unit, like \"250ms\", \"2s\", \"1m\" or \"1h\"",
+            "cortex.toml:7:10: health.colour: unknown key `colour`; the keys are cache, probe_deadline",
+            "cortex.toml:2:23: server.at_connection_limit: unknown `queue`; a server at its limit does \"wait\" or \"close\"",
+            "cortex.toml:3:32: server.http2_max_concurrent_streams: 0 is below 1, the least `http2_max_concurrent_streams` can be",
+            "cortex.toml:4:19: server.request_timeout: expects a duration like `request_timeout = \"250ms\"`, not the integer 5",
+            "CORTEX_SERVER__X__IDLE_TIMEOUT: server.idle_timeout: server settings name no instance: CORTEX_SERVER_<KEY>",
+        ]
+    );
+    Options::new().load().unwrap();
+}
