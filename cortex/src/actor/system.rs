@@ -349,7 +349,7 @@ impl ActorSystem {
                 r.task.abort();
                 unfinished.push(r.name.to_string());
             }
-            self.inner.forget(&r);
+            self.inner.forget(&r.name, &r.shared, r.named);
         }
         if !unfinished.is_empty() {
             tracing::warn!(target: "cortex::actor", ?unfinished, "actors still busy at the shutdown deadline were aborted");
@@ -361,10 +361,17 @@ impl ActorSystem {
 impl Inner {
     /// The actor `id` ended: the system lets go of it.
     fn retire(&self, id: u64) {
-        let ended = self.running.lock().remove(&id);
-        if let Some(r) = ended {
-            self.forget(&r);
+        let ended = self
+            .running
+            .lock()
+            .get(&id)
+            .map(|r| (Arc::clone(&r.name), Arc::clone(&r.shared), r.named));
+        if let Some((name, shared, named)) = ended {
+            self.forget(&name, &shared, named);
         }
+        // Counted as running until what it had is let go: once `running()`
+        // is 0, every ended actor's names, series and health are settled.
+        self.running.lock().remove(&id);
     }
 
     /// Frees what a named actor that ended had: its name and its mailbox
@@ -375,29 +382,29 @@ impl Inner {
     /// so actors spawned and ended by name without end leave `/metrics` and
     /// `/health` bounded. Nothing is touched when the name already belongs
     /// to a newer actor.
-    fn forget(&self, r: &Running) {
-        if !r.named {
+    fn forget(&self, name: &Arc<str>, shared: &Arc<Shared>, named: bool) {
+        if !named {
             return;
         }
         {
             let mut names = self.names.lock();
             let ours = names
-                .get(&*r.name)
-                .is_some_and(|n| Arc::ptr_eq(&n.shared, &r.shared));
+                .get(&**name)
+                .is_some_and(|n| Arc::ptr_eq(&n.shared, shared));
             if !ours {
                 return;
             }
-            names.remove(&*r.name);
+            names.remove(&**name);
         }
         if let Some(m) = &self.metrics {
-            m.depth.remove(&[&*r.name]);
+            m.depth.remove(&[&**name]);
         }
-        let failed = r.shared.state.load(Ordering::Acquire) == FAILED;
+        let failed = shared.state.load(Ordering::Acquire) == FAILED;
         if let (Some(health), false) = (self.health, failed) {
-            health.remove(&format!("actor.{}", r.name));
+            health.remove(&format!("actor.{}", name));
         }
         let mut retired = self.retired.lock();
-        retired.push_back(Arc::clone(&r.name));
+        retired.push_back(Arc::clone(name));
         while retired.len() > RETAINED_ENDED {
             let Some(old) = retired.pop_front() else {
                 break;
