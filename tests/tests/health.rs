@@ -118,3 +118,59 @@ fn default_checks() {
     );
     assert_eq!(cortex::health::checks::uptime().status(), Status::Up);
 }
+
+/// The values a check returns and what each means on the wire: status
+/// names, HTTP codes, the conversions from `bool` and `Result`, and which
+/// probes a group answers.
+#[test]
+fn statuses_conversions_and_groups_mean_what_they_say() {
+    use cortex::health::{Group, Health, IntoHealth, Status};
+    let all = [
+        (Status::Unknown, Health::unknown(), "UNKNOWN", 200),
+        (Status::Up, Health::up(), "UP", 200),
+        (Status::Degraded, Health::degraded(), "DEGRADED", 200),
+        (
+            Status::OutOfService,
+            Health::out_of_service(),
+            "OUT_OF_SERVICE",
+            503,
+        ),
+        (Status::Down, Health::down(), "DOWN", 503),
+    ];
+    for (status, health, name, code) in all {
+        assert_eq!(health.status(), status);
+        assert_eq!(health, Health::new(status));
+        assert_eq!((status.as_str(), status.to_string().as_str()), (name, name));
+        assert_eq!(status.http_status(), code, "{name}");
+    }
+    // Worse is greater: the worst critical check decides.
+    assert!(Status::Down > Status::OutOfService && Status::OutOfService > Status::Degraded);
+    assert!(Status::Degraded > Status::Up && Status::Up > Status::Unknown);
+
+    let detailed = Health::degraded()
+        .with_detail("lag_ms", 250)
+        .with_detail("primary", "db-1");
+    assert_eq!(
+        serde_json::Value::Object(detailed.details().clone()).to_string(),
+        r#"{"lag_ms":250,"primary":"db-1"}"#
+    );
+    assert_eq!(true.into_health(), Health::up());
+    assert_eq!(false.into_health(), Health::down());
+    assert_eq!(Ok::<(), String>(()).into_health(), Health::up());
+    assert_eq!(
+        Err::<(), _>("connection refused").into_health(),
+        Health::down().with_detail("error", "connection refused")
+    );
+    assert_eq!(Health::up().into_health(), Health::up());
+
+    for (group, name, live, ready) in [
+        (Group::Liveness, "liveness", true, false),
+        (Group::Readiness, "readiness", false, true),
+        (Group::Both, "both", true, true),
+    ] {
+        assert_eq!(group.as_str(), name);
+        assert_eq!(group.includes(Group::Liveness), live, "{name}");
+        assert_eq!(group.includes(Group::Readiness), ready, "{name}");
+        assert!(group.includes(Group::Both), "/health asks every group");
+    }
+}

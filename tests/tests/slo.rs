@@ -175,3 +175,76 @@ fn promtool_proves_the_burn_rate_alerts() {
         cortex_tests::Verdict::Refused(_)
     ));
 }
+
+/// The `Objective` builder outside a `const` keeps the promises of its
+/// docs: what it holds, and a panic with the rule's message for each
+/// broken rule (in a `const`, the same panic is a compile error).
+#[test]
+fn the_objective_builder_checks_its_rules_at_run_time_too() {
+    use cortex::slo::Objective;
+    use std::time::Duration;
+    let o = Objective::new("checkout.v2-api")
+        .success_rate(99.9)
+        .latency(Duration::from_millis(250), 99.0);
+    assert_eq!(o.name(), "checkout.v2-api");
+    assert_eq!(o.success(), Some(99.9));
+    let l = o.latency_promise().unwrap();
+    assert_eq!(
+        (l.threshold(), l.threshold_seconds(), l.percentile()),
+        (Duration::from_millis(250), 0.25, 99.0)
+    );
+    assert_eq!(Objective::new("plain").latency_promise(), None);
+
+    fn panic_of(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+        let payload = std::panic::catch_unwind(f).unwrap_err();
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap()
+    }
+    assert_eq!(
+        panic_of(|| {
+            Objective::new("");
+        }),
+        "an objective name must not be empty"
+    );
+    assert_eq!(
+        panic_of(|| {
+            Objective::new("has space");
+        }),
+        "an objective name may only hold letters, digits, `_`, `.` and `-` (it becomes a label value and part of rule names)"
+    );
+    assert_eq!(
+        panic_of(|| {
+            Objective::new("x").success_rate(100.0);
+        }),
+        "an objective's success rate must be strictly between 0 and 100 (a percentage: 99.9 means 99.9 %)"
+    );
+    assert_eq!(
+        panic_of(|| {
+            Objective::new("x").latency(Duration::from_millis(5), 0.0);
+        }),
+        "an objective's latency percentile must be strictly between 0 and 100 (99 means 99 % of calls)"
+    );
+    assert_eq!(
+        panic_of(|| {
+            Objective::new("x").latency(Duration::ZERO, 99.0);
+        }),
+        "an objective's latency threshold must be above zero"
+    );
+    // What `#[objective(objective = CONST)]` checks against the function.
+    let check = |o: Objective, counted: bool, timed: &'static [&'static [f64]]| {
+        panic_of(move || o.__check(counted, timed, "no counted", "no timed", "not a bound"))
+    };
+    assert_eq!(check(o, false, &[&[0.25]]), "no counted");
+    assert_eq!(check(o, true, &[]), "no timed");
+    assert_eq!(check(o, true, &[&[0.1, 0.5]]), "not a bound");
+    o.__check(
+        true,
+        &[&[0.1, 0.25, 1.0]],
+        "no counted",
+        "no timed",
+        "not a bound",
+    );
+}
