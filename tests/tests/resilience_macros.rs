@@ -478,3 +478,52 @@ async fn a_bare_timeout_is_one_second_as_resilience4j_s() {
     }
     assert_eq!(cortex::resilience::DEFAULT_TIMEOUT, Duration::from_secs(1));
 }
+
+/// A failure through `#[circuit_breaker]` is kept in the breaker's recent
+/// events with the error's message: its `Display`, else its `Debug`, else
+/// `error`.
+#[test]
+fn breaker_failures_keep_the_message_the_error_type_offers() {
+    #[derive(Debug)]
+    struct DebugOnly;
+    struct Opaque;
+    impl From<cortex::resilience::Error> for DebugOnly {
+        fn from(_: cortex::resilience::Error) -> Self {
+            DebugOnly
+        }
+    }
+    impl From<cortex::resilience::Error> for Opaque {
+        fn from(_: cortex::resilience::Error) -> Self {
+            Opaque
+        }
+    }
+    #[cortex::circuit_breaker(name = "msg-display")]
+    fn display() -> Result<(), cortex::resilience::Error> {
+        Err(cortex::resilience::Error::timeout(
+            "backend",
+            std::time::Duration::from_secs(1),
+        ))
+    }
+    #[cortex::circuit_breaker(name = "msg-debug")]
+    fn debug() -> Result<(), DebugOnly> {
+        Err(DebugOnly)
+    }
+    #[cortex::circuit_breaker(name = "msg-opaque")]
+    fn opaque() -> Result<(), Opaque> {
+        Err(Opaque)
+    }
+    assert!(display().is_err() && debug().is_err() && opaque().is_err());
+    for (name, message) in [
+        ("msg-display", "`backend` timed out after 1s"),
+        ("msg-debug", "DebugOnly"),
+        ("msg-opaque", "error"),
+    ] {
+        let events = cortex::resilience::recent_events(&cortex::resilience::EventFilter {
+            name: Some(name.into()),
+            kind: Some("ERROR".into()),
+            ..Default::default()
+        });
+        let got: Vec<&str> = events.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(got, [message], "{name}");
+    }
+}
