@@ -87,6 +87,15 @@ pub const BREAKER_KEYS: &[&str] = &[
     "crate",
 ];
 
+/// A breaker rule between two keys, reported on the second when the
+/// first was not written: `minimum_calls` over the window's size is the
+/// window's fault when only the window was set.
+pub const BREAKER_RELATED: &[(&str, &str)] =
+    &[("minimum_calls", "window"), ("max_open_for", "open_for")];
+
+/// The retry's rules between two keys (see [`BREAKER_RELATED`]).
+pub const RETRY_RELATED: &[(&str, &str)] = &[("max_delay", "delay")];
+
 /// The keys `#[retry]` accepts.
 pub const RETRY_KEYS: &[&str] = &[
     "name",

@@ -52,8 +52,7 @@ impl Kind for Breakers {
     const SECTION: Section = Section::CircuitBreaker;
     const WHAT: &'static str = "circuit breaker";
     const KEYS: &'static [&'static str] = rules::BREAKER_KEYS;
-    const RELATED: &'static [(&'static str, &'static str)] =
-        &[("minimum_calls", "window"), ("max_open_for", "open_for")];
+    const RELATED: &'static [(&'static str, &'static str)] = rules::BREAKER_RELATED;
     fn instances() -> Vec<(String, CircuitBreaker)> {
         crate::resilience::registry::breakers()
     }
@@ -83,7 +82,7 @@ impl Kind for Retries {
     const SECTION: Section = Section::Retry;
     const WHAT: &'static str = "retry";
     const KEYS: &'static [&'static str] = rules::RETRY_KEYS;
-    const RELATED: &'static [(&'static str, &'static str)] = &[("max_delay", "delay")];
+    const RELATED: &'static [(&'static str, &'static str)] = rules::RETRY_RELATED;
     fn instances() -> Vec<(String, Retry)> {
         crate::resilience::registry::retries()
     }

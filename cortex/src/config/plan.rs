@@ -115,10 +115,7 @@ impl Plan {
         let registry = crate::health::global();
         let (cache, deadline) = self.health;
         let own = sources.get(&(Section::Health, String::new()));
-        let source = |key: &str| {
-            own.and_then(|o| o.get(key))
-                .map_or_else(|| "compiled".to_owned(), ToString::to_string)
-        };
+        let source = |key: &str| source_of(own, key);
         if registry.cached_for() != cache {
             registry.cache_results_for(cache);
             report.changes.push(change(
@@ -141,9 +138,7 @@ impl Plan {
             report.changes.push(change(
                 "traces.sampler_ratio",
                 self.sampler_ratio.map_or(Shown::Unset, Shown::Float),
-                traces
-                    .and_then(|t| t.get("sampler_ratio"))
-                    .map_or_else(|| "compiled".to_owned(), ToString::to_string),
+                source_of(traces, "sampler_ratio"),
             ));
         }
         let mut active = ACTIVE.lock();
@@ -176,9 +171,7 @@ fn apply_all<K: Kind>(targets: Vec<Target<K>>, sources: &Sources, changes: &mut 
         for key in K::KEYS {
             let (old, new) = (K::show(&before, key), K::show(&t.config, key));
             if old != new {
-                let source = places
-                    .and_then(|p| p.get(*key))
-                    .map_or_else(|| "compiled".to_owned(), ToString::to_string);
+                let source = source_of(places, key);
                 if let Some(new) = new {
                     changes.push(change(
                         &format!("{}.{}.{key}", K::SECTION.name(), t.name),
@@ -189,6 +182,14 @@ fn apply_all<K: Kind>(targets: Vec<Target<K>>, sources: &Sources, changes: &mut 
             }
         }
     }
+}
+
+/// Where `key` of one instance's overrides came from: its place, or
+/// `compiled` when nothing overrode it.
+pub(crate) fn source_of(places: Option<&BTreeMap<String, Place>>, key: &str) -> String {
+    places
+        .and_then(|p| p.get(key))
+        .map_or_else(|| "compiled".to_owned(), ToString::to_string)
 }
 
 fn change(setting: &str, value: Shown, source: String) -> Change {

@@ -4,7 +4,7 @@ use cortex_rules::config::{show_duration, Shown};
 use serde_json::{json, Map, Value as Json};
 
 use super::kinds::{Breakers, Bulkheads, Checks, Kind, RateLimiters, Retries, Timeouts};
-use super::plan::ACTIVE;
+use super::plan::{source_of, ACTIVE};
 use super::source::Section;
 
 /// A shown value as JSON: durations in the attribute syntax (`"30s"`),
@@ -30,9 +30,7 @@ pub(crate) fn settings<K: Kind>(name: &str, config: &K::Config) -> Json {
         let Some(shown) = K::show(config, key) else {
             continue;
         };
-        let source = places
-            .and_then(|p| p.get(*key))
-            .map_or_else(|| "compiled".to_owned(), ToString::to_string);
+        let source = source_of(places, key);
         out.insert(
             (*key).to_owned(),
             json!({"value": value(shown), "source": source}),
@@ -56,9 +54,7 @@ fn own(section: Section, entries: &[(&str, Shown)]) -> Map<String, Json> {
     entries
         .iter()
         .map(|(key, shown)| {
-            let source = places
-                .and_then(|p| p.get(*key))
-                .map_or_else(|| "compiled".to_owned(), ToString::to_string);
+            let source = source_of(places, key);
             (
                 (*key).to_owned(),
                 json!({"value": value(*shown), "source": source}),

@@ -310,7 +310,7 @@ fn params<'p>(
 
 /// Decodes `%XX` escapes: an invalid escape or a result that is not UTF-8
 /// is an error.
-fn percent_decode(s: &str) -> Result<String, &'static str> {
+pub(crate) fn percent_decode(s: &str) -> Result<String, &'static str> {
     if !s.contains('%') {
         return Ok(s.to_owned());
     }

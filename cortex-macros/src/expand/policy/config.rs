@@ -387,11 +387,7 @@ fn breaker(args: &mut Args, spans: &mut Spans) -> CircuitBreakerConfig {
             max: max_open_for.unwrap_or(Duration::from_secs(3600)),
         });
     }
-    spans.report(
-        args,
-        c.problems(),
-        &[("minimum_calls", "window"), ("max_open_for", "open_for")],
-    );
+    spans.report(args, c.problems(), cortex_rules::config::BREAKER_RELATED);
     c
 }
 
@@ -445,7 +441,7 @@ fn retry(args: &mut Args, spans: &mut Spans) -> RetryConfig {
             max_delay: max_delay.unwrap_or(Duration::from_secs(3600)),
         };
     }
-    spans.report(args, c.problems(), &[("max_delay", "delay")]);
+    spans.report(args, c.problems(), cortex_rules::config::RETRY_RELATED);
     c
 }
 

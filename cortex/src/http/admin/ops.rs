@@ -6,6 +6,7 @@ use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value as Json};
 
 use super::super::handler::{json as json_response, Response};
+use super::super::router::percent_decode;
 use crate::config;
 use crate::resilience::{self, CircuitBreaker, EventFilter, PolicyEvent};
 
@@ -61,7 +62,10 @@ pub(crate) fn respond(req: &OpsRequest<'_>, token: Option<&str>) -> Option<Respo
         Some(_) => return None,
         None => (rest, None),
     };
-    let name = name.map(|n| percent_decode(n, false));
+    let name = match name.map(percent_decode).transpose() {
+        Ok(name) => name,
+        Err(why) => return Some(error(StatusCode::BAD_REQUEST, why)),
+    };
     let template = OPS_ROUTES.iter().find(|(t, _)| {
         let t = &t["/cortex/".len()..];
         match &name {
@@ -262,7 +266,10 @@ fn events(query: Option<&str>) -> Response {
         .filter(|p| !p.is_empty())
         .map(|p| p.split_once('=').unwrap_or((p, "")))
     {
-        let value = percent_decode(value, true);
+        let value = match percent_decode(&value.replace('+', " ")) {
+            Ok(v) => v,
+            Err(why) => return error(StatusCode::BAD_REQUEST, why),
+        };
         match key {
             "policy" => filter.policy = Some(value),
             "name" => filter.name = Some(value),
@@ -363,32 +370,3 @@ const FEATURES: &[(&str, bool)] = &[
     ("reqwest", cfg!(feature = "reqwest")),
     ("tls", cfg!(feature = "tls")),
 ];
-
-/// `%XX` escapes decoded (a name in a path, a query value); `+` is a space
-/// in a query.
-fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b'+' if plus_is_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
