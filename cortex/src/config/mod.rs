@@ -107,7 +107,6 @@ mod view;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::LazyLock;
 
 use parking_lot::Mutex;
 
@@ -292,8 +291,9 @@ impl Options {
         result
     }
 
-    /// Reads, checks and applies; `strict_only` false refuses in either
-    /// mode (a reload never applies a refused configuration, nor hides it).
+    /// Reads, checks and applies. Only a `load` in lenient mode keeps the
+    /// compiled values on a refusal; a reload refuses in either mode (it
+    /// never applies a refused configuration, nor hides it).
     fn apply(&self, load: bool) -> Result<Report, Error> {
         let _one_at_a_time = APPLYING.lock();
         let vars = self
@@ -372,7 +372,7 @@ fn mode_from(vars: &[(String, String)], problems: &mut Vec<Problem>) -> Mode {
 
 static LAST: Mutex<Option<Options>> = Mutex::new(None);
 static LOADED: AtomicBool = AtomicBool::new(false);
-static APPLYING: LazyLock<Mutex<()>> = LazyLock::new(|| Mutex::new(()));
+static APPLYING: Mutex<()> = Mutex::new(());
 
 /// Loads the process's configuration ([`Options::from_env`]): the file
 /// named by `CORTEX_CONFIG`, then the `CORTEX_*` variables.
